@@ -1,0 +1,5 @@
+import sys
+
+from metricflow.cli import main
+
+sys.exit(main())

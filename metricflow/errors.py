@@ -1,0 +1,57 @@
+"""The one exception type that users see, and the checks that raise it."""
+
+from __future__ import annotations
+
+import numbers
+import os
+
+__all__ = ["MetricflowError", "check_count", "check_memory", "available_memory_bytes"]
+
+# A point count above this is refused whatever the memory says: it is a typo, not a run.
+MAX_POINTS = 10**8
+
+
+class MetricflowError(ValueError):
+    """Bad input or a failed computation, with a one-line message that says how to fix it."""
+
+
+def check_count(value, name: str, minimum: int = 1, maximum: int = MAX_POINTS) -> int:
+    """Return ``value`` as an int if it is an integer in [minimum, maximum], else raise.
+
+    Args:
+      value: the count as given (an int, or an integral float such as 1e5).
+      name: what the count is, for the message (for example "points").
+      minimum, maximum: the allowed range, inclusive.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise MetricflowError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    if value != int(value):
+        raise MetricflowError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if value < minimum:
+        raise MetricflowError(f"{name} must be at least {minimum}, got {value}")
+    if value > maximum:
+        raise MetricflowError(f"{name} must be at most {maximum:,}, got {value:,}; use fewer")
+    return value
+
+
+def available_memory_bytes() -> int:
+    """Memory that can be allocated now without swapping (MemAvailable on Linux)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_memory(needed_bytes: float, what: str) -> None:
+    """Refuse, before allocating, work whose memory estimate exceeds what is free."""
+    free = available_memory_bytes()
+    if needed_bytes > free:
+        raise MetricflowError(
+            f"{what} needs about {needed_bytes / 2**30:.1f} GiB but only "
+            f"{free / 2**30:.1f} GiB is free; use fewer points"
+        )
