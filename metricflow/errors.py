@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 
@@ -25,7 +26,7 @@ def check_count(value, name: str, minimum: int = 1, maximum: int = MAX_POINTS) -
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise MetricflowError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    if value != int(value):
+    if not math.isfinite(value) or value != int(value):
         raise MetricflowError(f"{name} must be an integer, got {value!r}")
     value = int(value)
     if value < minimum:

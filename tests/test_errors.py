@@ -1,0 +1,83 @@
+"""Bad input gets a one-line MetricflowError, and the CLI exits 2 without a traceback."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from metricflow import Manifold, MetricflowError, SampleConfig, manifold, sample_points
+from metricflow import errors
+
+
+@pytest.mark.parametrize("n", [0, -5, 2.5, "100", True, float("nan"), 10**12])
+def test_bad_point_counts(n):
+    with pytest.raises(MetricflowError, match="points must"):
+        SampleConfig(manifold("quintic"), n)
+
+
+def test_integral_float_count_is_accepted():
+    assert SampleConfig(manifold("quintic"), 1e3).n_points == 1000
+
+
+def test_unknown_manifold_and_singular_psi():
+    with pytest.raises(MetricflowError, match="unknown manifold 'sextic'"):
+        manifold("sextic")
+    for d in (3, 4, 5):
+        root = np.exp(2j * np.pi / d)  # psi^d = 1
+        with pytest.raises(MetricflowError, match="singular locus"):
+            Manifold(d, root)
+    with pytest.raises(MetricflowError, match="psi must"):
+        Manifold(5, "abc")
+    Manifold(5, 1.0 + 1e-3)  # near, but off, the conifold
+
+
+def test_memory_is_refused_before_allocating(monkeypatch):
+    monkeypatch.setattr(errors, "available_memory_bytes", lambda: 10 * 2**20)
+    with pytest.raises(MetricflowError, match=r"needs about .* GiB but only .* free; use fewer points"):
+        sample_points(SampleConfig(manifold("quintic"), 1_000_000))
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "metricflow", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_sample_json():
+    out = _cli("sample", "--points", "2000", "--seed", "3", "--json")
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert {"points", "sigma_fs", "kappa", "seconds"} <= r.keys()
+    assert r["points"] == 2000
+    pts = sample_points(SampleConfig(manifold("quintic"), 2000, 3))
+    w = pts.weights
+    assert r["sigma_fs"] == pytest.approx(np.mean(np.abs(w - w.mean())) / w.mean(), rel=1e-12)
+    assert r["kappa"] == pytest.approx(1 / w.mean(), rel=1e-12)
+
+
+def test_cli_human_summary():
+    out = _cli("sample", "--points", "500", "--manifold", "cubic", "--psi", "0.3+0.1j")
+    assert out.returncode == 0, out.stderr
+    assert "sigma_FS" in out.stdout and "cubic" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--points", "0"], "points must be at least 1"),
+        (["--points", "-4"], "points must be at least 1"),
+        (["--points", "1.5"], "expected an integer"),
+        (["--points", "lots"], "expected an integer"),
+        (["--points", "1e15"], "points must be at most"),
+        (["--points", "100", "--manifold", "sextic"], "unknown manifold"),
+        (["--points", "100", "--psi", "1"], "singular locus"),
+        (["--points", "100", "--manifold", "cubic", "--psi=-0.5+0.8660254037844386j"], "singular locus"),
+        (["--points", "100", "--psi", "x"], "psi must be a complex number"),
+    ],
+)
+def test_cli_bad_input_exits_2_without_traceback(args, message):
+    out = _cli("sample", *args)
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+    assert out.stdout == ""
