@@ -1,6 +1,21 @@
+import os
+
 import pytest
 
 from metricflow import SampleConfig, manifold, sample_points
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Every test, and every CLI or worker process it starts, uses a fresh job store."""
+    path = tmp_path_factory.mktemp("cache")
+    old = os.environ.get("METRICFLOW_CACHE")
+    os.environ["METRICFLOW_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("METRICFLOW_CACHE", None)
+    else:
+        os.environ["METRICFLOW_CACHE"] = old
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,149 @@
+"""Points: sample points on a Dwork hypersurface and measure the FS metric there (eq. B.11)."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from dashboard import job_store
+from metricflow.errors import MetricflowError, available_memory_bytes
+from metricflow.figures import figures_html, points_figures
+from metricflow.jobs import ACTIVE, DONE, FAILED, job_key
+from metricflow.jobs import estimate as job_estimate
+from metricflow.manifolds import MANIFOLDS, manifold
+from metricflow.points import SampleConfig
+
+JOB = "points_job"  # session_state: key of the job this session launched
+CONFIG = "points_config"  # session_state: its config, for a retry
+POLL_SECONDS = 0.5
+
+
+def parse_psi(text: str) -> complex:
+    """'0.5', '1+0.2j' or '1+0.2i' -> complex; raises MetricflowError otherwise."""
+    try:
+        return complex(text.replace(" ", "").replace("i", "j") or "0")
+    except ValueError:
+        raise MetricflowError(f"psi must be a complex number such as 0.5 or 1+0.2j, got {text!r}") from None
+
+
+def points_controls() -> SampleConfig:
+    """The sampling widgets, as a SampleConfig (raises MetricflowError on bad input)."""
+    c1, c2, c3, c4 = st.columns(4)
+    name = c1.selectbox("Manifold", list(MANIFOLDS), index=list(MANIFOLDS).index("quintic"))
+    psi = c2.text_input("psi", value="0", help="complex structure parameter, e.g. 0, 0.5 or 1+0.2j")
+    n_points = c3.number_input("Points N", min_value=10, max_value=10_000_000, value=10_000, step=1000)
+    seed = c4.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1)
+    return SampleConfig(manifold(name, parse_psi(psi)), int(n_points), int(seed))
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def job_progress(key: str) -> None:
+    """Progress of a queued or running job, polled; a full rerun once it has finished."""
+    store = job_store()
+    status = store.status(key)
+    if status is None or status.state not in ACTIVE:
+        st.rerun()  # the whole page: shows the result and stops polling
+    text = f"{status.state}: {status.message}"
+    if status.total:
+        text += f" (step {status.step} of {status.total})"
+    st.progress(status.fraction, text=f"{text}, {status.seconds:.0f} s")
+    if st.button("Cancel", key="points_cancel"):
+        store.cancel(key)
+        st.rerun()
+
+
+def show_result(result) -> None:
+    """Metrics, figures and downloads of a SampleResult."""
+    c = st.columns(5)
+    c[0].metric("σ of g_FS", f"{result.sigma_fs:.4f}")
+    c[1].metric("κ (Monte Carlo)", f"{result.kappa:.6f}")
+    c[2].metric("κ exact", "n/a" if result.kappa_exact is None else f"{result.kappa_exact:.6f}")
+    c[3].metric("points", f"{result.n_points:,}")
+    c[4].metric("compute time", f"{result.seconds:.2f} s")
+    figs = points_figures(result)
+    left, right = st.columns(2)
+    left.plotly_chart(figs["eta"], key="fig_eta")
+    right.plotly_chart(figs["weights"], key="fig_weights")
+    left.plotly_chart(figs["charts"], key="fig_charts")
+    right.plotly_chart(figs["scatter"], key="fig_scatter")
+    stem = f"points_{result.config.manifold.name}_N{result.n_points}_seed{result.config.seed}"
+    d = st.columns(3)
+    d[0].download_button("Summary (JSON)", json.dumps(result.summary(), indent=2), f"{stem}.json", "application/json")
+    d[1].download_button("Weights and η (CSV)", result.points_csv, f"{stem}.csv", "text/csv")
+    d[2].download_button(
+        "Figures (HTML)", lambda: figures_html(figs, title=stem), f"{stem}.html", "text/html"
+    )
+
+
+def show_job(key: str, config: SampleConfig | None) -> None:
+    """Whatever there is to show for the job ``key``: progress, result or error.
+
+    ``config`` is the job's config if known (to recompute or retry), else None.
+    """
+    store = job_store()
+    status = store.status(key)
+    if status is None:
+        return
+    if status.state in ACTIVE:
+        job_progress(key)
+    elif status.state == DONE:
+        result = store.result(key)
+        if result is None:  # unreadable: the store has reset it, so compute it again
+            if config is not None:
+                store.submit(config)
+            st.rerun()
+        show_result(result)
+    else:
+        (st.error if status.state == FAILED else st.warning)(f"Job {status.state}: {status.error}")
+        trace = store.traceback(key)
+        if trace:
+            with st.expander("Traceback"):
+                st.code(trace)
+        if config is not None and st.button("Retry"):
+            store.submit(config)
+            st.rerun()
+
+
+def main() -> None:
+    st.set_page_config(page_title="Points · metricflow", layout="wide")
+    st.title("Points")
+    st.markdown(
+        "Sample points on the hypersurface by intersecting random lines (section 3.1), and "
+        "measure how far the Fubini–Study metric is from Ricci-flat: "
+        "$\\sigma = \\int_X |1-\\eta|$ with $\\eta = \\det g_{FS} / (\\kappa |\\Omega|^2)$ (eq. B.11)."
+    )
+    store = job_store()
+    try:
+        config = points_controls()
+        cost = job_estimate(config)
+    except MetricflowError as err:
+        st.error(str(err))
+        return
+    too_big = cost.bytes > available_memory_bytes()
+    st.caption(
+        f"Estimate: about {cost.seconds:.0f} s and {cost.bytes / 2**20:,.0f} MiB "
+        f"({available_memory_bytes() / 2**30:.1f} GiB free)."
+    )
+    key = job_key(config)
+    if st.button("Run", type="primary", disabled=too_big):
+        try:
+            st.session_state[JOB] = store.submit(config)
+            st.session_state[CONFIG] = config
+        except MetricflowError as err:
+            st.error(str(err))
+    if too_big:
+        st.error("This needs more memory than is free; use fewer points.")
+    status = store.status(key)
+    shown = key if status is not None and status.state == DONE else st.session_state.get(JOB)
+    if shown is None:
+        st.info("Choose a manifold and a number of points, then press Run.")
+        return
+    if shown != key:
+        st.caption("Showing the job launched with earlier settings.")
+    st.caption(f"Job {shown[:12]}")
+    earlier = st.session_state.get(CONFIG)
+    show_job(shown, config if shown == key else earlier)
+
+
+main()

@@ -1,0 +1,107 @@
+"""The real app in a real browser: streamlit run + Debian's chromium driven by Playwright.
+
+Runs the Points page end to end (a 200-point job in a background worker), waits for the
+plotly figures, checks their traces and saves screenshots to test-artifacts/.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM),
+    reason=f"{CHROMIUM} is absent; install it with apt-get install -y --no-install-recommends chromium fonts-liberation",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = free_port()
+    env = dict(os.environ, METRICFLOW_CACHE=str(tmp_path / "cache"))
+    log = open(tmp_path / "streamlit.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port),
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    end = time.monotonic() + 60
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > end:
+            proc.kill()
+            pytest.fail(f"streamlit did not start:\n{(tmp_path / 'streamlit.log').read_text()}")
+        time.sleep(0.3)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def test_points_page_in_chromium(server):
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{server}/Points")
+            n_points = page.get_by_label("Points N")
+            n_points.wait_for(timeout=60_000)
+            n_points.fill("200")
+            n_points.press("Enter")
+            expect(page.get_by_text("Estimate: about")).to_be_visible(timeout=30_000)
+            page.get_by_role("button", name="Run").click()
+            page.wait_for_function(
+                "document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=90_000
+            )
+            expect(page.get_by_text("σ of g_FS")).to_be_visible()
+            expect(page.get_by_text("0.017619")).to_be_visible()  # exact kappa of the Fermat quintic
+            traces = page.evaluate(
+                "Array.from(document.querySelectorAll('.js-plotly-plot')).map(d => d.data[0].type)"
+            )
+            assert sorted(traces) == ["bar", "bar", "bar", "scatter3d"]
+            total = page.evaluate(
+                "Array.from(document.querySelectorAll('.js-plotly-plot'))"
+                ".find(d => d.data[0].type === 'bar')._fullData[0].y"
+                ".reduce((a, b) => a + Number(b), 0)"
+            )
+            assert total == 200
+            page.set_viewport_size({"width": 1400, "height": 2000})  # Streamlit scrolls inside the page
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(ARTIFACTS / "points.png"))
+
+            page.goto(server)
+            expect(page.get_by_text("Cached results")).to_be_visible(timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "home.png"))
+        finally:
+            browser.close()

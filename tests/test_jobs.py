@@ -1,0 +1,276 @@
+"""The job runner: keys, dedupe, errors and retry, cancellation, bad cache entries, restarts.
+
+The test job kind ``CountConfig`` appends a line to a log file each time it runs, so a test
+can count executions. Workers are separate processes (about 1-2 s each to start).
+"""
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from metricflow.errors import MetricflowError
+from metricflow.jobs import (
+    DONE,
+    Estimate,
+    JobStatus,
+    JobStore,
+    LocalProcessExecutor,
+    canonical_json,
+    estimate,
+    job_key,
+    register,
+    run_job,
+)
+from metricflow.manifolds import manifold
+from metricflow.points import SampleConfig
+
+TIMEOUT = 40.0
+
+
+@dataclass(frozen=True)
+class CountConfig:
+    """A test job: log a line, maybe fail or crash, take ``steps`` steps of ``sleep`` s."""
+
+    log: str
+    value: float = 1.0
+    steps: int = 0
+    sleep: float = 0.0
+    fail_while: str = ""  # raise while this file exists
+    crash: bool = False  # kill the worker with SIGKILL
+
+
+def count_job(config: CountConfig, progress) -> dict:
+    with open(config.log, "a") as f:
+        f.write("start\n")
+    if config.fail_while and os.path.exists(config.fail_while):
+        raise ValueError("asked to fail\nsecond line of the message")
+    if config.crash:
+        os.kill(os.getpid(), signal.SIGKILL)
+    for i in range(config.steps):
+        progress(i, config.steps, f"step {i}")
+        with open(config.log, "a") as f:
+            f.write("step\n")
+        time.sleep(config.sleep)
+    return {"value": 2 * config.value}
+
+
+def count_estimate(config: CountConfig) -> Estimate:
+    return Estimate(config.steps * config.sleep, 1000 if config.value < 1e6 else 10**18)
+
+
+def runs(config: CountConfig) -> int:
+    path = Path(config.log)
+    return path.read_text().count("start") if path.exists() else 0
+
+
+def wait(store: JobStore, key: str, timeout: float = TIMEOUT) -> JobStatus:
+    """Poll until the job is no longer queued or running."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        status = store.status(key)
+        if status is not None and status.state not in ("queued", "running"):
+            return status
+        time.sleep(0.05)
+    raise AssertionError(f"job {key[:8]} still {store.status(key)} after {timeout} s")
+
+
+@pytest.fixture
+def store(tmp_path):
+    register(CountConfig, count_job, 1, count_estimate)
+    s = JobStore(tmp_path / "cache", LocalProcessExecutor(max_workers=2))
+    yield s
+    s.close()
+
+
+# ---- keys -------------------------------------------------------------------------------
+
+
+def test_canonical_json_types_complex_and_numpy():
+    c = SampleConfig(manifold("quartic", 0.5 + 0.25j), n_points=100, seed=3)
+    text = canonical_json(c)
+    assert '"__type__":"metricflow.points.SampleConfig"' in text
+    assert '"psi":[0.5,0.25]' in text
+    assert text == canonical_json(SampleConfig(manifold("quartic", 0.5 + 0.25j), np.int64(100), 3))
+    assert job_key(c) == job_key(SampleConfig(manifold("quartic", 0.5 + 0.25j), 100, 3))
+    assert job_key(c) != job_key(SampleConfig(manifold("quartic", 0.5 + 0.25j), 100, 4))
+    assert job_key(c, 1) != job_key(c, 2)
+    assert len(job_key(c)) == 64
+
+
+def test_unregistered_config_is_refused():
+    @dataclass(frozen=True)
+    class Unknown:
+        x: int = 1
+
+    with pytest.raises(MetricflowError, match="no job kind is registered for Unknown"):
+        job_key(Unknown())
+
+
+# ---- synchronous ------------------------------------------------------------------------
+
+
+def test_run_job_caches_unless_told_not_to(tmp_path, store):
+    config = CountConfig(str(tmp_path / "log"), value=3.0)
+    assert run_job(config, store=store) == {"value": 6.0}
+    assert run_job(config, store=store) == {"value": 6.0}
+    assert runs(config) == 1
+    assert store.status(job_key(config)).state == DONE
+    assert run_job(config, cache=False) == {"value": 6.0}
+    assert runs(config) == 2
+
+
+def test_sample_job_kind(tmp_path):
+    config = SampleConfig(manifold("cubic"), n_points=300, seed=1)
+    seconds, nbytes = estimate(config)
+    assert seconds > 0 and nbytes > 0
+    result = run_job(config, store=JobStore(tmp_path / "c"))
+    assert result.weights.shape == (300,) and result.eta.shape == (300,)
+    assert result.abs_z.shape == (300, 3) and result.chart_counts.sum() == 300
+    assert 0 < result.sigma_fs < 1
+    assert result.kappa == pytest.approx(result.kappa_exact, rel=0.2)
+
+
+def test_memory_estimate_refuses(tmp_path, store):
+    config = CountConfig(str(tmp_path / "log"), value=1e9)
+    with pytest.raises(MetricflowError, match="needs about"):
+        store.submit(config)
+    assert store.status(job_key(config)) is None and runs(config) == 0
+
+
+# ---- background -------------------------------------------------------------------------
+
+
+def test_concurrent_identical_submissions_compute_once(tmp_path):
+    register(CountConfig, count_job, 1, count_estimate)
+    config = CountConfig(str(tmp_path / "log"), steps=3, sleep=0.05)
+    stores = [JobStore(tmp_path / "cache") for _ in range(4)]  # four sessions, own connections
+    barrier = threading.Barrier(len(stores))
+    keys = []
+
+    def session(s):
+        barrier.wait()
+        keys.append(s.submit(config))
+
+    threads = [threading.Thread(target=session, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(keys)) == 1
+    assert wait(stores[0], keys[0]).state == DONE
+    assert all(s.result(keys[0]) == {"value": 2.0} for s in stores)
+    stores[1].submit(config)  # done: returns at once, no new run
+    assert runs(config) == 1
+    for s in stores:
+        s.close()
+
+
+def test_failure_keeps_error_and_retry_works(tmp_path, store):
+    flag = tmp_path / "fail"
+    flag.touch()
+    config = CountConfig(str(tmp_path / "log"), fail_while=str(flag))
+    key = store.submit(config)
+    status = wait(store, key)
+    assert status.state == "failed"
+    assert status.error == "ValueError: asked to fail"
+    assert "Traceback" in store.traceback(key) and "count_job" in store.traceback(key)
+    assert store.result(key) is None
+    flag.unlink()
+    assert store.submit(config) == key  # a retry
+    assert wait(store, key).state == DONE
+    assert store.result(key) == {"value": 2.0} and store.traceback(key) == ""
+    assert runs(config) == 2
+
+
+def test_cancel_stops_the_work(tmp_path, store):
+    config = CountConfig(str(tmp_path / "log"), steps=200, sleep=0.05)
+    key = store.submit(config)
+    end = time.monotonic() + TIMEOUT
+    while store.status(key).state != "running" or store.status(key).step < 2:
+        assert time.monotonic() < end, store.status(key)
+        time.sleep(0.05)
+    pid = store.status(key).pid
+    assert store.cancel(key)
+    assert store.status(key).state == "cancelled"
+    time.sleep(0.5)
+    steps = Path(config.log).read_text().count("step")
+    time.sleep(0.5)
+    assert Path(config.log).read_text().count("step") == steps < 200
+    with pytest.raises(OSError):  # the worker is gone
+        os.kill(pid, 0)
+    assert store.result(key) is None
+    assert not store.cancel(key)  # nothing left to cancel
+
+
+def test_killed_worker_is_marked_failed(tmp_path, store):
+    config = CountConfig(str(tmp_path / "log"), crash=True)
+    key = store.submit(config)
+    status = wait(store, key)
+    assert status.state == "failed"
+    assert "SIGKILL" in status.error or "died" in status.error
+
+
+def test_dead_worker_seen_by_another_process_is_marked_failed(tmp_path, store):
+    config = CountConfig(str(tmp_path / "log"))
+    key = job_key(config)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    store._write(JobStatus(key, "CountConfig", canonical_json(config), 1, state="running", pid=gone.pid, started=time.time()))
+    status = store.status(key)
+    assert status.state == "failed" and "died" in status.error
+
+
+def test_corrupt_result_is_recomputed(tmp_path, store):
+    config = CountConfig(str(tmp_path / "log"), value=5.0)
+    key = store.submit(config)
+    assert wait(store, key).state == DONE
+    store._cache.set(f"result/{key}", b"not a pickle")
+    assert store.result(key) is None  # never shown wrong
+    assert store.status(key).state == "failed"
+    store.submit(config)
+    assert wait(store, key).state == DONE
+    assert store.result(key) == {"value": 10.0}
+    assert runs(config) == 2
+
+
+def test_older_schema_is_recomputed(tmp_path, store):
+    config = CountConfig(str(tmp_path / "log"), value=1.5)
+    key = store.submit(config)
+    assert wait(store, key).state == DONE
+    # a result slot written by older code under the same key
+    store._cache.set(f"result/{key}", pickle.dumps((0, {"value": "old"})))
+    assert store.result(key) is None
+    assert wait(store, store.submit(config)).state == DONE
+    assert store.result(key) == {"value": 3.0}
+    # a new schema version of the kind: a new key, computed again
+    register(CountConfig, count_job, 2, count_estimate)
+    try:
+        key2 = store.submit(config)
+        assert key2 != key
+        assert wait(store, key2).state == DONE
+    finally:
+        register(CountConfig, count_job, 1, count_estimate)
+    assert runs(config) == 3
+
+
+def test_restart_sees_finished_result(tmp_path, store):
+    config = CountConfig(str(tmp_path / "log"), value=21.0)
+    key = store.submit(config)
+    assert wait(store, key).state == DONE
+    code = (
+        "import sys; from metricflow.jobs import JobStore; "
+        f"s = JobStore({str(store.directory)!r}); print(s.status({key!r}).state, s.result({key!r}))"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert out.stdout.strip() == "done {'value': 42.0}", out.stderr
+    assert [j.key for j in JobStore(store.directory).jobs()] == [key]
