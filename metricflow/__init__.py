@@ -12,11 +12,46 @@ from metricflow.distance import (
     projector_embedding,
 )
 from metricflow.errors import MetricflowError
+from metricflow.flow import SCHEMA_VERSION as FLOW_SCHEMA_VERSION
+from metricflow.flow import TABLE1, FlowConfig, FlowResult, run_flow, sample_in_chart
+from metricflow.kernels import (
+    KERNELS,
+    cosnet_empirical_kernel,
+    cosnet_init,
+    cosnet_kernel,
+    cosnet_normalisation,
+    cosnet_width,
+    delta_kernel,
+    gaussian_kernel,
+    gaussian_kernel_sparse,
+    relu_ntk,
+)
+from metricflow.losses import LOSSES, loss_gradient, loss_values, total_loss
 from metricflow.manifolds import MANIFOLDS, Manifold, manifold
 from metricflow.measures import eta, kappa, sigma, volume_ratio
 from metricflow.points import Points, SampleConfig, points_from_coordinates, sample_points
 
 __all__ = [
+    "FLOW_SCHEMA_VERSION",
+    "KERNELS",
+    "LOSSES",
+    "TABLE1",
+    "FlowConfig",
+    "FlowResult",
+    "cosnet_empirical_kernel",
+    "cosnet_init",
+    "cosnet_kernel",
+    "cosnet_normalisation",
+    "cosnet_width",
+    "delta_kernel",
+    "gaussian_kernel",
+    "gaussian_kernel_sparse",
+    "loss_gradient",
+    "loss_values",
+    "relu_ntk",
+    "run_flow",
+    "sample_in_chart",
+    "total_loss",
     "MANIFOLDS",
     "ZERO_BELOW",
     "FSNeighbours",

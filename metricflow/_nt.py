@@ -1,0 +1,82 @@
+"""The only module that imports neural_tangents (section 3.2.1).
+
+neural_tangents pulls in TensorFlow on import (about 8 s), so it is imported inside the
+functions, never at module level, and ``import metricflow`` stays fast.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from metricflow._jax import jax, jnp
+
+__all__ = ["relu_network", "relu_ntk", "relu_ntk_monte_carlo"]
+
+# Rows per tile of the NTK Gram matrix; nt.batch computes it in TILE x TILE blocks.
+TILE = 500
+
+
+def relu_network(depth: int, sigma_w: float, sigma_b: float, width: int = 512):
+    """One description of a ReLU network: (init_fn, apply_fn, kernel_fn) from stax.
+
+    depth hidden Dense(width) + ReLU layers, then a Dense(1) readout, all with
+    W_std = sigma_w and b_std = sigma_b in NTK parameterisation. kernel_fn is the analytic
+    infinite-width kernel of the same network; apply_fn is the finite network of ``width``.
+    """
+    from neural_tangents import stax
+
+    layers = []
+    for _ in range(depth):
+        layers += [stax.Dense(width, W_std=sigma_w, b_std=sigma_b), stax.Relu()]
+    layers.append(stax.Dense(1, W_std=sigma_w, b_std=sigma_b))
+    return stax.serial(*layers)
+
+
+def _tile(n1: int, n2: int) -> int:
+    """Largest batch size <= TILE that divides both sizes (nt.batch needs divisors)."""
+    g = int(np.gcd(n1, n2))
+    for b in range(min(TILE, g), 0, -1):
+        if g % b == 0:
+            return b
+    return 1
+
+
+def relu_ntk(x1: np.ndarray, x2: np.ndarray, depth: int, sigma_w: float, sigma_b: float) -> np.ndarray:
+    """Infinite-width NTK Theta(x, x') of the ReLU network, tiled with nt.batch.
+
+    Args:
+      x1: (M, D) float64 inputs (Points.features); x2: (N, D) float64.
+      depth, sigma_w, sigma_b: the architecture (table 1: depth 1, 5.716, 80.52).
+
+    Returns:
+      (M, N) float64.
+    """
+    import neural_tangents as nt
+
+    _, _, kernel_fn = relu_network(depth, sigma_w, sigma_b)
+    batch = _tile(len(x1), len(x2))
+    fn = nt.batch(kernel_fn, batch_size=batch, store_on_device=False) if batch < max(len(x1), len(x2)) else kernel_fn
+    out = fn(jnp.asarray(x1, jnp.float64), jnp.asarray(x2, jnp.float64), "ntk")
+    return np.asarray(out, dtype=np.float64)
+
+
+def relu_ntk_monte_carlo(
+    x1: np.ndarray, x2: np.ndarray, depth: int, sigma_w: float, sigma_b: float,
+    width: int, n_samples: int, seed: int,
+) -> np.ndarray:
+    """Empirical NTK of the same ReLU network at finite width, averaged over n_samples draws.
+
+    Converges to ``relu_ntk`` as width -> infinity (and n_samples grows).
+
+    Returns:
+      (M, N) float64.
+    """
+    import neural_tangents as nt
+
+    init_fn, apply_fn, _ = relu_network(depth, sigma_w, sigma_b, width)
+    mc = nt.monte_carlo_kernel_fn(
+        init_fn, apply_fn, jax.random.PRNGKey(seed), n_samples, trace_axes=(-1,),
+        implementation=nt.NtkImplementation.JACOBIAN_CONTRACTION,
+    )
+    out = mc(jnp.asarray(x1, jnp.float64), jnp.asarray(x2, jnp.float64), "ntk")
+    return np.asarray(out, dtype=np.float64)

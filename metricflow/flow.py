@@ -1,0 +1,473 @@
+"""Kernel metric flows: the discrete flow (3.5) on train and test points.
+
+    g^(n+1)(x) = g^(n)(x) - lr sum_{x' in train} Theta(x, x') dl(x') / dg(x'),
+
+with Theta_ijkl(x, x') = delta_ik delta_jl Theta(x, x') (eq. 2.23), so every metric component
+is updated by the same scalar kernel from the same component of the loss gradient. The flow
+starts from g_FS at every point; train points feed the sum, test points only receive
+updates. After every step the sigma measure (B.11) is recorded on both sets, with the
+weights and kappa of each set fixed at their FS values.
+
+Common coordinates (section 3.1): the metric components at different points can only be
+added if they are in the same chart. As in the paper, points are oversampled and only those
+whose (scale, elim) chart pair equals one chosen pair are kept (``coordinates="reject"``).
+``coordinates="transform"`` instead keeps every sampled point and recomputes its chart data
+in the chosen chart, which can be badly conditioned far from the chart's good region.
+
+Example:
+  >>> result = run_flow(FlowConfig(kernel="delta", n_train=1000, n_test=1000, steps=50))
+  >>> result.train_gain, result.test_gain
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, fields
+from typing import Callable, Optional
+
+import numpy as np
+
+from metricflow.distance import FSNeighbours
+from metricflow.errors import MetricflowError, check_count
+from metricflow.kernels import (
+    KERNELS,
+    cosnet_empirical_kernel,
+    cosnet_init,
+    cosnet_kernel,
+    delta_kernel,
+    gaussian_kernel,
+    gaussian_kernel_sparse,
+    relu_ntk,
+    row_sums,
+)
+from metricflow.losses import LOSSES, loss_gradient
+from metricflow.manifolds import Manifold
+from metricflow.measures import kappa, sigma
+from metricflow.points import Points, SampleConfig, points_from_coordinates, sample_points
+
+__all__ = ["SCHEMA_VERSION", "TABLE1", "FlowConfig", "FlowResult", "run_flow", "sample_in_chart", "flow_kernels"]
+
+SCHEMA_VERSION = 1
+
+# Hyperparameters of table 1 (n_train, lr and kernel options), used where a config leaves
+# them as None. cosnet is not in table 1; its defaults are ours (docs/FLOWS.md).
+TABLE1 = {
+    "relu-ntk": {"n_train": 2500, "lr": 0.1, "depth": 1, "sigma_w": 5.716, "sigma_b": 80.52},
+    "gaussian": {"n_train": 2500, "lr": 0.1583, "sigma": 30.0},
+    "delta": {"n_train": 1000, "lr": 0.3162},
+    "cosnet": {"n_train": 2500, "lr": 0.1, "sigma_w": 10.0},
+}
+
+# Which options each kernel reads; setting another kernel's option is an error.
+_OPTIONS = {
+    "relu-ntk": {"depth", "sigma_w", "sigma_b"},
+    "gaussian": {"sigma", "squared", "radius"},
+    "delta": set(),
+    "cosnet": {"sigma_w", "width"},
+}
+_KERNEL_FIELDS = {"depth", "sigma_w", "sigma_b", "sigma", "squared", "radius", "width"}
+
+# Rejection sampling draws points in batches of at most this many, and gives up after
+# drawing MAX_OVERSAMPLE times the points asked for.
+SAMPLE_BATCH = 100_000
+MAX_OVERSAMPLE = 200
+
+Progress = Callable[[int, int, str], None]
+
+
+def _positive(value, name: str) -> float:
+    if isinstance(value, bool):
+        raise MetricflowError(f"{name} must be a positive number, got {value!r}")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise MetricflowError(f"{name} must be a positive number, got {value!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise MetricflowError(f"{name} must be a positive finite number, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """What to run: one kernel flow (3.5). Validated on construction; computes nothing.
+
+    Options left as None take the table 1 value of the kernel (``TABLE1``).
+
+    Attributes:
+      kernel: one of KERNELS ("relu-ntk", "gaussian", "delta", "cosnet").
+      loss: one of LOSSES ("sigma", "ultralocal", "entropy").
+      n_train: train points (table 1: 2500, or 1000 for delta).
+      n_test: test points (default n_train).
+      steps: flow steps (the paper: 50).
+      lr: step size Delta t of eq. (3.5).
+      sigma: gaussian width of eq. (3.6). squared: use exp(-d^2 / (2 sigma^2)).
+      radius: gaussian cutoff radius in (0, pi/2): sparse kernel; None = dense.
+      normalise: divide each point's update by its kernel row sum sum_x' Theta(x, x').
+      weighted: pointwise loss (w / mean w) F(eta) (True), or F(eta) with unit weights. The
+        recorded sigma always uses the CY weights.
+      depth, sigma_w, sigma_b: relu-ntk architecture (W_std, b_std); cosnet uses sigma_w.
+      width: cosnet width N for the empirical kernel (2.33); None = analytic (2.35).
+      clip: if set, scale down each point's update so |lr U|_F <= clip |g|_F.
+      seed: train points use streams of this seed, test points other streams of it.
+      chart: (scale, elim) pair for common coordinates; None = most common in the first
+        train batch.
+      coordinates: "reject" (paper: keep only points in the chart) or "transform".
+      manifold: the hypersurface (default the Fermat quintic).
+    """
+
+    kernel: str = "gaussian"
+    loss: str = "sigma"
+    n_train: Optional[int] = None
+    n_test: Optional[int] = None
+    steps: int = 50
+    lr: Optional[float] = None
+    sigma: Optional[float] = None
+    squared: bool = False
+    radius: Optional[float] = None
+    normalise: bool = False
+    weighted: bool = True
+    depth: Optional[int] = None
+    sigma_w: Optional[float] = None
+    sigma_b: Optional[float] = None
+    width: Optional[int] = None
+    clip: Optional[float] = None
+    seed: int = 0
+    chart: Optional[tuple] = None
+    coordinates: str = "reject"
+    manifold: Manifold = field(default_factory=Manifold)
+
+    def __post_init__(self):
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        if self.kernel not in KERNELS:
+            raise MetricflowError(f"unknown kernel {self.kernel!r}; expected one of {', '.join(KERNELS)}")
+        if self.loss not in LOSSES:
+            raise MetricflowError(f"unknown loss {self.loss!r}; expected one of {', '.join(LOSSES)}")
+        if self.coordinates not in ("reject", "transform"):
+            raise MetricflowError(f"coordinates must be 'reject' or 'transform', got {self.coordinates!r}")
+        allowed = _OPTIONS[self.kernel]
+        for name in sorted(_KERNEL_FIELDS - allowed):
+            value = getattr(self, name)
+            if value is not None and value is not False:
+                raise MetricflowError(
+                    f"option {name}={value!r} does not apply to the {self.kernel} kernel "
+                    f"(it takes {', '.join(sorted(allowed)) or 'no options'})"
+                )
+        defaults = TABLE1[self.kernel]
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                set_(name, value)
+        set_("n_train", check_count(self.n_train, "train points"))
+        set_("n_test", check_count(self.n_train if self.n_test is None else self.n_test, "test points"))
+        set_("steps", check_count(self.steps, "steps", minimum=0, maximum=100_000))
+        set_("seed", check_count(self.seed, "seed", minimum=0, maximum=2**63))
+        set_("lr", _positive(self.lr, "lr"))
+        for name in ("sigma", "sigma_w"):
+            if getattr(self, name) is not None:
+                set_(name, _positive(getattr(self, name), name))
+        if self.sigma_b is not None:
+            b = float(self.sigma_b)
+            if not (math.isfinite(b) and b >= 0):
+                raise MetricflowError(f"sigma_b must be a non-negative number, got {self.sigma_b!r}")
+            set_("sigma_b", b)
+        if self.depth is not None:
+            set_("depth", check_count(self.depth, "depth", maximum=100))
+        if self.width is not None:
+            set_("width", check_count(self.width, "cosnet width", maximum=10**7))
+        if self.radius is not None:
+            r = _positive(self.radius, "radius")
+            if not r < math.pi / 2:
+                raise MetricflowError(f"radius must be in (0, pi/2) (FS distances are at most pi/2), got {r}")
+            set_("radius", r)
+        if self.clip is not None:
+            set_("clip", _positive(self.clip, "clip"))
+        if self.chart is not None:
+            d = self.manifold.degree
+            try:
+                chart = tuple(int(c) for c in self.chart)
+            except (TypeError, ValueError):
+                raise MetricflowError(f"chart must be a pair (scale, elim) of integers, got {self.chart!r}") from None
+            if len(chart) != 2 or chart[0] == chart[1] or not all(0 <= c < d for c in chart):
+                raise MetricflowError(
+                    f"chart must be a pair of distinct indices (scale, elim) in 0..{d - 1}, got {self.chart!r}"
+                )
+            set_("chart", chart)
+
+    def to_dict(self) -> dict:
+        """Canonical JSON-ready dict (the manifold as degree and psi)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "manifold"}
+        out["chart"] = list(self.chart) if self.chart is not None else None
+        out["manifold"] = {"degree": self.manifold.degree, "psi": [self.manifold.psi.real, self.manifold.psi.imag]}
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class FlowResult:
+    """The record of one flow. S = config.steps; arrays are NaN after a stop.
+
+    Attributes:
+      config: the FlowConfig that was run.
+      train_sigma, test_sigma: (S+1,) float64, sigma (B.11) after each step; [0] is g_FS.
+      train_nonpd_fraction, test_nonpd_fraction: (S+1,) float64, fraction of points whose
+        metric has an eigenvalue <= 0.
+      clipped_fraction: (S,) float64, fraction of train points whose update was clipped.
+      train_gain, test_gain: sigma_0 / sigma_last over the steps that ran.
+      steps_done: steps completed (S unless stopped).
+      chart: the (scale, elim) pair of the common coordinates.
+      points_drawn: points sampled to obtain the train and test sets in that chart.
+      kappa_train, kappa_test: kappa of g_FS on each set, held fixed.
+      isolated_test: test points with no train point in the kernel's support (cutoff).
+      kernel_seconds, seconds: time for the kernel matrices, and for everything.
+      stopped_reason: None if all steps ran, else a one-line message naming the step.
+      schema_version: SCHEMA_VERSION.
+    """
+
+    config: FlowConfig
+    train_sigma: np.ndarray
+    test_sigma: np.ndarray
+    train_nonpd_fraction: np.ndarray
+    test_nonpd_fraction: np.ndarray
+    clipped_fraction: np.ndarray
+    train_gain: float
+    test_gain: float
+    steps_done: int
+    chart: tuple
+    points_drawn: int
+    kappa_train: float
+    kappa_test: float
+    isolated_test: int
+    kernel_seconds: float
+    seconds: float
+    stopped_reason: Optional[str] = None
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def nonpd_fraction(self) -> np.ndarray:
+        """(S+1,) float64: fraction of all (train and test) points with a non-PD metric."""
+        n, m = self.config.n_train, self.config.n_test
+        return (n * self.train_nonpd_fraction + m * self.test_nonpd_fraction) / (n + m)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict; NaN (steps after a stop) becomes None."""
+
+        def clean(x):
+            if isinstance(x, np.ndarray):
+                return [clean(v) for v in x.tolist()]
+            if isinstance(x, float) and not math.isfinite(x):
+                return None
+            return x
+
+        out = {f.name: clean(getattr(self, f.name)) for f in fields(self) if f.name != "config"}
+        out["nonpd_fraction"] = clean(self.nonpd_fraction)
+        out["chart"] = list(self.chart)
+        out["config"] = self.config.to_dict()
+        return out
+
+
+# ---- sampling in one chart (section 3.1) -----------------------------------------------
+
+
+def _stream_seed(seed: int, stream: int, batch: int) -> int:
+    """An independent sampling seed for (seed, stream, batch); no global RNG."""
+    return int(np.random.SeedSequence([seed, stream, batch]).generate_state(1, np.uint64)[0] % 2**63)
+
+
+def _concat(parts: list[Points]) -> Points:
+    names = ["z", "scale_index", "elim_index", "omega_sq", "jacobian", "g_fs", "weights"]
+    arrays = {n: np.concatenate([getattr(p, n) for p in parts]) for n in names}
+    return Points(parts[0].manifold, lines_drawn=sum(p.lines_drawn for p in parts), **arrays)
+
+
+def _most_common_chart(pts: Points) -> tuple:
+    charts, counts = np.unique(pts.chart, axis=0, return_counts=True)
+    return tuple(int(c) for c in charts[np.argmax(counts)])  # ties: lexicographically first
+
+
+def sample_in_chart(
+    manifold: Manifold, n: int, seed: int, stream: int, chart: Optional[tuple] = None, coordinates: str = "reject"
+) -> tuple[Points, tuple, int]:
+    """n points on the manifold whose metrics are all in one chart (section 3.1).
+
+    Args:
+      manifold: the hypersurface.
+      n: points wanted.
+      seed, stream: the sampling seeds are derived from (seed, stream, batch number).
+      chart: the (scale, elim) pair; None = most common chart of the first batch.
+      coordinates: "reject" keeps only points whose own best chart is ``chart``
+        (oversampling about 20 times on the quintic); "transform" recomputes n points in it.
+
+    Returns:
+      (points, chart, drawn): Points with N = n, the chart used, and the points drawn.
+    """
+    if coordinates == "transform":
+        pts = sample_points(SampleConfig(manifold, n, _stream_seed(seed, stream, 0)))
+        chart = _most_common_chart(pts) if chart is None else chart
+        pts = points_from_coordinates(manifold, pts.z, pts.lines_drawn, chart=np.tile(chart, (n, 1)))
+        return pts, chart, n
+    kept, have, drawn, batch = [], 0, 0, 0
+    while have < n:
+        size = int(min(SAMPLE_BATCH, max(2_000, 25 * (n - have))))
+        pts = sample_points(SampleConfig(manifold, size, _stream_seed(seed, stream, batch)))
+        if chart is None:
+            chart = _most_common_chart(pts)
+        mask = (pts.scale_index == chart[0]) & (pts.elim_index == chart[1])
+        kept.append(pts.subset(np.flatnonzero(mask)[: n - have]))
+        have += kept[-1].z.shape[0]
+        drawn += size
+        batch += 1
+        if have < n and drawn >= MAX_OVERSAMPLE * n + SAMPLE_BATCH:
+            raise MetricflowError(
+                f"chart {chart} held only {have:,} of {drawn:,} sampled points, fewer than the {n:,} "
+                "asked for; choose another chart or use coordinates='transform'"
+            )
+    return _concat(kept), tuple(chart), drawn
+
+
+# ---- kernels ---------------------------------------------------------------------------
+
+
+def flow_kernels(config: FlowConfig, train: Points, test: Points):
+    """The kernel matrices of the flow: (K_train (N, N), K_test (M, N), isolated_test).
+
+    Each is a dense ndarray, a scipy csr_matrix or a LowRank (see metricflow.kernels).
+    isolated_test counts test points whose kernel row is empty (only with a cutoff).
+    """
+    c = config
+    if c.kernel == "relu-ntk":
+        xt = train.features
+        return relu_ntk(xt, xt, c.depth, c.sigma_w, c.sigma_b), relu_ntk(test.features, xt, c.depth, c.sigma_w, c.sigma_b), 0
+    if c.kernel == "cosnet":
+        xt = train.features
+        if c.width is None:
+            return cosnet_kernel(xt, xt, c.sigma_w), cosnet_kernel(test.features, xt, c.sigma_w), 0
+        params = cosnet_init(_stream_seed(c.seed, 2, 0), c.width, xt.shape[1], c.sigma_w)
+        return (
+            cosnet_empirical_kernel(params, xt, xt, c.sigma_w),
+            cosnet_empirical_kernel(params, test.features, xt, c.sigma_w),
+            0,
+        )
+    if c.kernel == "gaussian" and c.radius is None:
+        return gaussian_kernel(train.z, train.z, c.sigma, c.squared), gaussian_kernel(test.z, train.z, c.sigma, c.squared), 0
+    nbrs = FSNeighbours(train.z)
+    if c.kernel == "delta":
+        return delta_kernel(train.z, nbrs, same=True), delta_kernel(test.z, nbrs), 0
+    k_test = gaussian_kernel_sparse(test.z, nbrs, c.sigma, c.radius, c.squared)
+    isolated = int(np.sum(np.diff(k_test.indptr) == 0))
+    return gaussian_kernel_sparse(train.z, nbrs, c.sigma, c.radius, c.squared), k_test, isolated
+
+
+def _apply(k, grad: np.ndarray, norm: Optional[np.ndarray]) -> np.ndarray:
+    """sum_x' K(x, x') grad(x') for grad (N, n, n) complex; optionally divided by row sums."""
+    n, a, _ = grad.shape
+    flat = np.ascontiguousarray(grad).view(np.float64).reshape(n, 2 * a * a)
+    out = np.ascontiguousarray(np.asarray(k @ flat))
+    if norm is not None:
+        out /= norm[:, None]
+    return out.view(np.complex128).reshape(-1, a, a)
+
+
+def _nonpd(g: np.ndarray) -> float:
+    return float(np.mean(np.linalg.eigvalsh(g)[:, 0] <= 0.0))
+
+
+def run_flow(config: FlowConfig, progress: Optional[Progress] = None) -> FlowResult:
+    """Run the discrete kernel metric flow (3.5) from g_FS and record sigma (B.11).
+
+    Each step: D(x') = dl/dg(x') on the train points (``loss_gradient``, Hermitian), then
+    g(x) <- g(x) - lr sum_x' Theta(x, x') D(x') on train and test points alike. A non-finite
+    gradient, metric or sigma stops the flow; the result keeps the history up to the last
+    good step and says why in ``stopped_reason``.
+
+    Args:
+      config: a FlowConfig.
+      progress: optional callback progress(step, total, message), called after sampling,
+        after the kernel, and after every step.
+
+    Returns:
+      FlowResult.
+    """
+    c = config
+    report = progress or (lambda step, total, message: None)
+    start = time.perf_counter()
+    train, chart, drawn_train = sample_in_chart(c.manifold, c.n_train, c.seed, 0, c.chart, c.coordinates)
+    test, _, drawn_test = sample_in_chart(c.manifold, c.n_test, c.seed, 1, chart, c.coordinates)
+    report(0, c.steps, f"sampled {c.n_train:,} + {c.n_test:,} points in chart {chart}")
+
+    t0 = time.perf_counter()
+    k_train, k_test, isolated = flow_kernels(c, train, test)
+    norm_train = norm_test = None
+    if c.normalise:
+        norm_train, norm_test = row_sums(k_train), row_sums(k_test)
+        norm_test = np.where(norm_test > 0, norm_test, 1.0)  # empty rows get no update
+    kernel_seconds = time.perf_counter() - t0
+    report(0, c.steps, f"kernel {c.kernel} ready in {kernel_seconds:.1f} s")
+
+    kap_train = float(kappa(train.g_fs, train.omega_sq, train.weights))
+    kap_test = float(kappa(test.g_fs, test.omega_sq, test.weights))
+    g_train, g_test = train.g_fs.copy(), test.g_fs.copy()
+    loss_weights = train.weights if c.weighted else np.ones(c.n_train)
+    nan = lambda k: np.full(k, np.nan)  # noqa: E731
+    train_sigma, test_sigma = nan(c.steps + 1), nan(c.steps + 1)
+    train_nonpd, test_nonpd = nan(c.steps + 1), nan(c.steps + 1)
+    clipped = nan(c.steps)
+
+    def record(step: int) -> bool:
+        s_train = float(sigma(g_train, train.omega_sq, train.weights, kap_train))
+        s_test = float(sigma(g_test, test.omega_sq, test.weights, kap_test))
+        if not (math.isfinite(s_train) and math.isfinite(s_test)):
+            return False
+        train_sigma[step], test_sigma[step] = s_train, s_test
+        train_nonpd[step], test_nonpd[step] = _nonpd(g_train), _nonpd(g_test)
+        return True
+
+    record(0)
+    stopped, done = None, 0
+    for step in range(1, c.steps + 1):
+        grad = np.asarray(loss_gradient(g_train, train.omega_sq, loss_weights, kap_train, c.loss))
+        if not np.all(np.isfinite(grad)):
+            bad = int(np.sum(~np.all(np.isfinite(grad), axis=(1, 2))))
+            stopped = (
+                f"stopped at step {step}: the {c.loss} loss gradient is NaN/inf at {bad:,} train points "
+                f"(non-PD fraction {train_nonpd[step - 1]:.3f}); the learning rate {c.lr:g} is likely too large"
+            )
+            break
+        grad = 0.5 * (grad + np.conj(np.swapaxes(grad, 1, 2)))  # remove autodiff rounding asymmetry
+        upd_train, upd_test = _apply(k_train, grad, norm_train), _apply(k_test, grad, norm_test)
+        if c.clip is not None:
+            ratio = c.lr * np.linalg.norm(upd_train, axis=(1, 2)) / np.linalg.norm(g_train, axis=(1, 2))
+            clipped[step - 1] = float(np.mean(ratio > c.clip))
+            upd_train *= np.minimum(1.0, c.clip / np.maximum(ratio, 1e-300))[:, None, None]
+            ratio = c.lr * np.linalg.norm(upd_test, axis=(1, 2)) / np.linalg.norm(g_test, axis=(1, 2))
+            upd_test *= np.minimum(1.0, c.clip / np.maximum(ratio, 1e-300))[:, None, None]
+        else:
+            clipped[step - 1] = 0.0
+        g_train = g_train - c.lr * upd_train
+        g_test = g_test - c.lr * upd_test
+        if not record(step):
+            stopped = (
+                f"stopped at step {step}: sigma became NaN/inf (metric entries overflowed); "
+                f"the learning rate {c.lr:g} is likely too large"
+            )
+            break
+        done = step
+        report(step, c.steps, f"step {step}: train sigma {train_sigma[step]:.3e}, test sigma {test_sigma[step]:.3e}")
+
+    return FlowResult(
+        config=c,
+        train_sigma=train_sigma,
+        test_sigma=test_sigma,
+        train_nonpd_fraction=train_nonpd,
+        test_nonpd_fraction=test_nonpd,
+        clipped_fraction=clipped,
+        train_gain=float(train_sigma[0] / train_sigma[done]),
+        test_gain=float(test_sigma[0] / test_sigma[done]),
+        steps_done=done,
+        chart=chart,
+        points_drawn=drawn_train + drawn_test,
+        kappa_train=kap_train,
+        kappa_test=kap_test,
+        isolated_test=isolated,
+        kernel_seconds=kernel_seconds,
+        seconds=time.perf_counter() - start,
+        stopped_reason=stopped,
+    )
