@@ -46,7 +46,7 @@ from metricflow.manifolds import Manifold
 from metricflow.measures import kappa, sigma
 from metricflow.points import Points, SampleConfig, points_from_coordinates, sample_points
 
-__all__ = ["SCHEMA_VERSION", "TABLE1", "FlowConfig", "FlowResult", "run_flow", "sample_in_chart", "flow_kernels"]
+__all__ = ["SCHEMA_VERSION", "TABLE1", "FlowConfig", "FlowResult", "run_flow", "flow_on_points", "sample_in_chart", "flow_kernels"]
 
 SCHEMA_VERSION = 1
 
@@ -392,7 +392,42 @@ def run_flow(config: FlowConfig, progress: Optional[Progress] = None) -> FlowRes
     train, chart, drawn_train = sample_in_chart(c.manifold, c.n_train, c.seed, 0, c.chart, c.coordinates)
     test, _, drawn_test = sample_in_chart(c.manifold, c.n_test, c.seed, 1, chart, c.coordinates)
     report(0, c.steps, f"sampled {c.n_train:,} + {c.n_test:,} points in chart {chart}")
+    return flow_on_points(c, train, test, chart, drawn_train + drawn_test, progress, start)
 
+
+def flow_on_points(
+    config: FlowConfig,
+    train: Points,
+    test: Points,
+    chart: tuple,
+    points_drawn: int = 0,
+    progress: Optional[Progress] = None,
+    start: Optional[float] = None,
+) -> FlowResult:
+    """The flow (3.5) on given train and test points, all in the common ``chart``.
+
+    ``run_flow`` samples the points and calls this; experiments that make their own test
+    points (the noise study) call it directly. The sizes of ``train`` and ``test`` must
+    match config.n_train and config.n_test.
+
+    Args:
+      config: a FlowConfig (its sampling fields are not used here).
+      train, test: Points whose local coordinates are those of ``chart``.
+      chart: the (scale, elim) pair, recorded in the result.
+      points_drawn: recorded in the result.
+      progress: optional callback progress(step, total, message).
+      start: perf_counter value at which the timing starts (default: now).
+
+    Returns:
+      FlowResult.
+    """
+    c = config
+    report = progress or (lambda step, total, message: None)
+    start = time.perf_counter() if start is None else start
+    if len(train) != c.n_train or len(test) != c.n_test:
+        raise MetricflowError(
+            f"expected {c.n_train} train and {c.n_test} test points, got {len(train)} and {len(test)}"
+        )
     t0 = time.perf_counter()
     k_train, k_test, isolated = flow_kernels(c, train, test)
     norm_train = norm_test = None
@@ -463,7 +498,7 @@ def run_flow(config: FlowConfig, progress: Optional[Progress] = None) -> FlowRes
         test_gain=float(test_sigma[0] / test_sigma[done]),
         steps_done=done,
         chart=chart,
-        points_drawn=drawn_train + drawn_test,
+        points_drawn=points_drawn,
         kappa_train=kap_train,
         kappa_test=kap_test,
         isolated_test=isolated,
