@@ -51,8 +51,11 @@ st.markdown(
     """
 - **Points**: sample points on the quintic, quartic or cubic, with any ψ, and see the
   Monte-Carlo weights, η and σ of the Fubini–Study metric, and how points spread over charts.
-- *Coming:* **Kernel flow** (run the flow of eq. 3.5 with a chosen kernel and watch σ fall),
-  **Theory lab** (infinite-width kernels against finite networks), **Clustering**,
+- **Kernel flow**: run the flow of eq. 3.5 with a chosen kernel (ReLU NTK, Gaussian, delta,
+  cos-net) and loss, watch σ fall on train and test points, and overlay runs to compare them.
+- **Theory lab**: the cos-net's finite-width NTK against its infinite-width Gaussian, the
+  local limit σ_w → ∞, and how Ricci flow arises as a local NN metric flow.
+- *Coming:* **Clustering**,
   **Generalisation**, **NTK evolution** and **Hyperparameter search**.
 
 Every computation is a cached job: the same settings are computed once, by whichever session

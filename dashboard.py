@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from metricflow.jobs import JobStore, cache_directory
+from metricflow.jobs import ACTIVE, JobStore, cache_directory
 
-__all__ = ["job_store"]
+__all__ = ["job_store", "job_progress"]
+
+POLL_SECONDS = 0.5
 
 
 @st.cache_resource
@@ -17,3 +19,23 @@ def _open_store(directory: str) -> JobStore:
 def job_store() -> JobStore:
     """The server's one JobStore on ``$METRICFLOW_CACHE`` (default ``cache/``)."""
     return _open_store(str(cache_directory()))
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def job_progress(key: str, cancel_key: str) -> None:
+    """Progress bar and Cancel button of a queued or running job, polled every POLL_SECONDS.
+
+    Once the job has finished, the whole page reruns (which shows the result and, since
+    the page no longer calls this fragment, stops the polling).
+    """
+    store = job_store()
+    status = store.status(key)
+    if status is None or status.state not in ACTIVE:
+        st.rerun()
+    text = f"{status.state}: {status.message}"
+    if status.total:
+        text += f" (step {status.step} of {status.total})"
+    st.progress(status.fraction, text=f"{text}, {status.seconds:.0f} s")
+    if st.button("Cancel", key=cancel_key):
+        store.cancel(key)
+        st.rerun()

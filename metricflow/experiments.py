@@ -14,10 +14,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from metricflow.errors import MetricflowError
+from metricflow.flow import SAMPLE_BATCH, SCHEMA_VERSION as FLOW_SCHEMA, FlowConfig, run_flow
 from metricflow.jobs import Estimate, register
+from metricflow.kernels import MAX_DENSE_ENTRIES
 from metricflow.points import SampleConfig, memory_estimate
+from metricflow.theory import THEORY_SCHEMA, TheoryConfig, estimate_theory, run_theory
 
-__all__ = ["SampleResult", "run_sample", "estimate_sample", "SAMPLE_SCHEMA", "PLOT_POINTS"]
+__all__ = [
+    "SampleResult",
+    "run_sample",
+    "estimate_sample",
+    "estimate_flow",
+    "flow_csv",
+    "SAMPLE_SCHEMA",
+    "PLOT_POINTS",
+]
 
 # Bump when SampleResult's fields or their meaning change: cached results are then recomputed.
 SAMPLE_SCHEMA = 1
@@ -135,4 +147,82 @@ def estimate_sample(config: SampleConfig) -> Estimate:
     return Estimate(2.0 + 3.5e-6 * d * config.n_points, memory_estimate(config.n_points, d))
 
 
+def flow_csv(result) -> str:
+    """Per-step data of a FlowResult as CSV text (empty cells after a stop, and at step 0
+    for clipped_fraction): step, train_sigma, test_sigma, train_nonpd_fraction,
+    test_nonpd_fraction, clipped_fraction."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    names = ["train_sigma", "test_sigma", "train_nonpd_fraction", "test_nonpd_fraction"]
+    writer.writerow(["step", *names, "clipped_fraction"])
+    cell = lambda v: "" if not np.isfinite(v) else repr(float(v))  # noqa: E731
+    for step in range(len(result.train_sigma)):
+        row = [cell(getattr(result, n)[step]) for n in names]
+        clipped = cell(result.clipped_fraction[step - 1]) if step > 0 else ""
+        writer.writerow([step, *row, clipped])
+    return out.getvalue()
+
+
+# Rejection sampling in one chart (flow.sample_in_chart) draws about this many points per point kept.
+OVERSAMPLE = 25
+# The worker's baseline: interpreter, NumPy, SciPy and JAX; relu-ntk also imports TensorFlow.
+WORKER_BYTES = 400 * 2**20
+TENSORFLOW_BYTES = 1200 * 2**20
+# Per point kept: g and its gradient, update and copies (3 x 3 complex), eigenvalues, chart data.
+FLOW_POINT_BYTES = 4096
+
+
+def _dense(config: FlowConfig) -> bool:
+    c = config
+    return c.kernel == "relu-ntk" or (c.kernel == "cosnet" and c.width is None) or (c.kernel == "gaussian" and c.radius is None)
+
+
+def estimate_flow(config: FlowConfig) -> Estimate:
+    """Expected seconds and peak bytes of ``run_flow(config)``; raises if a dense kernel is too big.
+
+    N train and M test points. A dense kernel (relu-ntk, gaussian without radius, analytic
+    cosnet) holds K_train (N, N) and K_test (M, N) in float64, with a temporary copy: about
+    16 N (N + M) bytes. A finite-width cosnet holds its features (N + M, width); a cutoff
+    gaussian keeps the entries within the radius (about 4 sin(radius)^6 of them, the volume
+    of an FS ball on a 3-fold), delta one entry per row. Times are fitted to
+    ``benchmarks/bench_flow.py`` on 2 cores: ~1e-5 s per sampled point, ~6e-8 s per dense
+    kernel entry (2.5e-6 for relu-ntk, plus ~5 s to import TensorFlow), and per step ~4e-6 s
+    per point plus ~8e-9 s per kernel entry.
+    """
+    c = config
+    n, m = c.n_train, c.n_test
+    entries = n * (n + m)
+    if _dense(c) and entries > MAX_DENSE_ENTRIES:
+        raise MetricflowError(
+            f"the {c.kernel} kernel would be dense {n:,} x {n + m:,} ({8 * entries / 2**30:.1f} GiB), over the "
+            f"limit of {MAX_DENSE_ENTRIES:,} entries; use fewer points, a cutoff radius or the delta kernel"
+        )
+    drawn = OVERSAMPLE * (n + m) if c.coordinates == "reject" else n + m
+    seconds = 2.0 + 1e-5 * drawn
+    memory = WORKER_BYTES + memory_estimate(min(SAMPLE_BATCH, OVERSAMPLE * max(n, m)), c.manifold.degree)
+    memory += FLOW_POINT_BYTES * (n + m)
+    if _dense(c):
+        memory += 16 * entries
+        kept = entries
+        seconds += (2.5e-6 * entries + 5.0) if c.kernel == "relu-ntk" else 6e-8 * entries
+        if c.kernel == "relu-ntk":
+            memory += 8 * entries + TENSORFLOW_BYTES
+    elif c.kernel == "cosnet":
+        memory += 16 * c.width * (n + m)
+        kept = c.width * (n + m)
+        seconds += 2e-8 * c.width * (n + m) * c.manifold.degree
+    elif c.kernel == "gaussian":
+        kept = int(entries * min(1.0, 4.0 * np.sin(c.radius) ** 6)) + n + m
+        memory += 32 * kept
+        seconds += 1e-7 * kept + 2e-5 * (n + m)
+    else:  # delta
+        kept = n + m
+        memory += 32 * kept
+        seconds += 2e-5 * (n + m)
+    seconds += c.steps * (4e-6 * (n + m) + 8e-9 * kept)
+    return Estimate(float(seconds), int(memory))
+
+
 register(SampleConfig, run_sample, SAMPLE_SCHEMA, estimate_sample)
+register(FlowConfig, run_flow, FLOW_SCHEMA, estimate_flow)
+register(TheoryConfig, run_theory, THEORY_SCHEMA, estimate_theory)

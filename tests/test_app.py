@@ -110,3 +110,129 @@ def test_points_page_cancels_a_running_job():
     assert not at.exception
     assert any("cancelled" in w.value for w in at.warning), [w.value for w in at.warning]
     assert not at.get("progress") and not at.metric
+
+
+# ---- kernel flow ------------------------------------------------------------------------
+
+
+def flow_page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / "2_Kernel_flow.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def small_flow(at: AppTest, seed: int = 0) -> AppTest:
+    """Delta kernel, 100 + 100 points, 5 steps at a learning rate that does not blow up."""
+    at.selectbox(key="flow_kernel").set_value("delta").run()
+    at.number_input(key="flow_n_train_delta").set_value(100)
+    at.number_input(key="flow_n_test_delta").set_value(100)
+    at.number_input(key="flow_steps_delta").set_value(5)
+    at.number_input(key="flow_lr_delta").set_value(1e-4)
+    at.number_input(key="flow_seed_delta").set_value(seed)
+    return at
+
+
+def test_kernel_flow_page_runs_and_overlays_small_flows(cache_dir):
+    from metricflow.jobs import JobStore
+
+    at = small_flow(flow_page())
+    assert any("Estimate" in c.value for c in at.caption)
+    next(b for b in at.button if b.label == "Run").click().run()
+    run_until_done(at)
+    key = at.session_state["flow_job"]
+    result = JobStore(cache_dir).result(key)
+    assert result.config.n_train == 100 and result.config.steps == 5 and result.stopped_reason is None
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["steps done"] == "5 of 5"
+    assert metrics["train gain σ₀/σ"] == f"{result.train_gain:.3g}"
+    sigma = figure(at, 0)
+    assert sigma["layout"]["yaxis"]["type"] == "log"
+    assert len(sigma["data"]) == 2
+    np.testing.assert_allclose(values(sigma["data"][0]["y"]), result.train_sigma)
+    np.testing.assert_allclose(values(sigma["data"][1]["y"]), result.test_sigma)
+    gain = figure(at, 1)
+    np.testing.assert_allclose(values(gain["data"][0]["y"]), [result.train_gain])
+    nonpd = figure(at, 2)
+    np.testing.assert_allclose(values(nonpd["data"][0]["y"]), result.nonpd_fraction)
+    assert len(at.get("download_button")) == 4
+
+    # a second run with another seed is overlaid on the first
+    small_flow(at, seed=1)
+    next(b for b in at.button if b.label == "Run").click().run()
+    run_until_done(at)
+    end = time.monotonic() + TIMEOUT
+    while len(figure(at, 0)["data"]) < 4:
+        assert time.monotonic() < end, "the second run was not overlaid"
+        time.sleep(0.25)
+        at.run()
+    assert at.session_state["flow_runs"][0] == key and len(at.session_state["flow_runs"]) == 2
+    assert len(at.dataframe[0].value) == 2
+    next(b for b in at.button if b.label == "Clear comparison").click().run()
+    assert not at.exception
+    assert len(figure(at, 0)["data"]) == 2 and len(at.session_state["flow_runs"]) == 1
+
+
+def test_kernel_flow_page_resets_defaults_when_the_kernel_changes():
+    from metricflow.flow import TABLE1
+
+    at = flow_page()
+    assert at.number_input(key="flow_lr_delta").value == TABLE1["delta"]["lr"]
+    at.number_input(key="flow_lr_delta").set_value(1e-3).run()
+    at.selectbox(key="flow_kernel").set_value("gaussian").run()
+    assert not at.exception
+    assert at.number_input(key="flow_lr_gaussian").value == TABLE1["gaussian"]["lr"]
+    assert at.number_input(key="flow_sigma_gaussian").value == TABLE1["gaussian"]["sigma"]
+    assert at.number_input(key="flow_n_train_gaussian").value == TABLE1["gaussian"]["n_train"]
+    at.selectbox(key="flow_kernel").set_value("relu-ntk").run()
+    assert at.number_input(key="flow_sigma_b_relu-ntk").value == TABLE1["relu-ntk"]["sigma_b"]
+    at.selectbox(key="flow_kernel").set_value("delta").run()
+    assert at.number_input(key="flow_lr_delta").value == TABLE1["delta"]["lr"]
+
+
+def test_kernel_flow_page_refuses_a_dense_kernel_that_does_not_fit():
+    at = flow_page()
+    at.selectbox(key="flow_kernel").set_value("gaussian").run()
+    at.number_input(key="flow_n_train_gaussian").set_value(30_000).run()
+    assert not at.exception
+    assert any("over the limit" in e.value for e in at.error), [e.value for e in at.error]
+    assert not any(b.label == "Run" for b in at.button)
+
+
+# ---- theory lab -------------------------------------------------------------------------
+
+
+def test_theory_lab_runs_small_sizes_end_to_end(cache_dir):
+    from metricflow.jobs import JobStore
+
+    at = AppTest.from_file(str(ROOT / "pages" / "3_Theory_lab.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Perelman" in m.value and "(2.42)" in m.value for m in at.markdown)
+    at.selectbox[0].set_value(100)
+    at.number_input[2].set_value(2)  # draws per width
+    at.text_input[0].set_value("2, 20")
+    next(b for b in at.button if b.label == "Run").click().run()
+    run_until_done(at)
+    result = JobStore(cache_dir).result(at.session_state["theory_job"])
+    assert result.config.widths == (10, 32, 100) and result.config.trials == 2
+    curves = figure(at, 0)
+    assert len(curves["data"]) == 4
+    np.testing.assert_allclose(values(curves["data"][-1]["y"]), result.analytic)
+    np.testing.assert_allclose(values(curves["data"][0]["y"]), result.empirical[0])
+    error = figure(at, 1)
+    assert error["layout"]["xaxis"]["type"] == "log" and error["layout"]["yaxis"]["type"] == "log"
+    np.testing.assert_allclose(values(error["data"][0]["y"]), result.error)
+    profiles = figure(at, 2)
+    np.testing.assert_allclose(values(profiles["data"][1]["y"]), result.profiles[1] / result.peak[1])
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["mass ∫Θ dx"] == "1.0000" and metrics["width / (√d/σ_w)"] == "1.0000"
+    assert len(at.get("download_button")) == 4
+
+
+def test_theory_lab_shows_bad_input_as_an_error():
+    at = AppTest.from_file(str(ROOT / "pages" / "3_Theory_lab.py"), default_timeout=TIMEOUT)
+    at.run()
+    at.text_input[0].set_value("1, x").run()
+    assert not at.exception
+    assert any("σ_w values must be numbers" in e.value for e in at.error)

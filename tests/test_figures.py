@@ -75,3 +75,120 @@ def test_figures_of_a_real_sample():
     assert np.all(np.asarray(figs["scatter"].data[0].x) <= 1.0 + 1e-12)
     html = figures_html(figs, title="test", offline=False)
     assert html.count("plotly-graph-div") >= 4 and "cdn.plot.ly" in html
+
+
+# ---- kernel flow and theory lab ---------------------------------------------------------
+
+from metricflow.experiments import flow_csv  # noqa: E402
+from metricflow.figures import (  # noqa: E402
+    flow_figures,
+    flow_gain_figure,
+    flow_label,
+    flow_nonpd_figure,
+    flow_sigma_figure,
+    kernel_curves_figure,
+    locality_profiles_figure,
+    locality_width_figure,
+    theory_figures,
+    width_error_figure,
+)
+from metricflow.flow import FlowConfig, FlowResult  # noqa: E402
+from metricflow.theory import TheoryConfig, run_theory  # noqa: E402
+
+
+def synthetic_flow(seed: int, stop_after: int | None = None) -> FlowResult:
+    """A FlowResult of 4 steps with made-up numbers; NaN after ``stop_after`` steps."""
+    rng = np.random.default_rng(seed)
+    config = FlowConfig(kernel="delta", n_train=100, n_test=50, steps=4, lr=1e-3, seed=seed)
+    train = 0.4 * np.exp(-np.arange(5.0))
+    test = 0.4 * np.exp(-0.1 * np.arange(5.0))
+    nonpd_train, nonpd_test = rng.uniform(0, 0.1, 5), rng.uniform(0, 0.2, 5)
+    done = 4 if stop_after is None else stop_after
+    for a in (train, test, nonpd_train, nonpd_test):
+        a[done + 1:] = np.nan
+    return FlowResult(
+        config=config, train_sigma=train, test_sigma=test, train_nonpd_fraction=nonpd_train,
+        test_nonpd_fraction=nonpd_test, clipped_fraction=np.zeros(4), train_gain=train[0] / train[done],
+        test_gain=test[0] / test[done], steps_done=done, chart=(0, 1), points_drawn=3000,
+        kappa_train=0.0176, kappa_test=0.0177, isolated_test=0, kernel_seconds=0.01, seconds=0.1,
+        stopped_reason=None if stop_after is None else f"stopped at step {stop_after + 1}: test",
+    )
+
+
+def test_flow_sigma_figure_overlays_train_and_test_of_each_run():
+    runs = [synthetic_flow(0), synthetic_flow(1, stop_after=2)]
+    fig = flow_sigma_figure(runs)
+    assert len(fig.data) == 4 and fig.layout.yaxis.type == "log"
+    for i, r in enumerate(runs):
+        train, test = fig.data[2 * i], fig.data[2 * i + 1]
+        np.testing.assert_array_equal(train.y, r.train_sigma)
+        np.testing.assert_array_equal(test.y, r.test_sigma)
+        np.testing.assert_array_equal(train.x, np.arange(5))
+        assert train.line.color == test.line.color and test.line.dash == "dash"
+        assert train.name.startswith("train · ") and flow_label(r.config) in train.name
+    assert fig.data[0].line.color != fig.data[2].line.color
+    assert np.isnan(fig.data[2].y[4])  # the stopped run leaves a gap
+
+
+def test_flow_gain_and_nonpd_figures():
+    runs = [synthetic_flow(0), synthetic_flow(1, stop_after=2)]
+    gain = flow_gain_figure(runs, labels=["a", "b"])
+    assert list(gain.data[0].x) == ["a", "b"] and gain.layout.yaxis.type == "log"
+    np.testing.assert_allclose(gain.data[0].y, [r.train_gain for r in runs])
+    np.testing.assert_allclose(gain.data[1].y, [r.test_gain for r in runs])
+    assert gain.data[0].y[1] == pytest.approx(np.exp(2.0))
+    nonpd = flow_nonpd_figure(runs)
+    expected = (100 * runs[0].train_nonpd_fraction + 50 * runs[0].test_nonpd_fraction) / 150
+    np.testing.assert_allclose(nonpd.data[0].y, expected)
+    assert set(flow_figures(runs)) == {"sigma", "gain", "nonpd"}
+
+
+def test_flow_label_names_the_options():
+    assert flow_label(FlowConfig(kernel="delta", n_train=10, n_test=5, lr=0.5)) == "delta/sigma 10+5 lr 0.5 seed 0"
+    label = flow_label(FlowConfig(kernel="gaussian", radius=0.3, clip=0.1, normalise=True))
+    assert "σ 30" in label and "r 0.3" in label and "clip 0.1" in label and "normalised" in label
+    assert "∞ width" in flow_label(FlowConfig(kernel="cosnet"))
+    assert "σ_b 80.52" in flow_label(FlowConfig(kernel="relu-ntk"))
+
+
+def test_flow_csv_has_one_row_per_step():
+    r = synthetic_flow(3, stop_after=2)
+    rows = [line.split(",") for line in flow_csv(r).strip().splitlines()]
+    assert rows[0] == ["step", "train_sigma", "test_sigma", "train_nonpd_fraction", "test_nonpd_fraction",
+                       "clipped_fraction"]
+    assert len(rows) == 6 and rows[1][5] == "" and rows[2][5] == "0.0"
+    assert float(rows[3][1]) == r.train_sigma[2] and rows[4][1] == ""
+
+
+@pytest.fixture(scope="module")
+def theory():
+    return run_theory(TheoryConfig(widths=(10, 100, 1000), trials=2, locality_sigma_w=(2.0, 20.0)))
+
+
+def test_kernel_curves_figure_holds_each_width_and_the_analytic_kernel(theory):
+    fig = kernel_curves_figure(theory)
+    assert len(fig.data) == 4
+    for trace, curve in zip(fig.data[:3], theory.empirical):
+        np.testing.assert_array_equal(trace.y, curve)
+        np.testing.assert_array_equal(trace.x, theory.t)
+    np.testing.assert_array_equal(fig.data[3].y, theory.analytic)
+
+
+def test_width_error_figure_is_log_log_with_the_sqrt_reference(theory):
+    fig = width_error_figure(theory)
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+    np.testing.assert_array_equal(fig.data[0].x, [10, 100, 1000])
+    np.testing.assert_array_equal(fig.data[0].y, theory.error)
+    np.testing.assert_allclose(fig.data[1].y, theory.reference / np.sqrt([10, 100, 1000]))
+
+
+def test_locality_figures(theory):
+    fig = locality_profiles_figure(theory)
+    assert len(fig.data) == 2
+    for trace, profile, peak in zip(fig.data, theory.profiles, theory.peak):
+        np.testing.assert_allclose(trace.y, profile / peak)
+        assert max(trace.y) == pytest.approx(1.0, abs=1e-3)
+    width = locality_width_figure(theory)
+    np.testing.assert_array_equal(width.data[0].y, theory.width_measured)
+    np.testing.assert_array_equal(width.data[1].y, theory.width_eq237)
+    assert set(theory_figures(theory)) == {"kernel_curves", "width_error", "locality_profiles", "locality_width"}
