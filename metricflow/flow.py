@@ -104,7 +104,7 @@ class FlowConfig:
       sigma: gaussian width of eq. (3.6). squared: use exp(-d^2 / (2 sigma^2)).
       radius: gaussian cutoff radius in (0, pi/2): sparse kernel; None = dense.
       normalise: divide each point's update by its kernel row sum sum_x' Theta(x, x').
-      weighted: pointwise loss (w / mean w) F(eta) (True), or F(eta) with unit weights. The
+      weighted: loss sum w F(eta) / sum w (True), or the same with w = 1 (False). The
         recorded sigma always uses the CY weights.
       depth, sigma_w, sigma_b: relu-ntk architecture (W_std, b_std); cosnet uses sigma_w.
       width: cosnet width N for the empirical kernel (2.33); None = analytic (2.35).
@@ -403,6 +403,7 @@ def flow_on_points(
     points_drawn: int = 0,
     progress: Optional[Progress] = None,
     start: Optional[float] = None,
+    kernels: Optional[Callable] = None,
 ) -> FlowResult:
     """The flow (3.5) on given train and test points, all in the common ``chart``.
 
@@ -417,6 +418,8 @@ def flow_on_points(
       points_drawn: recorded in the result.
       progress: optional callback progress(step, total, message).
       start: perf_counter value at which the timing starts (default: now).
+      kernels: optional replacement of ``flow_kernels`` with the same signature and return
+        value (``metricflow.clustering.run_cluster_flow`` passes per-cluster kernels).
 
     Returns:
       FlowResult.
@@ -429,7 +432,7 @@ def flow_on_points(
             f"expected {c.n_train} train and {c.n_test} test points, got {len(train)} and {len(test)}"
         )
     t0 = time.perf_counter()
-    k_train, k_test, isolated = flow_kernels(c, train, test)
+    k_train, k_test, isolated = (kernels or flow_kernels)(c, train, test)
     norm_train = norm_test = None
     if c.normalise:
         norm_train, norm_test = row_sums(k_train), row_sums(k_test)

@@ -67,11 +67,13 @@ def loss_values(g, omega_sq, kappa_value, name: str):
 
 
 def total_loss(g, omega_sq, weights, kappa_value, name: str):
-    """L = sum_x w(x) F(eta(x)) / mean(w): the batch loss of eq. (2.3).
+    """L = sum_x w(x) F(eta(x)) / sum_x w(x): the Monte-Carlo integral of F over X (eq. 2.3).
 
-    Each point's term is its pointwise loss l(x) = (w(x) / mean w) F(eta(x)), so the per-point
-    gradient does not shrink as the batch grows, and L / N is the Monte-Carlo integral of F
-    over X with the CY measure; for ``sigma`` that is the sigma measure (B.11).
+    With the CY weights this is the integral of F(eta) against the CY measure; for ``sigma``
+    it is the sigma measure (B.11) itself. Its derivative at one point carries the factor
+    w(x) / sum w ~ 1/N, the discrete form of the functional derivative in eq. (2.8), so the
+    kernel sum of eq. (3.5) is a Monte-Carlo estimate of the integral over x'. This is the
+    scale in which the learning rates of table 1 are stated.
 
     Args:
       g: (N, n, n) complex128; omega_sq, weights: (N,) float64; kappa_value: scalar.
@@ -79,7 +81,7 @@ def total_loss(g, omega_sq, weights, kappa_value, name: str):
     Returns:
       scalar float64.
     """
-    w = weights / jnp.mean(weights)
+    w = weights / jnp.sum(weights)
     return jnp.sum(w * loss_values(g, omega_sq, kappa_value, name))
 
 
@@ -94,7 +96,7 @@ _gradient_jit = jax.jit(_gradient, static_argnames="name")
 def loss_gradient(g, omega_sq, weights, kappa_value, name: str):
     """dl(x)/dg(x) for every point: the steepest-ascent direction D of eq. (3.5), Hermitian.
 
-    D(x) = (w(x) / mean w) F'(eta) eta g^{-1}, obtained by autodiff of ``total_loss`` and
+    D(x) = (w(x) / sum w) F'(eta) eta g^{-1}, obtained by autodiff of ``total_loss`` and
     conjugated (see the module docstring for the convention). The flow update is
     g <- g - lr sum_x' Theta(x, x') D(x').
 

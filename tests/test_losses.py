@@ -14,10 +14,10 @@ def pts():
 
 
 def _closed_form(g, omega_sq, weights, k, name):
-    """D = (w / mean w) F'(eta) eta g^{-1}, from d det g = det g tr(g^{-1} dg)."""
+    """D = (w / sum w) F'(eta) eta g^{-1}, from d det g = det g tr(g^{-1} dg)."""
     e = np.linalg.det(g).real / omega_sq / k
     fprime = {"sigma": np.sign(e - 1.0), "ultralocal": 2.0 * (e - 1.0), "entropy": np.log(e) + 1.0}[name]
-    return ((weights / weights.mean()) * fprime * e)[:, None, None] * np.linalg.inv(g)
+    return ((weights / weights.sum()) * fprime * e)[:, None, None] * np.linalg.inv(g)
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
