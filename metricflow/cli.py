@@ -99,11 +99,12 @@ def add_flow(sub) -> None:
     p.add_argument("--seed", type=_int, default=0)
     p.add_argument("--manifold", default="quintic", help="quintic, quartic or cubic")
     p.add_argument("--psi", type=_psi, default=0j, help="complex structure parameter (default 0)")
+    p.add_argument("--no-cache", action="store_true", help="compute afresh; do not read or write the result store")
 
 
 def run_flow(args) -> dict:
     from metricflow.flow import FlowConfig
-    from metricflow.flow import run_flow as flow
+    from metricflow.jobs import run_job
     from metricflow.manifolds import manifold
 
     config = FlowConfig(
@@ -113,7 +114,7 @@ def run_flow(args) -> dict:
         width=args.width, clip=args.clip, seed=args.seed, chart=args.chart, coordinates=args.coordinates,
         manifold=manifold(args.manifold, args.psi),
     )
-    return flow(config).to_dict()
+    return run_job(config, cache=not args.no_cache).to_dict()
 
 
 def show_flow(r: dict) -> str:
@@ -132,10 +133,102 @@ def show_flow(r: dict) -> str:
     return "\n".join(lines)
 
 
+# ---- noise and scaling (fig. 3, eq. 3.7) ----------------------------------------------
+
+
+def _number_list(text: str, name: str, integer: bool = False) -> tuple:
+    """'0,1e-6,1e-4' -> (0.0, 1e-06, 0.0001); raises MetricflowError with a one-line message."""
+    try:
+        values = tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise MetricflowError(f"{name} must be numbers separated by commas, such as {'100,1000' if integer else '0,1e-6,1e-4'}; got {text!r}") from None
+    if not values:
+        raise MetricflowError(f"give at least one value for {name}")
+    if integer:
+        if not all(np.isfinite(v) and v == int(v) for v in values):
+            raise MetricflowError(f"{name} must be integers such as 100,1000,1e4; got {text!r}")
+        values = tuple(int(v) for v in values)
+    return values
+
+
+def add_noise(sub) -> None:
+    p = sub.add_parser("noise", help="test gain of a kernel flow against the distance of noised test points (fig. 3 left)")
+    p.add_argument("--kernel", required=True, help="delta or gaussian")
+    p.add_argument("--noise", required=True, help="noise variances per real feature, comma-separated, e.g. 0,1e-6,1e-4")
+    p.add_argument("--train", type=_int, default=1000, help="train points (default 1000)")
+    p.add_argument("--steps", type=_int, default=50)
+    p.add_argument("--lr", type=float, default=None, help="step size (default 3e-4 x train points)")
+    p.add_argument("--seed", type=_int, default=0)
+    p.add_argument("--manifold", default="quintic", help="quintic, quartic or cubic")
+    p.add_argument("--psi", type=_psi, default=0j, help="complex structure parameter (default 0)")
+    p.add_argument("--no-cache", action="store_true", help="compute afresh; do not read or write the result store")
+
+
+def run_noise(args) -> dict:
+    from metricflow.generalisation import NoiseConfig
+    from metricflow.jobs import run_job
+    from metricflow.manifolds import manifold
+
+    config = NoiseConfig(
+        kernel=args.kernel, noise=_number_list(args.noise, "noise variances"), n_train=args.train, steps=args.steps,
+        lr=args.lr, seed=args.seed, manifold=manifold(args.manifold, args.psi),
+    )
+    return run_job(config, cache=not args.no_cache).to_dict()
+
+
+def show_noise(r: dict) -> str:
+    c = r["config"]
+    lines = [
+        f"{r['kernel']} kernel, {c['loss']} loss, lr {c['lr']:g}, {c['n_train']:,} train points in chart {tuple(r['chart'])}: "
+        f"train gain {r['train_gain']:.3g}",
+        f"{'noise v':>10}  {'distance':>10}  {'test gain':>10}",
+    ]
+    lines += [f"{v:>10.3g}  {d:>10.4g}  {g:>10.4g}" for v, d, g in zip(r["noise"], r["distance"], r["gain"])]
+    if r["stopped_reason"]:
+        lines.append(r["stopped_reason"])
+    return "\n".join(lines)
+
+
+def add_scaling(sub) -> None:
+    p = sub.add_parser("scaling", help="nearest-neighbour FS distance against the number of points, and its fit (eq. 3.7)")
+    p.add_argument("--points", required=True, help="sizes N, comma-separated, e.g. 100,1000,10000")
+    p.add_argument("--chart", default="all", help="all (points over all charts) or one (points in one chart)")
+    p.add_argument("--seeds", type=_int, default=1, help="independent samples per N (default 1)")
+    p.add_argument("--seed", type=_int, default=0)
+    p.add_argument("--manifold", default="quintic", help="quintic, quartic or cubic")
+    p.add_argument("--psi", type=_psi, default=0j, help="complex structure parameter (default 0)")
+    p.add_argument("--no-cache", action="store_true", help="compute afresh; do not read or write the result store")
+
+
+def run_scaling(args) -> dict:
+    from metricflow.generalisation import ScalingConfig
+    from metricflow.jobs import run_job
+    from metricflow.manifolds import manifold
+
+    config = ScalingConfig(
+        points=_number_list(args.points, "points", integer=True), chart=args.chart, seeds=args.seeds,
+        seed=args.seed, manifold=manifold(args.manifold, args.psi),
+    )
+    return run_job(config, cache=not args.no_cache).to_dict()
+
+
+def show_scaling(r: dict) -> str:
+    lines = [f"nearest-neighbour FS distance, points in {'all charts' if r['chart'] == 'all' else 'one chart'}:",
+             f"{'N':>10}  {'mean':>8}  {'min':>8}  {'max':>8}"]
+    lines += [f"{n:>10,}  {a:>8.4f}  {b:>8.4f}  {c:>8.4f}" for n, a, b, c in zip(r["points"], r["mean"], r["min"], r["max"])]
+    lines.append(
+        f"fit: mean = {r['fit_prefactor']:.3f} N^({r['fit_exponent']:.4f} +- {r['fit_exponent_err']:.4f})"
+        f"   (paper eq. 3.7: {r['paper']['prefactor']} N^{r['paper']['exponent']})"
+    )
+    return "\n".join(lines)
+
+
 # ---- entry point ----------------------------------------------------------------------
 
 COMMANDS = {"sample": (add_sample, run_sample, show_sample)}
 COMMANDS["flow"] = (add_flow, run_flow, show_flow)
+COMMANDS["noise"] = (add_noise, run_noise, show_noise)
+COMMANDS["scaling"] = (add_scaling, run_scaling, show_scaling)
 
 
 def build_parser() -> argparse.ArgumentParser:
