@@ -6,7 +6,7 @@ import math
 import numbers
 import os
 
-__all__ = ["MetricflowError", "check_count", "check_memory", "available_memory_bytes"]
+__all__ = ["MetricflowError", "check_count", "check_positive", "check_memory", "available_memory_bytes"]
 
 # A point count above this is refused whatever the memory says: it is a typo, not a run.
 MAX_POINTS = 10**8
@@ -33,6 +33,19 @@ def check_count(value, name: str, minimum: int = 1, maximum: int = MAX_POINTS) -
         raise MetricflowError(f"{name} must be at least {minimum}, got {value}")
     if value > maximum:
         raise MetricflowError(f"{name} must be at most {maximum:,}, got {value:,}; use fewer")
+    return value
+
+
+def check_positive(value, name: str) -> float:
+    """Return ``value`` as a float if it is a positive finite number, else raise."""
+    if isinstance(value, bool):
+        raise MetricflowError(f"{name} must be a positive number, got {value!r}")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise MetricflowError(f"{name} must be a positive number, got {value!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise MetricflowError(f"{name} must be a positive finite number, got {value!r}")
     return value
 
 

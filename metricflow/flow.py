@@ -29,7 +29,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from metricflow.distance import FSNeighbours
-from metricflow.errors import MetricflowError, check_count
+from metricflow.errors import MetricflowError, check_count, check_positive
 from metricflow.kernels import (
     KERNELS,
     cosnet_empirical_kernel,
@@ -74,18 +74,6 @@ SAMPLE_BATCH = 100_000
 MAX_OVERSAMPLE = 200
 
 Progress = Callable[[int, int, str], None]
-
-
-def _positive(value, name: str) -> float:
-    if isinstance(value, bool):
-        raise MetricflowError(f"{name} must be a positive number, got {value!r}")
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise MetricflowError(f"{name} must be a positive number, got {value!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise MetricflowError(f"{name} must be a positive finite number, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -161,10 +149,10 @@ class FlowConfig:
         set_("n_test", check_count(self.n_train if self.n_test is None else self.n_test, "test points"))
         set_("steps", check_count(self.steps, "steps", minimum=0, maximum=100_000))
         set_("seed", check_count(self.seed, "seed", minimum=0, maximum=2**63))
-        set_("lr", _positive(self.lr, "lr"))
+        set_("lr", check_positive(self.lr, "lr"))
         for name in ("sigma", "sigma_w"):
             if getattr(self, name) is not None:
-                set_(name, _positive(getattr(self, name), name))
+                set_(name, check_positive(getattr(self, name), name))
         if self.sigma_b is not None:
             b = float(self.sigma_b)
             if not (math.isfinite(b) and b >= 0):
@@ -175,12 +163,12 @@ class FlowConfig:
         if self.width is not None:
             set_("width", check_count(self.width, "cosnet width", maximum=10**7))
         if self.radius is not None:
-            r = _positive(self.radius, "radius")
+            r = check_positive(self.radius, "radius")
             if not r < math.pi / 2:
                 raise MetricflowError(f"radius must be in (0, pi/2) (FS distances are at most pi/2), got {r}")
             set_("radius", r)
         if self.clip is not None:
-            set_("clip", _positive(self.clip, "clip"))
+            set_("clip", check_positive(self.clip, "clip"))
         if self.chart is not None:
             d = self.manifold.degree
             try:

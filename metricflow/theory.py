@@ -30,7 +30,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from metricflow.errors import MetricflowError, check_count
+from metricflow.errors import MetricflowError, check_count, check_positive
 from metricflow.jobs import Estimate
 
 __all__ = ["THEORY_SCHEMA", "TheoryConfig", "TheoryResult", "run_theory", "estimate_theory"]
@@ -43,18 +43,6 @@ PROFILE_POINTS = 2001
 RADIAL_POINTS = 4001
 
 Progress = Callable[[int, int, str], None]
-
-
-def _positive(value, name: str) -> float:
-    if isinstance(value, bool):
-        raise MetricflowError(f"{name} must be a positive number, got {value!r}")
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise MetricflowError(f"{name} must be a positive number, got {value!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise MetricflowError(f"{name} must be a positive finite number, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -82,10 +70,10 @@ class TheoryConfig:
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         set_("d", check_count(self.d, "input dimension d", maximum=1000))
-        set_("sigma_w", _positive(self.sigma_w, "sigma_w"))
+        set_("sigma_w", check_positive(self.sigma_w, "sigma_w"))
         try:
             widths = tuple(sorted({check_count(w, "cosnet width", maximum=10**6) for w in self.widths}))
-            sws = tuple(sorted({_positive(s, "locality sigma_w") for s in self.locality_sigma_w}))
+            sws = tuple(sorted({check_positive(s, "locality sigma_w") for s in self.locality_sigma_w}))
         except TypeError:
             raise MetricflowError(
                 f"widths and locality_sigma_w must be sequences of numbers, got {self.widths!r}, "
