@@ -1,0 +1,197 @@
+"""Generalisation: test gain against distance, distance against N, and the N a kernel needs (fig. 3, eq. 3.7)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import streamlit as st
+
+from dashboard import job_progress, job_store
+from metricflow.errors import MetricflowError, available_memory_bytes
+from metricflow.figures import figures_html, generalisation_figures
+from metricflow.generalisation import PAPER_FIT, NoiseConfig, ScalingConfig, extrapolate
+from metricflow.jobs import ACTIVE, DONE, FAILED, job_key
+from metricflow.jobs import estimate as job_estimate
+
+JOBS = "generalisation_jobs"  # session_state: keys of the jobs this session launched
+CONFIGS = "generalisation_configs"  # session_state: their configs, for a retry
+KERNELS = ["delta", "gaussian"]
+LARGEST = [1_000, 10_000, 100_000, 1_000_000]
+NOISE = "0, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1"
+
+
+def parse_numbers(text: str, name: str) -> tuple[float, ...]:
+    """'0, 1e-6, 1e-4' -> (0.0, 1e-06, 0.0001); raises MetricflowError otherwise."""
+    try:
+        values = tuple(float(v) for v in text.replace(";", ",").split(",") if v.strip())
+    except ValueError:
+        raise MetricflowError(f"{name} must be numbers separated by commas, such as 0, 1e-6, 1e-4; got {text!r}") from None
+    if not values:
+        raise MetricflowError(f"give at least one value for {name}")
+    return values
+
+
+def generalisation_controls():
+    """The widgets, as (noise configs, scaling config, target gains, log x); raises MetricflowError."""
+    st.subheader("Noise study (fig. 3 left)")
+    c = st.columns([2, 1, 3, 1, 1])
+    kernels = c[0].multiselect("Kernels", KERNELS, default=KERNELS)
+    n_train = c[1].number_input("Train points", 10, 100_000, 1000, step=100)
+    noise = c[2].text_input("Noise variances v", NOISE, help="complex Gaussian noise of variance v per real feature")
+    steps = c[3].number_input("Steps", 0, 10_000, 50)
+    seed = c[4].number_input("Seed", 0, 2**31 - 1, 0)
+    st.caption(
+        "Flow: ultralocal loss (B.14), unweighted, lr = 3e-4 × train points; gaussian width 1/30 with normalised "
+        "updates (docs/FLOWS.md: table 1's settings do not train in our units)."
+    )
+    st.subheader("Distance scaling (fig. 3 right)")
+    c = st.columns([1, 1, 1, 2, 1])
+    largest = c[0].selectbox("Largest N", LARGEST, index=LARGEST.index(100_000))
+    chart = c[1].radio("Points in", ["all", "one"], format_func=lambda v: f"{v} chart{'s' if v == 'all' else ''}",
+                       horizontal=True)
+    seeds = c[2].number_input("Seeds per N", 1, 20, 1)
+    targets = parse_numbers(c[3].text_input("Target test gains", "100, 1e6"), "target gains")
+    log_x = c[4].checkbox("log distance axis", value=True)
+    if not kernels:
+        raise MetricflowError("choose at least one kernel")
+    variances = parse_numbers(noise, "noise variances")
+    noise_configs = [
+        NoiseConfig(kernel=k, noise=variances, n_train=int(n_train), steps=int(steps), seed=int(seed)) for k in kernels
+    ]
+    sizes = tuple(sorted({int(round(n)) for n in 10 ** np.arange(2.0, math.log10(largest) + 0.01, 0.5)}))
+    scaling = ScalingConfig(points=sizes, chart=chart, seeds=int(seeds), seed=int(seed))
+    return noise_configs, scaling, targets, log_x
+
+
+def fmt(value: float) -> str:
+    return "—" if not math.isfinite(value) else f"{value:.3g}"
+
+
+def extrapolation_table(noise_results, scaling, targets) -> list[dict]:
+    """One row per kernel and target gain: the distance and N needed (section 3.2.4)."""
+    rows = []
+    for r in noise_results:
+        for row in extrapolate(r, scaling.fit, targets):
+            rows.append({
+                "kernel": row.kernel, "target gain": f"{row.target:g}", "train gain": f"{r.train_gain:.3g}",
+                "distance needed": fmt(row.distance), "N needed": fmt(row.points),
+                "N range (b ± err)": f"{fmt(row.points_low)} – {fmt(row.points_high)}" if math.isfinite(row.points) else "—",
+                "status": row.status, "note": row.reason,
+            })
+    return rows
+
+
+def show_results(noise_results, scaling, targets, log_x: bool) -> None:
+    """Metrics, both figures, the extrapolation table and downloads."""
+    fit = scaling.fit
+    m = st.columns(2 + len(noise_results))
+    err = f" ± {fit.exponent_err:.3f}" if math.isfinite(fit.exponent_err) else ""
+    m[0].metric("fit exponent b (paper −0.184)", f"{fit.exponent:.3f}{err}")
+    m[1].metric("fit prefactor a (paper 0.968)", f"{fit.prefactor:.3f}")
+    for i, r in enumerate(noise_results):
+        m[2 + i].metric(f"{r.config.kernel} train gain", f"{r.train_gain:.3g}")
+    figs = generalisation_figures(noise_results, scaling, log_x=log_x)
+    left, right = st.columns(2)
+    left.plotly_chart(figs["noise_gain"], key="fig_noise_gain")
+    right.plotly_chart(figs["scaling"], key="fig_scaling")
+    st.subheader("Points needed for a target test gain")
+    rows = extrapolation_table(noise_results, scaling, targets)
+    st.dataframe(rows, hide_index=True)
+    st.caption(
+        f"Paper (section 3.2.4): gain 100 needs distance 5e-3 and 1e12 points (gaussian), 5e-2 and 1e8 (delta); "
+        f"gain 1e6 needs ~1e35 points. The N range pivots the fit about its centroid with b ± its standard error. "
+        f"Paper fit (3.7): μ = {PAPER_FIT['prefactor']} N^{PAPER_FIT['exponent']}."
+    )
+    stem = f"generalisation_{'-'.join(r.config.kernel for r in noise_results)}_N{noise_results[0].config.n_train}"
+    data = {
+        "noise": [r.to_dict() for r in noise_results],
+        "scaling": scaling.to_dict(),
+        "extrapolation": [row.to_dict() for r in noise_results for row in extrapolate(r, fit, targets)],
+    }
+    d = st.columns(2)
+    d[0].download_button("Data (JSON)", json.dumps(data), f"{stem}.json", "application/json")
+    d[1].download_button("Figures (HTML)", lambda: figures_html(figs, title=stem), f"{stem}.html", "text/html")
+
+
+def show_jobs(keys: list[str], configs: list | None, targets, log_x: bool) -> None:
+    """Progress while any job runs; errors of failed jobs; the results once all are done."""
+    store = job_store()
+    statuses = [store.status(k) for k in keys]
+    if any(s is None for s in statuses):
+        return
+    for i, (key, status) in enumerate(zip(keys, statuses)):
+        if status.state in ACTIVE:
+            st.caption(f"{status.kind} {key[:12]}")
+            job_progress(key, f"generalisation_cancel_{i}")
+    bad = [(k, s) for k, s in zip(keys, statuses) if s.state not in ACTIVE and s.state != DONE]
+    for key, status in bad:
+        (st.error if status.state == FAILED else st.warning)(f"{status.kind} job {status.state}: {status.error}")
+        trace = store.traceback(key)
+        if trace:
+            with st.expander("Traceback"):
+                st.code(trace)
+    if bad:
+        if configs is not None and st.button("Retry"):
+            for config in configs:
+                store.submit(config)
+            st.rerun()
+        return
+    if any(s.state in ACTIVE for s in statuses):
+        return
+    results = [store.result(k) for k in keys]
+    if any(r is None for r in results):  # unreadable: the store has reset it, so compute it again
+        if configs is not None:
+            for config in configs:
+                store.submit(config)
+        st.rerun()
+    show_results(results[:-1], results[-1], targets, log_x)
+
+
+def main() -> None:
+    st.set_page_config(page_title="Generalisation · metricflow", layout="wide")
+    st.title("Generalisation")
+    st.markdown(
+        "How far does a kernel flow's gain carry from the train points (section 3.2.4, fig. 3)? Test points are the "
+        "train points plus complex Gaussian noise of variance $v$ per real feature, projected back onto $X$ and "
+        "measured in the train chart; the gain in $\\sigma$ (B.11) falls with their Fubini–Study distance. The mean "
+        "distance to the nearest sampled point falls like $\\mu = a N^b$ (eq. 3.7; $b = -1/6$ for a real "
+        "6-manifold), which turns a target gain into the number of points it needs."
+    )
+    store = job_store()
+    try:
+        noise_configs, scaling, targets, log_x = generalisation_controls()
+        configs = [*noise_configs, scaling]
+        costs = [job_estimate(c) for c in configs]
+    except MetricflowError as err:
+        st.error(str(err))
+        return
+    free = available_memory_bytes()
+    need = max(c.bytes for c in costs)
+    too_big = need > free
+    st.caption(
+        f"Estimate: about {sum(c.seconds for c in costs):.0f} s in {len(configs)} jobs, at most "
+        f"{need / 2**20:,.0f} MiB each ({free / 2**30:.1f} GiB free)."
+    )
+    keys = [job_key(c) for c in configs]
+    if st.button("Run", type="primary", disabled=too_big):
+        try:
+            st.session_state[JOBS] = [store.submit(c) for c in configs]
+            st.session_state[CONFIGS] = configs
+        except MetricflowError as err:
+            st.error(str(err))
+    if too_big:
+        st.error("This needs more memory than is free; use fewer points.")
+    statuses = [store.status(k) for k in keys]
+    done_here = all(s is not None and s.state == DONE for s in statuses)
+    shown = keys if done_here else st.session_state.get(JOBS)
+    if not shown:
+        st.info("Choose kernels, noise levels and sizes, then press Run.")
+        return
+    if shown != keys:
+        st.caption("Showing the jobs launched with earlier settings.")
+    show_jobs(shown, configs if shown == keys else st.session_state.get(CONFIGS), targets, log_x)
+
+
+main()

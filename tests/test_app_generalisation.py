@@ -1,0 +1,88 @@
+"""The Generalisation page under streamlit.testing.v1.AppTest, small sizes, fresh result store."""
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+TIMEOUT = 90  # the first run imports JAX
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = str(ROOT / "pages" / "6_Generalisation.py")
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("METRICFLOW_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def page() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def small(at: AppTest) -> AppTest:
+    at.number_input[0].set_value(80)  # train points
+    at.text_input[0].set_value("0, 1e-7, 1e-4")  # noise variances
+    at.number_input[1].set_value(10)  # steps
+    at.selectbox[0].set_value(1000)  # largest N
+    return at
+
+
+def run_until_done(at: AppTest, timeout: float = 120.0) -> AppTest:
+    end = time.monotonic() + timeout
+    while not at.metric:
+        assert not at.exception, at.exception
+        assert not at.error, [e.value for e in at.error]
+        assert time.monotonic() < end, "the jobs did not finish"
+        time.sleep(0.3)
+        at.run()
+    return at
+
+
+def test_generalisation_page_runs_small_jobs_end_to_end():
+    at = small(page())
+    assert any("Estimate" in c.value and "3 jobs" in c.value for c in at.caption)
+    next(b for b in at.button if b.label == "Run").click().run()
+    assert len(at.session_state["generalisation_jobs"]) == 3
+    run_until_done(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert float(metrics["fit exponent b (paper −0.184)"].split()[0]) < 0
+    assert float(metrics["delta train gain"]) > 1 and float(metrics["gaussian train gain"]) > 1
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert [len(c["data"]) for c in charts] == [2, 5]  # two kernels; max, mean, min, fit, paper
+    assert charts[0]["layout"]["yaxis"]["type"] == "log" and charts[1]["layout"]["xaxis"]["type"] == "log"
+    table = at.dataframe[0].value
+    assert list(table["kernel"]) == ["delta", "delta", "gaussian", "gaussian"]
+    assert list(table["target gain"]) == ["100", "1e+06"]*2
+    assert set(table["status"]) <= {"interpolated", "extrapolated", "unreachable"}
+    assert (table["status"][table["target gain"] == "1e+06"] == "unreachable").all()  # above the train gain
+    assert len(at.get("download_button")) == 2
+
+    # another session with the same settings: the cached results show at once
+    again = small(page())
+    again.run()
+    assert {m.label: m.value for m in again.metric} == metrics
+
+
+@pytest.mark.parametrize(
+    "widget, value, message",
+    [("text", "0, abc", "noise variances must be numbers"), ("kernels", [], "choose at least one kernel"),
+     ("targets", "x", "target gains must be numbers")],
+)
+def test_generalisation_page_shows_bad_input_as_an_error(widget, value, message):
+    at = page()
+    if widget == "text":
+        at.text_input[0].set_value(value)
+    elif widget == "targets":
+        at.text_input[1].set_value(value)
+    else:
+        at.multiselect[0].set_value(value)
+    at.run()
+    assert not at.exception
+    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+    assert not any(b.label == "Run" for b in at.button)
