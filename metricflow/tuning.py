@@ -1,0 +1,635 @@
+"""Hyperparameter search for kernel flows by Bayesian optimisation (section 3.2, table 1).
+
+The paper tunes the step size Delta t of (3.5) and the kernel's options (the width sigma of
+the Gaussian (3.6), sigma_w and sigma_b of the ReLU NTK, the number of points) with the
+``bayesian-optimization`` package [30], drawing "a new set of points for each Bayesian
+optimization run since [...] otherwise the optimizer tunes the hyperparameters to the
+specific point set". Here:
+
+  * The objective of evaluation i is log10 of the test gain sigma_0 / sigma_S of the flow
+    (3.5) after S steps (``FlowResult.test_gain``), on train and test points drawn with the
+    flow seed ``evaluation_seed(seed, i)``: a new point set every evaluation. A flow that
+    diverges scores its gain at the last completed step (``diverged="last"``) or ``FLOOR``
+    (``diverged="floor"``); a gain below 10**FLOOR, or not finite, scores FLOOR, and the
+    evaluation says so (``Evaluation.floored``).
+  * The optimiser is ``bayes_opt.BayesianOptimization`` with an explicit random_state, driven
+    through suggest/register (``bayes_search``): ``init_points`` random settings, then
+    ``iterations`` settings that maximise the upper confidence bound of a Gaussian process.
+    Log-scale parameters (lr, sigma, sigma_w, n_train) are searched in log10; n_train is
+    rounded to an integer; the update normalisation is a [0, 1] dimension rounded at 0.5.
+    A parameter whose bounds have low == high is fixed and not searched.
+  * Every evaluation is an ordinary flow job (``metricflow.jobs.run_job(FlowConfig)``), so it
+    is stored. Given the seed and the previous (setting, objective) pairs the optimiser's next
+    setting is determined, so a search that was interrupted replays: the same settings are
+    suggested again, their flows are found in the store and re-registered in order, and only
+    the evaluations that never finished are computed.
+  * The best setting is run again on ``spread_seeds`` fresh point sets; the mean and standard
+    deviation of the objective there measure how much of the best score was the point set.
+
+Example:
+  >>> result = run_tune(TuneConfig(kernel="delta", init_points=5, iterations=10, steps=20))
+  >>> result.best_params, result.best_gain, result.spread_mean, result.spread_std
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field, fields
+from typing import Callable, NamedTuple, Optional, Sequence
+
+import numpy as np
+
+from metricflow.errors import MetricflowError, check_count
+from metricflow.flow import TABLE1, FlowConfig, FlowResult, _stream_seed
+from metricflow.jobs import Estimate
+from metricflow.kernels import KERNELS
+from metricflow.losses import LOSSES
+from metricflow.manifolds import Manifold
+
+__all__ = [
+    "TUNE_SCHEMA",
+    "FLOOR",
+    "SCALES",
+    "DEFAULT_BOUNDS",
+    "Bound",
+    "Dimension",
+    "Trial",
+    "TuneConfig",
+    "Evaluation",
+    "TuneResult",
+    "bayes_search",
+    "evaluation_seed",
+    "spread_seed",
+    "objective",
+    "run_tune",
+    "estimate_tune",
+    "table1_comparison",
+    "evaluations_csv",
+]
+
+# Bump when TuneResult's fields or their meaning change: cached results are then recomputed.
+TUNE_SCHEMA = 1
+
+# log10 of the smallest test gain scored: a gain below 1e-2, or NaN, scores -2.
+FLOOR = -2.0
+
+# Gaussian-process noise (added to the diagonal, in units of the normalised objective): the
+# objective is noisy, since each evaluation draws new points.
+GP_ALPHA = 1e-3
+# Upper confidence bound kappa (the package's default).
+UCB_KAPPA = 2.576
+
+# Seed streams (flow.py uses 0 train, 1 test, 2 cosnet weights; generalisation.py 3 and 4).
+SEARCH_STREAM = 5
+SPREAD_STREAM = 6
+
+# How each tunable FlowConfig field is searched: "log" (log10 of the value), "int" (log10,
+# rounded to an integer), "linear", or "bool" (a [0, 1] dimension, True at >= 0.5).
+SCALES = {"n_train": "int", "lr": "log", "sigma": "log", "sigma_w": "log", "sigma_b": "linear", "normalise": "bool"}
+
+# Default bounds per kernel. The learning rates bracket table 1 (0.1-0.32) by a factor ~30
+# each way; sigma spans the flat kernel of table 1 (30) and the narrow one (1/30, docs/FLOWS.md).
+# Delta has no normalisation: its kernel rows sum to 1 already.
+_LR, _POINTS = (1e-2, 3.0), (250, 2500)
+DEFAULT_BOUNDS = {
+    "delta": {"n_train": _POINTS, "lr": _LR},
+    "gaussian": {"n_train": _POINTS, "lr": _LR, "sigma": (1e-2, 1e2), "normalise": (0, 1)},
+    "relu-ntk": {"n_train": _POINTS, "lr": _LR, "sigma_w": (0.1, 100.0), "sigma_b": (0.0, 100.0), "normalise": (0, 1)},
+    "cosnet": {"n_train": _POINTS, "lr": _LR, "sigma_w": (0.1, 100.0), "normalise": (0, 1)},
+}
+_TUNABLE = {
+    "delta": {"n_train", "lr"},
+    "gaussian": {"n_train", "lr", "sigma", "normalise"},
+    "relu-ntk": {"n_train", "lr", "sigma_w", "sigma_b", "normalise"},
+    "cosnet": {"n_train", "lr", "sigma_w", "normalise"},
+}
+
+Progress = Callable[[int, int, str], None]
+
+
+def _quiet(step: int, total: int, message: str = "") -> None:
+    pass
+
+
+# ---- the optimiser --------------------------------------------------------------------------
+
+
+class Bound(NamedTuple):
+    """Search range of one FlowConfig field: low <= value <= high (low == high fixes it)."""
+
+    name: str
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One searched parameter: its name, bounds in its own units, and its scale (``SCALES``)."""
+
+    name: str
+    low: float
+    high: float
+    scale: str = "linear"
+
+    def internal(self) -> tuple[float, float]:
+        """The bounds the optimiser sees (log10 for "log" and "int")."""
+        if self.scale in ("log", "int"):
+            return math.log10(self.low), math.log10(self.high)
+        if self.scale == "bool":
+            return 0.0, 1.0
+        return float(self.low), float(self.high)
+
+    def value(self, x: float):
+        """The parameter value for the optimiser's coordinate x."""
+        if self.scale == "log":
+            return float(min(max(10.0**x, self.low), self.high))
+        if self.scale == "int":
+            return int(min(max(round(10.0**x), self.low), self.high))
+        if self.scale == "bool":
+            return bool(x >= 0.5)
+        return float(x)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One evaluation of ``bayes_search``: its index, the parameters, the optimiser's raw
+    coordinates (log10 for log scales) and the objective value."""
+
+    index: int
+    params: dict
+    raw: dict
+    value: float
+
+
+def bayes_search(
+    objective: Callable[[int, dict], float],
+    dimensions: Sequence[Dimension],
+    iterations: int,
+    init_points: int,
+    seed: int,
+    after: Optional[Callable[[Trial], None]] = None,
+) -> list[Trial]:
+    """Maximise ``objective`` by Bayesian optimisation (bayes_opt, suggest/register).
+
+    The first ``init_points`` settings are random, the next ``iterations`` maximise the upper
+    confidence bound (kappa ``UCB_KAPPA``) of a Matern-5/2 Gaussian process with noise
+    ``GP_ALPHA``. Everything is determined by ``seed`` and the values returned so far, so
+    calling again with an objective that returns the same values replays the same settings.
+
+    Args:
+      objective: ``objective(index, params) -> float``, params a dict name -> value.
+      dimensions: the searched parameters (at least one).
+      iterations, init_points: optimiser steps after ``init_points`` random ones.
+      seed: the optimiser's random_state.
+      after: optional callback after each trial (for progress; may raise to stop).
+
+    Returns:
+      The trials in order.
+
+    Example:
+      >>> dims = [Dimension("x", -2, 2), Dimension("y", -2, 2)]
+      >>> trials = bayes_search(lambda i, p: -(p["x"] - 0.5) ** 2 - p["y"] ** 2, dims, 25, 5, seed=0)
+      >>> max(trials, key=lambda t: t.value).params
+    """
+    from bayes_opt import BayesianOptimization, acquisition
+
+    if not dimensions:
+        raise MetricflowError("bayes_search needs at least one dimension to search")
+    for d in dimensions:
+        if d.scale not in ("log", "int", "linear", "bool"):
+            raise MetricflowError(f"scale of {d.name} must be log, int, linear or bool, got {d.scale!r}")
+    optimiser = BayesianOptimization(
+        f=None,
+        pbounds={d.name: d.internal() for d in dimensions},
+        acquisition_function=acquisition.UpperConfidenceBound(kappa=UCB_KAPPA),
+        random_state=int(seed) % 2**32,
+        verbose=0,
+        allow_duplicate_points=True,
+    )
+    optimiser.set_gp_params(alpha=GP_ALPHA)
+    trials = []
+    for index in range(init_points + iterations):
+        with warnings.catch_warnings():  # the GP fit warns on converged length scales
+            warnings.simplefilter("ignore")
+            raw = optimiser.random_sample(1)[0] if index < init_points else optimiser.suggest()
+        raw = {d.name: float(raw[d.name]) for d in dimensions}
+        params = {d.name: d.value(raw[d.name]) for d in dimensions}
+        value = float(objective(index, params))
+        if not math.isfinite(value):
+            raise MetricflowError(f"the objective at {params} is {value}; it must be a finite number")
+        optimiser.register(params=raw, target=value)
+        trials.append(Trial(index, params, raw, value))
+        if after is not None:
+            after(trials[-1])
+    return trials
+
+
+# ---- the search over kernel flows --------------------------------------------------------
+
+
+def evaluation_seed(seed: int, index: int) -> int:
+    """Flow seed of evaluation ``index`` of the search with ``seed``: a new point set each time."""
+    return _stream_seed(seed, SEARCH_STREAM, index)
+
+
+def spread_seed(seed: int, index: int) -> int:
+    """Flow seed of the ``index``-th rerun of the best setting (disjoint from the search's)."""
+    return _stream_seed(seed, SPREAD_STREAM, index)
+
+
+def _number(value, name: str) -> float:
+    if isinstance(value, bool):
+        raise MetricflowError(f"{name} must be a number, got {value!r}")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise MetricflowError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(value):
+        raise MetricflowError(f"{name} must be finite, got {value!r}")
+    return value
+
+
+def _resolve_bounds(kernel: str, bounds) -> tuple:
+    """Default bounds of ``kernel`` updated with ``bounds``, validated, in SCALES order."""
+    merged = dict(DEFAULT_BOUNDS[kernel])
+    try:
+        items = [tuple(b) for b in bounds]
+    except TypeError:
+        raise MetricflowError(f"bounds must be (name, low, high) triples, got {bounds!r}") from None
+    for item in items:
+        if len(item) != 3 or not isinstance(item[0], str):
+            raise MetricflowError(f"each bound must be (name, low, high), got {item!r}")
+        name = item[0]
+        if name not in _TUNABLE[kernel]:
+            raise MetricflowError(
+                f"{name!r} cannot be searched for the {kernel} kernel; it takes {', '.join(sorted(_TUNABLE[kernel]))}"
+            )
+        merged[name] = item[1:]
+    out = []
+    for name in SCALES:
+        if name not in merged:
+            continue
+        low, high = (_number(v, f"bound of {name}") for v in merged[name])
+        scale = SCALES[name]
+        if low > high:
+            raise MetricflowError(f"bounds of {name} must have low <= high, got ({low:g}, {high:g})")
+        if scale in ("log", "int") and low <= 0:
+            raise MetricflowError(f"{name} is searched on a log scale; its bounds must be positive, got ({low:g}, {high:g})")
+        if scale == "linear" and low < 0:
+            raise MetricflowError(f"bounds of {name} must be non-negative, got ({low:g}, {high:g})")
+        if scale == "int":
+            low, high = check_count(low, f"lower bound of {name}"), check_count(high, f"upper bound of {name}")
+        if scale == "bool":
+            if low not in (0, 1) or high not in (0, 1):
+                raise MetricflowError(f"bounds of {name} must be (0, 1) to search it, or (0, 0) / (1, 1) to fix it; got ({low:g}, {high:g})")
+            low, high = int(low), int(high)
+        out.append(Bound(name, low, high))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """A Bayesian-optimisation search of one kernel flow's hyperparameters. Computes nothing.
+
+    Attributes:
+      kernel: one of KERNELS.
+      iterations: optimiser steps after the random ones (evaluations = init_points + iterations).
+      init_points: random settings first (at least 1).
+      steps: flow steps S of every evaluation; the objective is log10 of the test gain after S.
+      seed: the optimiser's random_state; evaluation i draws its points with
+        ``evaluation_seed(seed, i)``.
+      bounds: (name, low, high) triples that replace ``DEFAULT_BOUNDS[kernel]`` entries; names
+        from SCALES that the kernel takes; low == high fixes a parameter. Stored resolved:
+        every searched or fixed parameter, in SCALES order, as ``Bound``s.
+      n_test: test points of every evaluation (fixed, so every objective has the same noise).
+      loss: the loss of the flow (the paper: sigma).
+      weighted: the flow's loss uses the CY weights (FlowConfig.weighted).
+      diverged: how a flow that stopped early scores: "last" (its gain at the last completed
+        step) or "floor" (FLOOR).
+      spread_seeds: fresh point sets on which the best setting is rerun (0: none).
+      manifold: the hypersurface.
+    """
+
+    kernel: str = "delta"
+    iterations: int = 10
+    init_points: int = 5
+    steps: int = 20
+    seed: int = 0
+    bounds: tuple = ()
+    n_test: int = 1000
+    loss: str = "sigma"
+    weighted: bool = True
+    diverged: str = "last"
+    spread_seeds: int = 3
+    manifold: Manifold = field(default_factory=Manifold)
+
+    def __post_init__(self):
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        if self.kernel not in KERNELS:
+            raise MetricflowError(f"unknown kernel {self.kernel!r}; expected one of {', '.join(KERNELS)}")
+        if self.loss not in LOSSES:
+            raise MetricflowError(f"unknown loss {self.loss!r}; expected one of {', '.join(LOSSES)}")
+        if self.diverged not in ("last", "floor"):
+            raise MetricflowError(f"diverged must be 'last' or 'floor', got {self.diverged!r}")
+        set_("iterations", check_count(self.iterations, "iterations", minimum=0, maximum=10_000))
+        set_("init_points", check_count(self.init_points, "init points", minimum=1, maximum=10_000))
+        set_("steps", check_count(self.steps, "steps", minimum=1, maximum=100_000))
+        set_("seed", check_count(self.seed, "seed", minimum=0, maximum=2**63))
+        set_("n_test", check_count(self.n_test, "test points"))
+        set_("spread_seeds", check_count(self.spread_seeds, "spread seeds", minimum=0, maximum=1000))
+        set_("weighted", bool(self.weighted))
+        set_("bounds", _resolve_bounds(self.kernel, self.bounds))
+
+    @property
+    def evaluations(self) -> int:
+        return self.init_points + self.iterations
+
+    def dimensions(self) -> list[Dimension]:
+        """The searched parameters (bounds with low < high)."""
+        return [Dimension(b.name, b.low, b.high, SCALES[b.name]) for b in self.bounds if b.low < b.high]
+
+    def fixed(self) -> dict:
+        """The parameters fixed by low == high bounds."""
+        return {b.name: (bool(b.low) if SCALES[b.name] == "bool" else b.low) for b in self.bounds if b.low == b.high}
+
+    def flow_config(self, params: dict, seed: int) -> FlowConfig:
+        """The FlowConfig of one evaluation; fields not in ``params`` or ``fixed()`` take table 1."""
+        return FlowConfig(
+            kernel=self.kernel, loss=self.loss, n_test=self.n_test, steps=self.steps, weighted=self.weighted,
+            seed=seed, manifold=self.manifold, **{**self.fixed(), **params},
+        )
+
+    def to_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "manifold"}
+        out["bounds"] = [list(b) for b in self.bounds]
+        out["manifold"] = {"degree": self.manifold.degree, "psi": [self.manifold.psi.real, self.manifold.psi.imag]}
+        return out
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One flow of the search.
+
+    Attributes:
+      index: evaluation number (0-based); the first ``init_points`` are random settings.
+      seed: the flow seed (``evaluation_seed`` or ``spread_seed``): its point set.
+      params: the searched parameters, by FlowConfig field name.
+      objective: the score, log10 of the test gain (see ``objective``).
+      test_gain, train_gain: sigma_0 / sigma at the last completed step.
+      steps_done: flow steps completed (< steps when it diverged).
+      floored: the score is FLOOR (the gain was below 10**FLOOR, not finite, or diverged
+        with ``diverged="floor"``).
+      stopped_reason: the flow's stop message, or None.
+      seconds: the flow's compute time (when it was first computed).
+      reused: the flow was found in the job store, not computed by this search.
+      key: the flow's job key.
+    """
+
+    index: int
+    seed: int
+    params: dict
+    objective: float
+    test_gain: float
+    train_gain: float
+    steps_done: int
+    floored: bool
+    stopped_reason: Optional[str]
+    seconds: float
+    reused: bool
+    key: str
+
+    def to_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["gain"] = 10.0**self.objective
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
+
+
+@dataclass(frozen=True, eq=False)
+class TuneResult:
+    """The record of a search. E evaluations, K spread seeds.
+
+    Attributes:
+      config: the TuneConfig.
+      evaluations: E Evaluations in order.
+      best_index: the evaluation with the highest objective (the first, on ties).
+      best_params: its params plus the fixed ones (FlowConfig fields).
+      best_objective: its objective, log10 of its test gain.
+      spread: K Evaluations of the best setting on fresh point sets (index = rerun number).
+      spread_mean, spread_std: mean and sample standard deviation of their objectives (NaN
+        if K < 1, std NaN if K < 2).
+      seconds: wall time of this search (short when the evaluations were reused).
+      schema_version: TUNE_SCHEMA.
+    """
+
+    config: TuneConfig
+    evaluations: tuple
+    best_index: int
+    best_params: dict
+    best_objective: float
+    spread: tuple
+    spread_mean: float
+    spread_std: float
+    seconds: float
+    schema_version: int = TUNE_SCHEMA
+
+    @property
+    def best_gain(self) -> float:
+        """The best evaluation's test gain factor 10**best_objective (biased up: it is a maximum)."""
+        return 10.0**self.best_objective
+
+    @property
+    def objectives(self) -> np.ndarray:
+        """(E,) float64: the objective of each evaluation."""
+        return np.array([e.objective for e in self.evaluations], dtype=np.float64)
+
+    @property
+    def best_so_far(self) -> np.ndarray:
+        """(E,) float64: the highest objective among evaluations 0..i."""
+        return np.maximum.accumulate(self.objectives)
+
+    @property
+    def reused(self) -> int:
+        """How many flows (search and spread) were found in the job store."""
+        return sum(e.reused for e in (*self.evaluations, *self.spread))
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (the output of ``metricflow tune --json``)."""
+        nan = lambda v: None if isinstance(v, float) and not math.isfinite(v) else v  # noqa: E731
+        return {
+            "config": self.config.to_dict(),
+            "best_params": dict(self.best_params),
+            "best_gain": nan(self.best_gain),
+            "best_objective": nan(self.best_objective),
+            "best_index": self.best_index,
+            "evaluations": [e.to_dict() for e in self.evaluations],
+            "spread": [e.to_dict() for e in self.spread],
+            "spread_mean": nan(self.spread_mean),
+            "spread_std": nan(self.spread_std),
+            "best_so_far": self.best_so_far.tolist(),
+            "reused": self.reused,
+            "table1": table1_comparison(self),
+            "seconds": self.seconds,
+            "schema_version": self.schema_version,
+        }
+
+
+def objective(result: FlowResult, diverged: str = "last") -> tuple[float, bool]:
+    """The score of one flow: (log10 test gain, floored).
+
+    The gain is sigma_0 / sigma at the last completed step. With ``diverged="floor"`` a flow
+    that stopped early scores FLOOR; a non-finite gain, or one below 10**FLOOR, scores FLOOR.
+    """
+    if diverged == "floor" and result.stopped_reason is not None:
+        return FLOOR, True
+    gain = result.test_gain
+    if not (math.isfinite(gain) and gain > 0) or math.log10(gain) < FLOOR:
+        return FLOOR, True
+    return math.log10(gain), False
+
+
+def _evaluate(config: TuneConfig, index: int, params: dict, seed: int, cache: bool, store) -> Evaluation:
+    from metricflow.jobs import DONE, job_key, run_job
+
+    flow = config.flow_config(params, seed)
+    key = job_key(flow)
+    reused = False
+    if cache:
+        status = store.status(key)
+        reused = status is not None and status.state == DONE and store.result(key) is not None
+    result = run_job(flow, cache=cache, store=store if cache else None)
+    score, floored = objective(result, config.diverged)
+    return Evaluation(
+        index=index, seed=seed, params=dict(params), objective=score, test_gain=float(result.test_gain),
+        train_gain=float(result.train_gain), steps_done=int(result.steps_done), floored=floored,
+        stopped_reason=result.stopped_reason, seconds=float(result.seconds), reused=reused, key=key,
+    )
+
+
+def run_tune(config: TuneConfig, progress: Optional[Progress] = None, cache: bool = True, store=None) -> TuneResult:
+    """Search the hyperparameters of ``config.kernel``'s flow (section 3.2) and rerun the best.
+
+    Evaluation i runs ``config.flow_config(params_i, evaluation_seed(seed, i))`` as a flow job
+    (``run_job``): with ``cache`` it is read from the job store when it has already run, and
+    stored when it has not, so an interrupted search resumes where it stopped.
+
+    Args:
+      config: a TuneConfig.
+      progress: optional ``progress(step, total, message)``, called after every evaluation
+        (total = evaluations + spread_seeds); it may raise to stop the search.
+      cache: read and write flows in the job store (False: compute everything, store nothing).
+      store: the JobStore (default ``JobStore()`` on ``$METRICFLOW_CACHE``).
+
+    Returns:
+      TuneResult.
+    """
+    from metricflow.jobs import JobStore
+
+    report = progress or _quiet
+    start = time.perf_counter()
+    total = config.evaluations + config.spread_seeds
+    own = cache and store is None
+    if own:
+        store = JobStore()
+    try:
+        evaluations: list[Evaluation] = []
+
+        def evaluate(index: int, params: dict) -> float:
+            evaluations.append(_evaluate(config, index, params, evaluation_seed(config.seed, index), cache, store))
+            return evaluations[-1].objective
+
+        def after(trial: Trial) -> None:
+            e = evaluations[-1]
+            best = max(v.objective for v in evaluations)
+            how = "reused" if e.reused else f"{e.seconds:.1f} s"
+            report(trial.index + 1, total, f"evaluation {trial.index + 1} of {config.evaluations}: "
+                   f"log10 gain {e.objective:.3f} ({how}); best {best:.3f}")
+
+        dims = config.dimensions()
+        if dims:
+            bayes_search(evaluate, dims, config.iterations, config.init_points, config.seed, after)
+        else:  # everything fixed: every evaluation is the same setting on a new point set
+            for index in range(config.evaluations):
+                evaluate(index, {})
+                after(Trial(index, {}, {}, evaluations[-1].objective))
+        best = int(np.argmax([e.objective for e in evaluations]))
+        best_params = {**config.fixed(), **evaluations[best].params}
+        spread = []
+        for k in range(config.spread_seeds):
+            spread.append(_evaluate(config, k, evaluations[best].params, spread_seed(config.seed, k), cache, store))
+            report(config.evaluations + k + 1, total,
+                   f"best setting on fresh points {k + 1} of {config.spread_seeds}: log10 gain {spread[-1].objective:.3f}")
+    finally:
+        if own:
+            store.close()
+    scores = np.array([e.objective for e in spread], dtype=np.float64)
+    return TuneResult(
+        config=config,
+        evaluations=tuple(evaluations),
+        best_index=best,
+        best_params=best_params,
+        best_objective=evaluations[best].objective,
+        spread=tuple(spread),
+        spread_mean=float(scores.mean()) if len(scores) else math.nan,
+        spread_std=float(scores.std(ddof=1)) if len(scores) > 1 else math.nan,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def estimate_tune(config: TuneConfig) -> Estimate:
+    """Seconds and peak bytes of ``run_tune``: each flow as estimated for a flow job
+    (``metricflow.experiments.estimate_flow``, whose ~2 s start-up stands in here for the JIT
+    compilation at each new number of points), at the geometric middle of the n_train range
+    for time and at its top for memory. Raises if the largest flow is refused."""
+    from metricflow.jobs import estimate
+
+    n = next((b for b in config.bounds if b.name == "n_train"), None)
+    top = {"n_train": int(n.high)} if n else {}
+    mid = {"n_train": int(round(math.sqrt(n.low * n.high)))} if n else {}
+    large = estimate(config.flow_config(top, 0))
+    typical = estimate(config.flow_config(mid, 0))
+    flows = config.evaluations + config.spread_seeds
+    return Estimate(2.0 + flows * typical.seconds, large.bytes)
+
+
+# ---- reporting ---------------------------------------------------------------------------
+
+_LABELS = {"n_train": "# Points", "lr": "Learning rate", "sigma": "σ", "sigma_b": "σ_b", "sigma_w": "σ_w",
+           "normalise": "normalise updates"}
+
+
+def table1_comparison(result: TuneResult) -> list[dict]:
+    """Rows (parameter, paper table 1, searched range, best found) for the kernel's parameters."""
+    paper = TABLE1[result.config.kernel]
+    rows = []
+    for b in result.config.bounds:
+        rng = f"{b.low:g}" if b.low == b.high else f"{b.low:g} – {b.high:g}"
+        if SCALES[b.name] == "bool":
+            rng = {(0, 1): "off / on", (0, 0): "off", (1, 1): "on"}[(b.low, b.high)]
+        best = result.best_params.get(b.name)
+        rows.append({
+            "parameter": _LABELS[b.name],
+            "paper (table 1)": "not stated" if b.name == "normalise" else paper.get(b.name),
+            "searched": rng,
+            "best found": best,
+        })
+    return rows
+
+
+def evaluations_csv(result: TuneResult) -> str:
+    """One row per evaluation: index, seed, each parameter, objective, test gain, train gain,
+    steps done, floored, stopped (spread reruns follow with phase "spread")."""
+    import csv
+    import io
+
+    names = [b.name for b in result.config.bounds]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["phase", "index", "seed", *names, "objective", "test_gain", "train_gain", "steps_done", "floored", "stopped"])
+    params = lambda e: [{**result.config.fixed(), **e.params}.get(n, "") for n in names]  # noqa: E731
+    for phase, evals in (("search", result.evaluations), ("spread", result.spread)):
+        for e in evals:
+            writer.writerow([phase, e.index, e.seed, *params(e), repr(e.objective), repr(e.test_gain),
+                             repr(e.train_gain), e.steps_done, e.floored, e.stopped_reason or ""])
+    return out.getvalue()

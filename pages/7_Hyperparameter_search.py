@@ -1,0 +1,178 @@
+"""Hyperparameter search: Bayesian optimisation of a kernel flow's hyperparameters (section 3.2)."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from dashboard import job_progress, job_store
+from metricflow.errors import MetricflowError, available_memory_bytes
+from metricflow.figures import figure_png, figures_html, tuning_figures
+from metricflow.jobs import ACTIVE, DONE, FAILED, job_key
+from metricflow.jobs import estimate as job_estimate
+from metricflow.kernels import KERNELS
+from metricflow.losses import LOSSES
+from metricflow.tuning import DEFAULT_BOUNDS, TuneConfig, evaluations_csv, table1_comparison
+
+JOB = "tune_job"  # session_state: key of the search this session launched last
+CONFIG = "tune_config"  # session_state: its config, for a retry
+
+_RANGES = {  # widget label and step of each searched parameter's bounds
+    "n_train": ("Train points", 50),
+    "lr": ("Learning rate Δt", None),
+    "sigma": ("σ (eq. 3.6)", None),
+    "sigma_w": ("σ_w", None),
+    "sigma_b": ("σ_b", None),
+}
+
+
+def tune_controls() -> TuneConfig:
+    """The search widgets, as a TuneConfig (raises MetricflowError on bad input).
+
+    Bound widgets are keyed by kernel, so another kernel shows its own default ranges
+    (``DEFAULT_BOUNDS``); equal low and high fix a parameter.
+    """
+    c = st.columns(4)
+    kernel = c[0].selectbox("Kernel", KERNELS, index=KERNELS.index("delta"), key="tune_kernel")
+    init = c[1].number_input("Random settings first", 1, 1000, 5, key="tune_init")
+    iterations = c[2].number_input("Optimiser iterations", 0, 1000, 10, key="tune_iterations")
+    steps = c[3].number_input("Flow steps per evaluation", 1, 10_000, 20, key="tune_steps")
+    c = st.columns(4)
+    n_test = c[0].number_input("Test points", 10, 1_000_000, 1000, step=100, key="tune_n_test")
+    spread = c[1].number_input("Fresh point sets for the best", 0, 100, 3, key="tune_spread",
+                               help="rerun the best setting on this many new point sets: mean ± std of the objective")
+    seed = c[2].number_input("Seed", 0, 2**31 - 1, 0, key="tune_seed")
+    loss = c[3].selectbox("Loss", LOSSES, key="tune_loss")
+    c = st.columns(4)
+    diverged = c[0].selectbox("A diverged flow scores", ["last", "floor"], key="tune_diverged",
+                              format_func=lambda v: {"last": "its gain at the last good step", "floor": "the floor (gain 0.01)"}[v])
+    weighted = c[1].checkbox("Weighted loss", True, key="tune_weighted")
+    bounds = []
+    st.markdown("**Search ranges** (log scale except σ_b; equal ends fix a parameter)")
+    defaults = DEFAULT_BOUNDS[kernel]
+    names = [n for n in _RANGES if n in defaults]
+    cols = st.columns(len(names) + ("normalise" in defaults))
+    for col, name in zip(cols, names):
+        label, step = _RANGES[name]
+        low, high = defaults[name]
+        key = f"tune_{name}_{kernel}"
+        if name == "n_train":
+            lo = col.number_input(f"{label} from", 1, 1_000_000, int(low), step=step, key=f"{key}_low")
+            hi = col.number_input(f"{label} to", 1, 1_000_000, int(high), step=step, key=f"{key}_high")
+        else:
+            lo = col.number_input(f"{label} from", 0.0, 1e6, float(low), format="%g", key=f"{key}_low")
+            hi = col.number_input(f"{label} to", 0.0, 1e6, float(high), format="%g", key=f"{key}_high")
+        bounds.append((name, lo, hi))
+    if "normalise" in defaults:
+        choice = cols[-1].radio("Normalise updates", ["search", "on", "off"], key=f"tune_normalise_{kernel}",
+                                help="divide each update by its kernel row sum (section 3.2.2)")
+        bounds.append(("normalise", *{"search": (0, 1), "on": (1, 1), "off": (0, 0)}[choice]))
+    return TuneConfig(
+        kernel=kernel, iterations=int(iterations), init_points=int(init), steps=int(steps), seed=int(seed),
+        bounds=tuple(bounds), n_test=int(n_test), loss=loss, weighted=weighted, diverged=diverged,
+        spread_seeds=int(spread),
+    )
+
+
+def show_result(key: str) -> None:
+    """Metrics, figures, the table of evaluations, the comparison with table 1 and downloads."""
+    result = job_store().result(key)
+    if result is None:
+        return
+    m = st.columns(5)
+    m[0].metric("best test gain σ₀/σ", f"{result.best_gain:.4g}", help=f"evaluation {result.best_index}; a maximum of noisy scores, so biased up")
+    if result.spread:
+        std = f" ± {result.spread_std:.3f}" if len(result.spread) > 1 else ""
+        m[1].metric("best setting, fresh points (log10 gain)", f"{result.spread_mean:.3f}{std}")
+    m[2].metric("evaluations", f"{len(result.evaluations)}")
+    m[3].metric("flows reused from the store", f"{result.reused}")
+    m[4].metric("search time", f"{result.seconds:.1f} s")
+    figs = tuning_figures(result)
+    st.plotly_chart(figs["convergence"], key="fig_tune_convergence")
+    st.plotly_chart(figs["params"], key="fig_tune_params")
+    st.subheader("Best setting against table 1")
+    st.dataframe([{k: (str(v) if v is not None else "") for k, v in row.items()} for row in table1_comparison(result)],
+                 hide_index=True)
+    st.subheader("Evaluations")
+    fixed = result.config.fixed()
+    st.dataframe([
+        {"#": e.index, "phase": "random" if e.index < result.config.init_points else "optimiser",
+         **{k: v for k, v in {**fixed, **e.params}.items()}, "log10 gain": e.objective, "test gain": e.test_gain,
+         "train gain": e.train_gain, "steps": e.steps_done, "floored": e.floored, "reused": e.reused,
+         "stopped": e.stopped_reason or ""}
+        for e in result.evaluations
+    ], hide_index=True)
+    c = result.config
+    stem = f"tune_{c.kernel}_S{c.steps}_E{c.evaluations}_seed{c.seed}"
+    d = st.columns(4)
+    d[0].download_button("Search (JSON)", json.dumps(result.to_dict(), indent=1), f"{stem}.json", "application/json")
+    d[1].download_button("Evaluations (CSV)", evaluations_csv(result), f"{stem}.csv", "text/csv")
+    d[2].download_button("Figures (HTML)", lambda: figures_html(figs, title=stem), f"{stem}.html", "text/html")
+    d[3].download_button("Convergence (PNG)", lambda: figure_png(figs["convergence"]), f"{stem}_convergence.png", "image/png")
+
+
+def show_job(key: str, config: TuneConfig | None) -> None:
+    """Progress, error or (once done) the result of the search ``key``."""
+    store = job_store()
+    status = store.status(key)
+    if status is not None and status.state in ACTIVE:
+        job_progress(key, "tune_cancel")
+    elif status is not None and status.state == DONE:
+        if store.result(key) is None:  # unreadable: the store has reset it, so compute it again
+            if config is not None:
+                store.submit(config)
+            st.rerun()
+        show_result(key)
+    elif status is not None:
+        (st.error if status.state == FAILED else st.warning)(f"Job {status.state}: {status.error}")
+        trace = store.traceback(key)
+        if trace:
+            with st.expander("Traceback"):
+                st.code(trace)
+        if config is not None and st.button("Retry", help="finished evaluations are reused from the store"):
+            store.submit(config)
+            st.rerun()
+
+
+def main() -> None:
+    st.set_page_config(page_title="Hyperparameter search · metricflow", layout="wide")
+    st.title("Hyperparameter search")
+    st.markdown(
+        "Tune a kernel flow (eq. 3.5) by Bayesian optimisation, as in section 3.2: the objective is "
+        "log10 of the test gain σ₀/σ after S steps, and **every evaluation draws a new point set** "
+        "(otherwise the optimiser tunes to one set). Each evaluation is a cached flow job, so a cancelled "
+        "search resumes where it stopped. The best setting is rerun on fresh point sets."
+    )
+    store = job_store()
+    try:
+        config = tune_controls()
+        cost = job_estimate(config)
+    except MetricflowError as err:
+        st.error(str(err))
+        return
+    free = available_memory_bytes()
+    too_big = cost.bytes > free
+    st.caption(f"Estimate: about {cost.seconds:.0f} s for {config.evaluations + config.spread_seeds} flows, "
+               f"peak {cost.bytes / 2**20:,.0f} MiB ({free / 2**30:.1f} GiB free).")
+    key = job_key(config)
+    if st.button("Run", type="primary", disabled=too_big):
+        try:
+            st.session_state[JOB] = store.submit(config)
+            st.session_state[CONFIG] = config
+        except MetricflowError as err:
+            st.error(str(err))
+    if too_big:
+        st.error("The largest flow needs more memory than is free; lower the train points' upper bound.")
+    status = store.status(key)
+    shown = key if status is not None and status.state == DONE else st.session_state.get(JOB)
+    if shown is None:
+        st.info("Choose a kernel, the ranges and the number of evaluations, then press Run.")
+        return
+    if shown != key:
+        st.caption("Showing the search launched with earlier settings.")
+    st.caption(f"Job {shown[:12]}")
+    show_job(shown, config if shown == key else st.session_state.get(CONFIG))
+
+
+main()
