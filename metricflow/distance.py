@@ -152,27 +152,67 @@ def _nearest(eq: np.ndarray, ei: np.ndarray, exclude_self: bool) -> np.ndarray:
     return arg
 
 
+def _top_k_stripe(q32: np.ndarray, i32t: np.ndarray, start: int, keep: int, exclude_self: bool):
+    """The ``keep`` largest float32 <P, P'> of each query row over the columns of i32t.
+
+    The first column block is partitioned in full; after that only the entries above each
+    row's current ``keep``-th best are gathered (a few per row), so the cost is the matrix
+    product and one comparison per entry.
+    """
+    rows = np.arange(len(q32))
+    vals = np.full((len(q32), 0), -np.inf, np.float32)
+    idxs = np.zeros((len(q32), 0), np.int64)
+    for c in range(0, i32t.shape[1], COLS):
+        g = q32 @ i32t[:, c : c + COLS]
+        if exclude_self:
+            own = rows + start - c
+            ok = (own >= 0) & (own < g.shape[1])
+            g[rows[ok], own[ok]] = -np.inf
+        if vals.shape[1] < keep:  # until keep candidates are held: take whole blocks
+            new_v, new_i = g, np.broadcast_to(np.arange(c, c + g.shape[1]), g.shape)
+        else:  # then only the few entries above each row's current keep-th best
+            r, cc = np.nonzero(g > vals.min(axis=1)[:, None])
+            if len(r) == 0:
+                continue
+            counts = np.bincount(r, minlength=len(q32))
+            slot = np.arange(len(r)) - np.repeat(np.cumsum(counts) - counts, counts)
+            new_v = np.full((len(q32), int(counts.max())), -np.inf, np.float32)
+            new_i = np.zeros(new_v.shape, np.int64)
+            new_v[r, slot], new_i[r, slot] = g[r, cc], cc + c
+        all_v, all_i = np.concatenate([vals, new_v], axis=1), np.concatenate([idxs, new_i], axis=1)
+        if all_v.shape[1] > keep:
+            part = np.argpartition(-all_v, keep - 1, axis=1)[:, :keep]
+            all_v, all_i = np.take_along_axis(all_v, part, axis=1), np.take_along_axis(all_i, part, axis=1)
+        vals, idxs = all_v, all_i
+    return vals, idxs
+
+
 def _top_k(eq: np.ndarray, ei: np.ndarray, k: int, exclude_self: bool) -> np.ndarray:
-    """Indices of the k largest <P, P'> in ei for each row of eq, float64, blocked."""
-    out = np.empty((len(eq), k), dtype=np.int64)
-    for s in range(0, len(eq), ROWS):
-        q = eq[s : s + ROWS]
-        r = np.arange(len(q))
-        vals = np.full((len(q), k), -np.inf)
-        idxs = np.zeros((len(q), k), dtype=np.int64)
-        for c in range(0, len(ei), COLS):
-            g = q @ ei[c : c + COLS].T
-            if exclude_self:
-                cols = r + s - c
-                ok = (cols >= 0) & (cols < g.shape[1])
-                g[r[ok], cols[ok]] = -np.inf
-            vals = np.concatenate([vals, g], axis=1)
-            idxs = np.concatenate([idxs, np.broadcast_to(np.arange(c, c + g.shape[1]), g.shape)], axis=1)
-            part = np.argpartition(-vals, k - 1, axis=1)[:, :k]
-            vals = np.take_along_axis(vals, part, axis=1)
-            idxs = np.take_along_axis(idxs, part, axis=1)
-        out[s : s + ROWS] = idxs
-    return out
+    """Indices of the k largest <P, P'> in ei for each row of eq, exact, best first.
+
+    The search runs in float32 stripes on two threads keeping k + 4 candidates a row; their
+    inner products are recomputed in float64, and a row is searched again in float64 unless
+    its k-th candidate beats every point left out by more than the float32 error bound.
+    """
+    available = len(ei) - int(exclude_self)
+    keep = min(k + 4, available)
+    q32, i32t = eq.astype(np.float32), np.ascontiguousarray(ei.astype(np.float32).T)
+    with threadpool_limits(1), ThreadPoolExecutor(2) as pool:
+        parts = list(pool.map(
+            lambda s: _top_k_stripe(q32[s : s + ROWS], i32t, s, keep, exclude_self), range(0, len(eq), ROWS)
+        ))
+    vals32 = np.concatenate([p[0] for p in parts])
+    cand = np.concatenate([p[1] for p in parts])
+    exact = np.einsum("nj,nkj->nk", eq, ei[cand])
+    order = np.argsort(-exact, axis=1, kind="stable")
+    cand, exact = np.take_along_axis(cand, order, axis=1), np.take_along_axis(exact, order, axis=1)
+    left_out = vals32.min(axis=1).astype(np.float64) if keep < available else np.full(len(eq), -np.inf)
+    for row in np.flatnonzero(exact[:, k - 1] <= left_out + FLOAT32_MARGIN):
+        g = ei @ eq[row]
+        if exclude_self:
+            g[row] = -np.inf
+        cand[row, :k] = np.argsort(-g, kind="stable")[:k]
+    return cand[:, :k]
 
 
 class FSNeighbours:
@@ -181,8 +221,9 @@ class FSNeighbours:
     A blocked search over inner products of the projector embeddings, cos^2 d = <P, P'>,
     with O(ROWS x COLS) memory per thread: no N x M matrix is ever held. The nearest
     neighbour search runs in float32 and repeats in float64 the rare rows whose top two are
-    within the float32 error, so it is exact; k > 1 runs in float64. The neighbours'
-    distances are recomputed with the stable ``fs_distance``.
+    within the float32 error, so it is exact; k > 1 keeps k + 4 float32 candidates a row and
+    checks them the same way. The neighbours' distances are recomputed with the stable
+    ``fs_distance``.
 
     Example:
       >>> nn = FSNeighbours(train.z)

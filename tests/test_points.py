@@ -4,7 +4,7 @@ against chart invariance and against the exact kappa of the Fermat hypersurfaces
 import numpy as np
 import pytest
 
-from metricflow import MetricflowError, SampleConfig, manifold, points_from_coordinates, sample_points
+from metricflow import SampleConfig, manifold, points_from_coordinates, sample_points
 from metricflow._jax import jax, jnp
 from metricflow.points import local_indices
 

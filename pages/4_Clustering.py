@@ -1,0 +1,146 @@
+"""Clustering: feature clustering by Fubini–Study distance (section 3.1, fig. 2, eq. 3.3)."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from dashboard import job_progress, job_store
+from metricflow.clustering import METHODS, PAPER_SILHOUETTE, ClusterConfig
+from metricflow.errors import MetricflowError, available_memory_bytes
+from metricflow.figures import cluster_figures, figures_html
+from metricflow.jobs import ACTIVE, DONE, FAILED, job_key
+from metricflow.jobs import estimate as job_estimate
+from metricflow.manifolds import MANIFOLDS, manifold
+
+JOB = "clustering_job"  # session_state: key of the job this session launched
+CONFIG = "clustering_config"  # session_state: its config, for a retry
+
+ABOUT = (
+    "A dense kernel over $N$ train points is an $N\\times N$ matrix, so the paper clusters the points by their "
+    "Fubini–Study distance (eq. 3.2) and runs the flow within each cluster. **batched** is the paper's algorithm: "
+    "split the points into $B$ mini-batches, cluster each by average linkage, and merge every later batch's "
+    "clusters into the first batch's by smallest mean distance (eq. 3.3). **full** clusters all points at once "
+    "(small $N$ only), **birch** is the Euclidean baseline on the features, and **graph** agglomerates along the "
+    "exact $k$-nearest-neighbour graph (scales to $10^5$ points). The silhouette score is on FS distances."
+)
+
+
+def clustering_controls() -> ClusterConfig:
+    """The clustering widgets, as a ClusterConfig (raises MetricflowError on bad input)."""
+    c = st.columns(6)
+    n_points = c[0].number_input("Points N", min_value=20, max_value=1_000_000, value=1000, step=500, key="clustering_points")
+    n_clusters = c[1].number_input("Clusters C", min_value=2, max_value=1000, value=10, key="clustering_clusters")
+    n_batches = c[2].number_input("Batches B", min_value=1, max_value=1000, value=5, key="clustering_batches")
+    neighbours = c[3].number_input("kNN k (graph)", min_value=1, max_value=100, value=10, key="clustering_k")
+    seed = c[4].number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="clustering_seed")
+    name = c[5].selectbox("Manifold", list(MANIFOLDS), index=list(MANIFOLDS).index("quintic"))
+    left, right = st.columns([3, 1])
+    methods = left.multiselect("Methods (none = all that fit)", list(METHODS), default=[], key="clustering_methods")
+    merge = right.selectbox("Merge across batches", ["nearest", "greedy"],
+                            help="nearest: each later cluster joins the nearest first-batch cluster; "
+                                 "greedy: one-to-one matching in cluster order")
+    return ClusterConfig(n_points=int(n_points), n_clusters=int(n_clusters), n_batches=int(n_batches),
+                         methods=tuple(methods), merge=merge, neighbours=int(neighbours), seed=int(seed),
+                         manifold=manifold(name))
+
+
+def silhouette_rows(result) -> list[dict]:
+    """The silhouette table: ours next to the paper's, per method."""
+    rows = []
+    for r in result.results:
+        rows.append({
+            "method": r.method,
+            "silhouette (ours)": round(r.silhouette, 4),
+            "silhouette (paper)": PAPER_SILHOUETTE.get(r.method),
+            "seconds": round(r.seconds, 2),
+            "smallest cluster": int(r.sizes.min()),
+            "largest cluster": int(r.sizes.max()),
+        })
+    return rows
+
+
+def show_result(result) -> None:
+    """Metrics, the silhouette table, fig. 2 and downloads of a ClusterResult."""
+    c = result.config
+    m = st.columns(4)
+    m[0].metric("points", f"{c.n_points:,}")
+    m[1].metric("batch size M", f"{c.batch_size:,}")
+    m[2].metric("silhouette sample", f"{len(result.silhouette_index):,}")
+    m[3].metric("compute time", f"{result.seconds:.2f} s")
+    st.subheader("Silhouette on FS distance")
+    st.caption("Paper: 1000 points, 10 clusters, 5 batches (section 3.1).")
+    st.dataframe(silhouette_rows(result), hide_index=True)
+    figs = cluster_figures(result)
+    st.subheader("Fig. 2: distance matrices")
+    st.plotly_chart(figs["heatmaps"], key="fig_heatmaps")
+    st.plotly_chart(figs["silhouette"], key="fig_silhouette")
+    stem = f"clustering_N{c.n_points}_C{c.n_clusters}_B{c.n_batches}_seed{c.seed}"
+    d = st.columns(3)
+    d[0].download_button("Summary (JSON)", json.dumps(result.summary(), indent=2), f"{stem}.json", "application/json")
+    d[1].download_button("Labels (CSV)", result.labels_csv, f"{stem}.csv", "text/csv")
+    d[2].download_button("Figures (HTML)", lambda: figures_html(figs, title=stem), f"{stem}.html", "text/html")
+
+
+def show_job(key: str, config: ClusterConfig | None) -> None:
+    store = job_store()
+    status = store.status(key)
+    if status is None:
+        return
+    if status.state in ACTIVE:
+        job_progress(key, "clustering_cancel")
+    elif status.state == DONE:
+        result = store.result(key)
+        if result is None:
+            if config is not None:
+                store.submit(config)
+            st.rerun()
+        show_result(result)
+    else:
+        (st.error if status.state == FAILED else st.warning)(f"Job {status.state}: {status.error}")
+        trace = store.traceback(key)
+        if trace:
+            with st.expander("Traceback"):
+                st.code(trace)
+        if config is not None and st.button("Retry"):
+            store.submit(config)
+            st.rerun()
+
+
+def main() -> None:
+    st.set_page_config(page_title="Clustering · metricflow", layout="wide")
+    st.title("Clustering")
+    st.markdown(ABOUT)
+    store = job_store()
+    try:
+        config = clustering_controls()
+        cost = job_estimate(config)
+    except MetricflowError as err:
+        st.error(str(err))
+        return
+    free = available_memory_bytes()
+    too_big = cost.bytes > free
+    st.caption(f"Methods: {', '.join(config.methods)}. Estimate: about {cost.seconds:.0f} s and "
+               f"{cost.bytes / 2**20:,.0f} MiB ({free / 2**30:.1f} GiB free).")
+    key = job_key(config)
+    if st.button("Run", type="primary", disabled=too_big):
+        try:
+            st.session_state[JOB] = store.submit(config)
+            st.session_state[CONFIG] = config
+        except MetricflowError as err:
+            st.error(str(err))
+    if too_big:
+        st.error("This needs more memory than is free; use fewer points or more batches.")
+    status = store.status(key)
+    shown = key if status is not None and status.state == DONE else st.session_state.get(JOB)
+    if shown is None:
+        st.info("Choose the points, clusters and batches, then press Run.")
+        return
+    if shown != key:
+        st.caption("Showing the job launched with earlier settings.")
+    st.caption(f"Job {shown[:12]}")
+    show_job(shown, config if shown == key else st.session_state.get(CONFIG))
+
+
+main()
