@@ -8,6 +8,19 @@ import streamlit as st
 from dashboard import job_store
 
 st.set_page_config(page_title="metricflow", layout="wide")
+
+# Where jobs run: a Dask scheduler (tcp://host:8786), or blank for this machine's process pool.
+scheduler = st.sidebar.text_input("Dask scheduler", value=st.session_state.get("scheduler", ""),
+                                  placeholder="tcp://host:8786 (blank: run here)")
+if scheduler.strip() != st.session_state.get("scheduler", ""):
+    from metricflow.errors import MetricflowError
+
+    try:
+        st.session_state["scheduler"] = scheduler.strip()
+        job_store()
+    except MetricflowError as err:
+        st.session_state["scheduler"] = ""
+        st.sidebar.error(str(err))
 st.title("metricflow")
 st.markdown(
     r"""
@@ -75,6 +88,25 @@ def settings(config_json: str) -> str:
 
     return json.dumps(strip(json.loads(config_json)), separators=(", ", ": ")).replace('"', "")
 
+
+st.header("Reproduce the paper")
+st.markdown("`python -m metricflow reproduce --out DIR [--quick]` runs every experiment of section 3 "
+            "and writes one self-contained report (docs/REPRODUCTION.md).")
+try:
+    from metricflow.reproduce import latest_report
+
+    report = latest_report()
+except Exception as err:  # a broken pointer must not take the home page down
+    st.error(f"Could not read the latest report: {err}")
+    report = None
+if report is None:
+    st.info("No report yet.")
+else:
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(report.get("created", 0)))
+    st.markdown(f"Latest report: **{report.get('mode')}** mode, {when}, "
+                f"{report.get('seconds', 0):.0f} s — `{report['html']}`")
+    with open(report["html"], "rb") as f:
+        st.download_button("Download report.html", f.read(), file_name="report.html", mime="text/html")
 
 st.header("Cached results")
 try:

@@ -11,14 +11,23 @@ __all__ = ["job_store", "job_progress"]
 POLL_SECONDS = 0.5
 
 
+SCHEDULER = "scheduler"  # session_state key: a Dask scheduler address, set in app.py's sidebar
+
+
 @st.cache_resource
-def _open_store(directory: str) -> JobStore:
-    return JobStore(directory)
+def _open_store(directory: str, scheduler: str = "") -> JobStore:
+    if not scheduler:
+        return JobStore(directory)  # $METRICFLOW_SCHEDULER, else the local process pool
+    from metricflow.dask_executor import executor_for
+
+    return JobStore(directory, executor=executor_for(scheduler))
 
 
 def job_store() -> JobStore:
-    """The server's one JobStore on ``$METRICFLOW_CACHE`` (default ``cache/``)."""
-    return _open_store(str(cache_directory()))
+    """The server's JobStore on ``$METRICFLOW_CACHE`` (default ``cache/``), running jobs on the
+    Dask scheduler of this session's sidebar setting, if any (raises MetricflowError if it
+    cannot be reached)."""
+    return _open_store(str(cache_directory()), st.session_state.get(SCHEDULER, "").strip())
 
 
 @st.fragment(run_every=POLL_SECONDS)

@@ -59,6 +59,8 @@ __all__ = [
     "project_to_hypersurface",
     "noised_points",
     "run_noise",
+    "noise_sweep",
+    "run_noise_sweep",
     "run_scaling",
     "fit_power_law",
     "extrapolate",
@@ -409,6 +411,34 @@ def run_noise(config: NoiseConfig, progress: Optional[Progress] = None) -> Noise
         seconds=time.perf_counter() - start,
         stopped_reason=stopped,
     )
+
+
+def noise_sweep(kernels, **settings) -> list[NoiseConfig]:
+    """One NoiseConfig per kernel, with the same ``settings`` (NoiseConfig fields).
+
+    The study splits by kernel and not by noise level: level i of a NoiseConfig draws its
+    noise from stream (seed, NOISE_STREAM, i), so a one-level config would not reproduce it.
+    """
+    if isinstance(kernels, str):
+        kernels = [k.strip() for k in kernels.split(",")]
+    kernels = list(dict.fromkeys(kernels))
+    if not kernels:
+        raise MetricflowError("give at least one kernel for the noise study, such as delta, gaussian")
+    return [NoiseConfig(kernel=k, **settings) for k in kernels]
+
+
+def run_noise_sweep(kernels, store=None, progress: Optional[Progress] = None, **settings) -> dict:
+    """The noise study (fig. 3 left) for several kernels at once: {kernel: NoiseResult}.
+
+    Each kernel is its own NoiseConfig job (``noise_sweep``), submitted together with
+    ``metricflow.dask_executor.run_many``, so they run in parallel on the store's executor
+    (the local process pool or a Dask cluster) and a rerun reuses the kernels already done.
+    """
+    from metricflow.dask_executor import run_many
+
+    configs = noise_sweep(kernels, **settings)
+    results = run_many(configs, store, progress=progress)
+    return {c.kernel: r for c, r in zip(configs, results)}
 
 
 def estimate_noise(config: NoiseConfig) -> Estimate:

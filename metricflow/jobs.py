@@ -147,7 +147,12 @@ def check_estimate(config) -> Estimate:
 def _plain(value):
     """``value`` as JSON-ready data: dataclasses typed, complex as [re, im], numpy unwrapped."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        # A field with metadata {"key": "omit-default"} is left out at its default, so adding
+        # an option to a config keeps the keys of the results already stored.
+        out = {
+            f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+            if not (f.metadata.get("key") == "omit-default" and getattr(value, f.name) == f.default)
+        }
         out["__type__"] = f"{type(value).__module__}.{type(value).__qualname__}"
         return out
     if isinstance(value, np.ndarray):
@@ -291,7 +296,9 @@ class JobStore:
     @property
     def executor(self) -> "Executor":
         if self._executor is None:
-            self._executor = LocalProcessExecutor()
+            from metricflow.dask_executor import default_executor  # $METRICFLOW_SCHEDULER or local
+
+            self._executor = default_executor()
         return self._executor
 
     # -- reading --
@@ -636,6 +643,10 @@ def run_job(config, cache: bool = True, store: JobStore | None = None):
     check_estimate(config)
     if not cache:
         return kind.function(config, lambda *a, **k: None)
+    from metricflow.dask_executor import _inside_dask_task, run_many, scheduler_address, stderr_progress
+
+    if scheduler_address() is not None and not _inside_dask_task():
+        return run_many([config], store, progress=stderr_progress)[0]  # on the Dask cluster
     own = store is None
     store = store or JobStore(executor=_NoExecutor())
     try:

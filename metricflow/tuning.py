@@ -170,6 +170,8 @@ def bayes_search(
     init_points: int,
     seed: int,
     after: Optional[Callable[[Trial], None]] = None,
+    batch: int = 1,
+    evaluate_batch: Optional[Callable[[list], list]] = None,
 ) -> list[Trial]:
     """Maximise ``objective`` by Bayesian optimisation (bayes_opt, suggest/register).
 
@@ -184,6 +186,13 @@ def bayes_search(
       iterations, init_points: optimiser steps after ``init_points`` random ones.
       seed: the optimiser's random_state.
       after: optional callback after each trial (for progress; may raise to stop).
+      batch: settings proposed per round (1: one at a time, as above). With batch > 1 the
+        random phase and the optimiser phase each go in rounds of ``batch`` settings; within
+        a round the optimiser proposes by the constant liar (bayes_opt ``ConstantLiar``:
+        each pending setting counts as observed at the mean objective so far, so the next
+        proposal goes elsewhere), and the round is evaluated together.
+      evaluate_batch: ``evaluate_batch([(index, params), ...]) -> [value, ...]`` for a round
+        (in parallel, say); default: ``objective`` on each in turn.
 
     Returns:
       The trials in order.
@@ -209,6 +218,8 @@ def bayes_search(
         allow_duplicate_points=True,
     )
     optimiser.set_gp_params(alpha=GP_ALPHA)
+    if batch > 1:
+        return _bayes_rounds(objective, dimensions, iterations, init_points, seed, after, batch, evaluate_batch)
     trials = []
     for index in range(init_points + iterations):
         with warnings.catch_warnings():  # the GP fit warns on converged length scales
@@ -223,6 +234,44 @@ def bayes_search(
         trials.append(Trial(index, params, raw, value))
         if after is not None:
             after(trials[-1])
+    return trials
+
+
+def _bayes_rounds(objective, dimensions, iterations, init_points, seed, after, batch, evaluate_batch):
+    """``bayes_search`` with ``batch`` > 1: rounds of settings proposed by the constant liar."""
+    from bayes_opt import BayesianOptimization, acquisition
+
+    optimiser = BayesianOptimization(
+        f=None,
+        pbounds={d.name: d.internal() for d in dimensions},
+        acquisition_function=acquisition.ConstantLiar(acquisition.UpperConfidenceBound(kappa=UCB_KAPPA), strategy="mean"),
+        random_state=int(seed) % 2**32,
+        verbose=0,
+        allow_duplicate_points=True,
+    )
+    optimiser.set_gp_params(alpha=GP_ALPHA)
+    total = init_points + iterations
+    trials: list[Trial] = []
+    index = 0
+    while index < total:
+        size = min(batch, (init_points if index < init_points else total) - index)
+        raws = []
+        for j in range(size):
+            with warnings.catch_warnings():  # the GP fit warns on converged length scales
+                warnings.simplefilter("ignore")
+                raw = optimiser.random_sample(1)[0] if index + j < init_points else optimiser.suggest()
+            raws.append({d.name: float(raw[d.name]) for d in dimensions})
+        items = [(index + j, {d.name: d.value(r[d.name]) for d in dimensions}) for j, r in enumerate(raws)]
+        values = evaluate_batch(items) if evaluate_batch is not None else [objective(i, p) for i, p in items]
+        for (i, params), raw, value in zip(items, raws, values):
+            value = float(value)
+            if not math.isfinite(value):
+                raise MetricflowError(f"the objective at {params} is {value}; it must be a finite number")
+            optimiser.register(params=raw, target=value)
+            trials.append(Trial(i, params, raw, value))
+            if after is not None:
+                after(trials[-1])
+        index += size
     return trials
 
 
@@ -310,6 +359,9 @@ class TuneConfig:
         step) or "floor" (FLOOR).
       spread_seeds: fresh point sets on which the best setting is rerun (0: none).
       manifold: the hypersurface.
+      batch: settings evaluated in parallel per round (``bayes_search``); each is its own
+        flow job (``run_many``), run wherever the job store runs jobs. 1 (the default, left
+        out of the job key) is the one-at-a-time search.
     """
 
     kernel: str = "delta"
@@ -324,9 +376,11 @@ class TuneConfig:
     diverged: str = "last"
     spread_seeds: int = 3
     manifold: Manifold = field(default_factory=Manifold)
+    batch: int = field(default=1, metadata={"key": "omit-default"})
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        set_("batch", check_count(self.batch, "batch", minimum=1, maximum=256))
         if self.kernel not in KERNELS:
             raise MetricflowError(f"unknown kernel {self.kernel!r}; expected one of {', '.join(KERNELS)}")
         if self.loss not in LOSSES:
@@ -499,6 +553,27 @@ def _evaluate(config: TuneConfig, index: int, params: dict, seed: int, cache: bo
         status = store.status(key)
         reused = status is not None and status.state == DONE and store.result(key) is not None
     result = run_job(flow, cache=cache, store=store if cache else None)
+    return _evaluation(config, index, params, seed, result, reused, key)
+
+
+def _evaluate_many(config: TuneConfig, items: list, cache: bool, store) -> list[Evaluation]:
+    """Evaluations of (index, params, seed) items, as flow jobs run together (``run_many``)."""
+    if not cache:
+        return [_evaluate(config, i, p, s, False, None) for i, p, s in items]
+    from metricflow.dask_executor import run_many
+    from metricflow.jobs import DONE, job_key
+
+    flows = [config.flow_config(p, s) for _, p, s in items]
+    keys = [job_key(f) for f in flows]
+    reused = []
+    for key in keys:
+        status = store.status(key)
+        reused.append(status is not None and status.state == DONE and store.result(key) is not None)
+    results = run_many(flows, store)
+    return [_evaluation(config, i, p, s, r, u, k) for (i, p, s), r, u, k in zip(items, results, reused, keys)]
+
+
+def _evaluation(config: TuneConfig, index: int, params: dict, seed: int, result, reused: bool, key: str) -> Evaluation:
     score, floored = objective(result, config.diverged)
     return Evaluation(
         index=index, seed=seed, params=dict(params), objective=score, test_gain=float(result.test_gain),
@@ -539,16 +614,28 @@ def run_tune(config: TuneConfig, progress: Optional[Progress] = None, cache: boo
             evaluations.append(_evaluate(config, index, params, evaluation_seed(config.seed, index), cache, store))
             return evaluations[-1].objective
 
+        def evaluate_batch(items: list) -> list:
+            new = _evaluate_many(config, [(i, p, evaluation_seed(config.seed, i)) for i, p in items], cache, store)
+            evaluations.extend(new)
+            return [e.objective for e in new]
+
         def after(trial: Trial) -> None:
-            e = evaluations[-1]
-            best = max(v.objective for v in evaluations)
+            e = evaluations[trial.index]
+            best = max(v.objective for v in evaluations[: trial.index + 1])
             how = "reused" if e.reused else f"{e.seconds:.1f} s"
             report(trial.index + 1, total, f"evaluation {trial.index + 1} of {config.evaluations}: "
                    f"log10 gain {e.objective:.3f} ({how}); best {best:.3f}")
 
         dims = config.dimensions()
         if dims:
-            bayes_search(evaluate, dims, config.iterations, config.init_points, config.seed, after)
+            bayes_search(evaluate, dims, config.iterations, config.init_points, config.seed, after,
+                         batch=config.batch, evaluate_batch=evaluate_batch)
+        elif config.batch > 1:  # everything fixed: the same setting on new point sets, in rounds
+            for start_index in range(0, config.evaluations, config.batch):
+                indices = range(start_index, min(start_index + config.batch, config.evaluations))
+                evaluate_batch([(i, {}) for i in indices])
+                for i in indices:
+                    after(Trial(i, {}, {}, evaluations[i].objective))
         else:  # everything fixed: every evaluation is the same setting on a new point set
             for index in range(config.evaluations):
                 evaluate(index, {})
@@ -556,7 +643,13 @@ def run_tune(config: TuneConfig, progress: Optional[Progress] = None, cache: boo
         best = int(np.argmax([e.objective for e in evaluations]))
         best_params = {**config.fixed(), **evaluations[best].params}
         spread = []
-        for k in range(config.spread_seeds):
+        if config.batch > 1 and config.spread_seeds:
+            params = evaluations[best].params
+            spread = _evaluate_many(config, [(k, params, spread_seed(config.seed, k)) for k in range(config.spread_seeds)],
+                                    cache, store)
+            report(total, total, f"best setting on {config.spread_seeds} fresh point sets: "
+                   f"mean log10 gain {np.mean([e.objective for e in spread]):.3f}")
+        for k in range(config.spread_seeds if config.batch == 1 else 0):
             spread.append(_evaluate(config, k, evaluations[best].params, spread_seed(config.seed, k), cache, store))
             report(config.evaluations + k + 1, total,
                    f"best setting on fresh points {k + 1} of {config.spread_seeds}: log10 gain {spread[-1].objective:.3f}")
@@ -589,8 +682,8 @@ def estimate_tune(config: TuneConfig) -> Estimate:
     mid = {"n_train": int(round(math.sqrt(n.low * n.high)))} if n else {}
     large = estimate(config.flow_config(top, 0))
     typical = estimate(config.flow_config(mid, 0))
-    flows = config.evaluations + config.spread_seeds
-    return Estimate(2.0 + flows * typical.seconds, large.bytes)
+    rounds = math.ceil(config.evaluations / config.batch) + math.ceil(config.spread_seeds / config.batch)
+    return Estimate(2.0 + rounds * typical.seconds, large.bytes)
 
 
 # ---- reporting ---------------------------------------------------------------------------
