@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from metricflow import MetricflowError, SampleConfig, kappa, sample_points
+from metricflow import MetricflowError, SampleConfig, kappa, sample_points, sigma
 from metricflow.losses import LOSSES, loss_gradient, loss_values, total_loss
 from metricflow.measures import eta
 
@@ -72,9 +72,10 @@ def test_loss_values_are_the_formulas(pts):
     np.testing.assert_allclose(loss_values(pts.g_fs, pts.omega_sq, k, "sigma"), np.abs(1 - e), rtol=1e-12)
     np.testing.assert_allclose(loss_values(pts.g_fs, pts.omega_sq, k, "ultralocal"), (e - 1) ** 2, rtol=1e-12)
     np.testing.assert_allclose(loss_values(pts.g_fs, pts.omega_sq, k, "entropy"), e * np.log(e), rtol=1e-12, atol=1e-15)
-    # L / N with the CY weights is the sigma measure (B.11)
+    # L with the CY weights is the sigma measure (B.11)
     s = np.sum(pts.weights * np.abs(1 - e)) / np.sum(pts.weights)
-    assert float(total_loss(pts.g_fs, pts.omega_sq, pts.weights, k, "sigma")) / len(pts) == pytest.approx(s, rel=1e-12)
+    assert float(total_loss(pts.g_fs, pts.omega_sq, pts.weights, k, "sigma")) == pytest.approx(s, rel=1e-12)
+    assert float(sigma(pts.g_fs, pts.omega_sq, pts.weights, k)) == pytest.approx(s, rel=1e-12)
 
 
 def test_unknown_loss_is_refused(pts):
