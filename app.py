@@ -68,8 +68,16 @@ st.markdown(
   cos-net) and loss, watch σ fall on train and test points, and overlay runs to compare them.
 - **Theory lab**: the cos-net's finite-width NTK against its infinite-width Gaussian, the
   local limit σ_w → ∞, and how Ricci flow arises as a local NN metric flow.
-- *Coming:* **Clustering**,
-  **Generalisation**, **NTK evolution** and **Hyperparameter search**.
+- **Clustering**: fig. 2. Cluster points by FS distance with the paper's batched algorithm
+  (eq. 3.3), the full clustering, a Euclidean Birch baseline and a kNN-graph clustering that
+  scales to 10^5 points; silhouettes next to the paper's.
+- **Generalisation**: fig. 3. The gain on test points against their geodesic distance from
+  the training points, the nearest-neighbour distance against N with the fit of eq. 3.7, and
+  how many points a kernel would need for a given test gain.
+- **NTK evolution**: fig. 4. Train a finite network on the metric and watch its metric-NTK
+  spectrum move (feature learning); a width sweep, and the trained kernel used in the flow.
+- **Hyperparameter search**: Bayesian optimisation of a kernel flow, with a new point set
+  for every evaluation, as in the paper.
 
 Every computation is a cached job: the same settings are computed once, by whichever session
 asks first, and come back instantly afterwards, also after a restart.
