@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
@@ -216,10 +217,126 @@ def show_scaling(r: dict) -> str:
     lines = [f"nearest-neighbour FS distance, points in {'all charts' if r['chart'] == 'all' else 'one chart'}:",
              f"{'N':>10}  {'mean':>8}  {'min':>8}  {'max':>8}"]
     lines += [f"{n:>10,}  {a:>8.4f}  {b:>8.4f}  {c:>8.4f}" for n, a, b, c in zip(r["points"], r["mean"], r["min"], r["max"])]
+    err = "" if r["fit_exponent_err"] is None else f" +- {r['fit_exponent_err']:.4f}"
     lines.append(
-        f"fit: mean = {r['fit_prefactor']:.3f} N^({r['fit_exponent']:.4f} +- {r['fit_exponent_err']:.4f})"
+        f"fit: mean = {r['fit_prefactor']:.3f} N^({r['fit_exponent']:.4f}{err})"
         f"   (paper eq. 3.7: {r['paper']['prefactor']} N^{r['paper']['exponent']})"
     )
+    return "\n".join(lines)
+
+
+# ---- cluster (section 3.1, fig. 2) -----------------------------------------------------
+
+
+def add_cluster(sub) -> None:
+    p = sub.add_parser("cluster", help="cluster points by FS distance (section 3.1, eq. 3.3) and report silhouettes")
+    p.add_argument("--points", type=_int, required=True, help="number of points N")
+    p.add_argument("--clusters", type=_int, required=True, help="number of clusters C")
+    p.add_argument("--batches", type=_int, default=5, help="mini-batches B of the batched method (default 5)")
+    p.add_argument("--method", action="append", default=None,
+                   help="batched, full, birch or graph; repeat for several (default: all that fit)")
+    p.add_argument("--merge", default="nearest", help="nearest (default) or greedy merging across batches")
+    p.add_argument("--neighbours", type=_int, default=10, help="k of the graph method's kNN graph (default 10)")
+    p.add_argument("--seed", type=_int, default=0)
+    p.add_argument("--heatmap", default=None, help="write fig. 2 to this file: .html, or .png (needs kaleido)")
+    p.add_argument("--manifold", default="quintic", help="quintic, quartic or cubic")
+    p.add_argument("--psi", type=_psi, default=0j, help="complex structure parameter (default 0)")
+    p.add_argument("--no-cache", action="store_true", help="compute afresh; do not read or write the result store")
+
+
+def run_cluster(args) -> dict:
+    from metricflow.clustering import ClusterConfig
+    from metricflow.jobs import run_job
+    from metricflow.manifolds import manifold
+
+    if args.heatmap is not None and not args.heatmap.lower().endswith((".html", ".htm", ".png")):
+        raise MetricflowError(f"--heatmap must name an .html or .png file, got {args.heatmap!r}")
+    config = ClusterConfig(
+        n_points=args.points, n_clusters=args.clusters, n_batches=args.batches, methods=tuple(args.method or ()),
+        merge=args.merge, neighbours=args.neighbours, seed=args.seed, manifold=manifold(args.manifold, args.psi),
+    )
+    result = run_job(config, cache=not args.no_cache)
+    out = result.summary()
+    if args.heatmap is not None:
+        from metricflow.figures import cluster_heatmap_figure, figure_png
+
+        fig = cluster_heatmap_figure(result)
+        try:
+            if args.heatmap.lower().endswith(".png"):
+                data = figure_png(fig, width=fig.layout.width, height=fig.layout.height)
+                with open(args.heatmap, "wb") as f:
+                    f.write(data)
+            else:
+                fig.write_html(args.heatmap, include_plotlyjs=True)
+        except OSError as err:
+            raise MetricflowError(f"could not write {args.heatmap}: {err.strerror or err}") from None
+        out["heatmap"] = args.heatmap
+    return out
+
+
+def show_cluster(r: dict) -> str:
+    c = r["config"]
+    fmt = lambda v: "n/a" if v is None else f"{v:+.3f}"  # noqa: E731
+    lines = [
+        f"{c['n_points']:,} points, {c['n_clusters']} clusters, {c['n_batches']} batches of up to {r['batch_size']:,} "
+        f"(seed {c['seed']}); silhouette on FS distance over {r['silhouette_points']:,} points",
+        f"{'method':<8} {'ours':>7} {'paper':>7} {'seconds':>8}  smallest/largest cluster",
+    ]
+    for m, score in r["silhouette"].items():
+        sizes = r["cluster_sizes"][m]
+        lines.append(
+            f"{m:<8} {fmt(score):>7} {fmt(r['paper_silhouette'].get(m)):>7} {r['method_seconds'][m]:>8.2f}  "
+            f"{min(sizes):,}/{max(sizes):,}"
+        )
+    lines.append(f"total {r['seconds']:.1f} s" + (f"; heatmap written to {r['heatmap']}" if r.get("heatmap") else ""))
+    return "\n".join(lines)
+
+
+# ---- train (section 3.3) --------------------------------------------------------------
+
+
+def add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a finite metric network with the sigma loss; record the metric-NTK")
+    p.add_argument("--model", default="metric", help="metric (g_FS o (1 + NN)) or phi (g_FS + d dbar phi)")
+    p.add_argument("--points", type=_int, default=100_000, help="points, train + validation (default 1e5)")
+    p.add_argument("--epochs", type=_int, default=50)
+    p.add_argument("--width", type=_int, default=64)
+    p.add_argument("--depth", type=_int, default=3)
+    p.add_argument("--activation", default=None, help="relu, gelu or erf (default relu for metric, gelu for phi)")
+    p.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate (cosine decay to 1%%)")
+    p.add_argument("--batch", type=_int, default=None, help="batch size (default 200)")
+    p.add_argument("--ntk-probe", type=_int, default=0, help="probe points for the metric-NTK (0 = none)")
+    p.add_argument("--ntk-every", type=_int, default=0, help="record the metric-NTK every K epochs")
+    p.add_argument("--no-ricci", action="store_true", help="skip the Ricci scalar check of the phi model")
+    p.add_argument("--seed", type=_int, default=0)
+    p.add_argument("--no-cache", action="store_true", help="compute afresh; do not read or write the result store")
+
+
+def run_train(args) -> dict:
+    from metricflow.jobs import run_job
+    from metricflow.networks import TrainConfig
+
+    config = TrainConfig(
+        model=args.model, n_points=args.points, epochs=args.epochs, width=args.width, depth=args.depth,
+        activation=args.activation, lr=args.lr, batch_size=args.batch, ntk_probe=args.ntk_probe,
+        ntk_every=args.ntk_every, ricci=not args.no_ricci, seed=args.seed,
+    )
+    return run_job(config, cache=not args.no_cache).summary()
+
+
+def show_train(r: dict) -> str:
+    c = r["config"]
+    v = r["val_sigma"]
+    lines = [
+        f"{c['model']} model, {c['depth']} x {c['width']} {c['activation']} ({r['n_params']:,} parameters), "
+        f"{c['n_points']:,} points, {c['epochs']} epochs",
+        f"validation sigma {v[0]:.4f} -> {v[-1]:.4f}  gain {r['gain']:.3g}  ({r['seconds']:.1f} s)",
+    ]
+    if r["ntk_epochs"]:
+        pairs = ", ".join(f"{e}: {w:.3g}" for e, w in zip(r["ntk_epochs"], r["ntk_wasserstein"]))
+        lines.append(f"metric-NTK Wasserstein to epoch 0: {pairs}")
+    if r["ricci_final"] is not None:
+        lines.append(f"weighted mean |R|: FS {r['ricci_fs']:.3g}, initial {r['ricci_initial']:.3g}, trained {r['ricci_final']:.3g}")
     return "\n".join(lines)
 
 
@@ -229,10 +346,132 @@ COMMANDS = {"sample": (add_sample, run_sample, show_sample)}
 COMMANDS["flow"] = (add_flow, run_flow, show_flow)
 COMMANDS["noise"] = (add_noise, run_noise, show_noise)
 COMMANDS["scaling"] = (add_scaling, run_scaling, show_scaling)
+COMMANDS["cluster"] = (add_cluster, run_cluster, show_cluster)
+COMMANDS["train"] = (add_train, run_train, show_train)
+
+
+# ---- tune (section 3.2: Bayesian optimisation of a kernel flow's hyperparameters) -------
+
+
+def add_tune(sub) -> None:
+    p = sub.add_parser("tune", help="search a kernel flow's hyperparameters by Bayesian optimisation (table 1)")
+    p.add_argument("--kernel", required=True, help="relu-ntk, gaussian, delta or cosnet")
+    p.add_argument("--iterations", type=_int, required=True, help="optimiser steps after the random ones")
+    p.add_argument("--init", type=_int, default=5, help="random settings first (default 5)")
+    p.add_argument("--steps", type=_int, default=20, help="flow steps per evaluation (default 20)")
+    p.add_argument("--seed", type=_int, default=0)
+    p.add_argument("--points", default=None, help="train points LOW,HIGH to search, or N to fix (default 250,2500)")
+    p.add_argument("--test", type=_int, default=1000, help="test points per evaluation (default 1000)")
+    p.add_argument("--lr", default=None, help="learning rate range LOW,HIGH (log scale), or a value to fix")
+    p.add_argument("--sigma", default=None, help="gaussian width range LOW,HIGH (log scale), or a value")
+    p.add_argument("--sigma-w", default=None, help="relu-ntk / cosnet sigma_w range LOW,HIGH (log scale), or a value")
+    p.add_argument("--sigma-b", default=None, help="relu-ntk sigma_b range LOW,HIGH, or a value")
+    p.add_argument("--normalise", default=None, help="search, on or off (default: search, except delta)")
+    p.add_argument("--loss", default="sigma", help="sigma, ultralocal or entropy (default sigma)")
+    p.add_argument("--unweighted", action="store_true", help="pointwise loss without the CY weights")
+    p.add_argument("--diverged", default="last", help="score of a diverged flow: last (gain at last good step) or floor")
+    p.add_argument("--spread", type=_int, default=3, help="fresh point sets for the best setting (default 3)")
+    p.add_argument("--manifold", default="quintic", help="quintic, quartic or cubic")
+    p.add_argument("--psi", type=_psi, default=0j, help="complex structure parameter (default 0)")
+    p.add_argument("--no-cache", action="store_true", help="compute afresh; do not read or write the result store")
+
+
+def run_tune(args) -> dict:
+    from metricflow.jobs import run_job
+    from metricflow.manifolds import manifold
+    from metricflow.tuning import TuneConfig, run_tune as tune
+
+    bounds = []
+    for name, flag, text in (("n_train", "--points", args.points), ("lr", "--lr", args.lr), ("sigma", "--sigma", args.sigma),
+                             ("sigma_w", "--sigma-w", args.sigma_w), ("sigma_b", "--sigma-b", args.sigma_b)):
+        if text is not None:
+            values = _number_list(text, flag)
+            if len(values) > 2:
+                raise MetricflowError(f"give one value or a range LOW,HIGH for {flag}, got {text!r}")
+            bounds.append((name, values[0], values[-1]))
+    if args.normalise is not None:
+        choice = {"search": (0, 1), "on": (1, 1), "off": (0, 0)}.get(args.normalise)
+        if choice is None:
+            raise MetricflowError(f"--normalise must be search, on or off, got {args.normalise!r}")
+        bounds.append(("normalise", *choice))
+    config = TuneConfig(
+        kernel=args.kernel, iterations=args.iterations, init_points=args.init, steps=args.steps, seed=args.seed,
+        bounds=tuple(bounds), n_test=args.test, loss=args.loss, weighted=not args.unweighted, diverged=args.diverged,
+        spread_seeds=args.spread, manifold=manifold(args.manifold, args.psi),
+    )
+    result = tune(config, cache=False) if args.no_cache else run_job(config)
+    return result.to_dict()
+
+
+def show_tune(r: dict) -> str:
+    c = r["config"]
+    fmt = lambda v: "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
+    names = [b[0] for b in c["bounds"]]
+    lines = [f"{c['kernel']} kernel, {c['loss']} loss, {c['steps']} steps, {c['n_test']:,} test points; "
+             f"objective log10(test gain), seed {c['seed']}",
+             "  ".join([f"{'#':>3}", *(f"{n:>10}" for n in names), f"{'log10 gain':>10}", "  note"])]
+    for e in r["evaluations"]:
+        params = {**{b[0]: b[1] for b in c["bounds"] if b[1] == b[2]}, **e["params"]}
+        note = "diverged" if e["stopped_reason"] else ("floored" if e["floored"] else "")
+        lines.append("  ".join([f"{e['index']:>3}", *(f"{fmt(params.get(n)):>10}" for n in names),
+                                f"{e['objective']:>10.4f}", f"  {note}"]))
+    lines.append(f"best: evaluation {r['best_index']}, test gain {r['best_gain']:.4g} "
+                 f"(log10 {r['best_objective']:.4f}) at {', '.join(f'{k}={fmt(v)}' for k, v in r['best_params'].items())}")
+    if r["spread"]:
+        std = "" if r["spread_std"] is None else f" ± {r['spread_std']:.4f}"
+        lines.append(f"best setting on {len(r['spread'])} fresh point sets: log10 gain {r['spread_mean']:.4f}{std}")
+    lines.append("table 1: " + "; ".join(f"{row['parameter']} paper {fmt(row['paper (table 1)'])}, found {fmt(row['best found'])}"
+                                         for row in r["table1"]))
+    lines.append(f"{len(r['evaluations']) + len(r['spread'])} flows ({r['reused']} reused) in {r['seconds']:.1f} s")
+    return "\n".join(lines)
+
+
+COMMANDS["tune"] = (add_tune, run_tune, show_tune)
+
+
+# ---- reproduce (all of section 3, one report; issue 9) ----------------------------------
+
+
+def add_reproduce(sub) -> None:
+    p = sub.add_parser("reproduce", help="run every experiment of section 3 and write DIR/report.html and report.json")
+    p.add_argument("--out", required=True, help="directory for report.html and report.json (created if needed)")
+    p.add_argument("--quick", action="store_true", help="smaller sizes: about 10 minutes on 2 cores")
+    p.add_argument("--seed", type=_int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--no-cache", action="store_true", help="compute afresh; do not read or write the result store")
+
+
+def run_reproduce(args) -> dict:
+    from metricflow.reproduce import ReproduceConfig, reproduce
+
+    config = ReproduceConfig(quick=args.quick, seed=args.seed)
+    result = reproduce(config, args.out, cache=not args.no_cache, progress=not args.no_progress)
+    return result.summary()
+
+
+def show_reproduce(r: dict) -> str:
+    counts = {}
+    for n in r["numbers"]:
+        counts[n["status"]] = counts.get(n["status"], 0) + 1
+    lines = [f"{r['mode']} mode: {r['computed']} pieces computed, {r['stored']} from the store, {r['seconds']:.0f} s "
+             f"(plan estimate {r['plan_estimate_seconds']:.0f} s); load {r['load']['start']} -> {r['load']['end']} "
+             f"on {r['load']['cpus']} CPUs",
+             f"{'quantity':<62} {'paper':>14}  {'ours':<28} status"]
+    lines += [f"{n['quantity'][:62]:<62} {n['paper'][:14]:>14}  {n['ours_text'][:28]:<28} {n['status']}" for n in r["numbers"]]
+    lines.append(", ".join(f"{v} {k}" for k, v in counts.items()))
+    if r["failed"]:
+        lines.append("failed: " + "; ".join(r["failed"]))
+    lines.append(f"report: {r['out']}/report.html and report.json")
+    return "\n".join(lines)
+
+
+COMMANDS["reproduce"] = (add_reproduce, run_reproduce, show_reproduce)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m metricflow", description="Neural-network metric flows on Calabi-Yau manifolds.")
+    parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                        help="run jobs on this Dask scheduler (default: $METRICFLOW_SCHEDULER, else locally)")
     sub = parser.add_subparsers(dest="command", required=True)
     for add, _, _ in COMMANDS.values():
         add(sub)
@@ -246,6 +485,11 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     _, run, show = COMMANDS[args.command]
     try:
+        if args.scheduler is not None:  # jobs (run_job, run_many, JobStore) read it from here
+            from metricflow.dask_executor import SCHEDULER_ENV, executor_for
+
+            os.environ[SCHEDULER_ENV] = args.scheduler
+            executor_for(args.scheduler)  # fail now, in one line, if it cannot be reached
         result = run(args)
     except MetricflowError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -20,6 +20,19 @@ from metricflow.jobs import Estimate, register
 from metricflow.kernels import MAX_DENSE_ENTRIES
 from metricflow.points import SampleConfig, memory_estimate
 from metricflow.theory import THEORY_SCHEMA, TheoryConfig, estimate_theory, run_theory
+from metricflow.clustering import (
+    CLUSTER_FLOW_SCHEMA,
+    CLUSTER_SCHEMA,
+    ClusterConfig,
+    ClusterFlowConfig,
+    estimate_cluster_flow,
+    estimate_clustering,
+    run_cluster_flow,
+    run_clustering,
+)
+from metricflow.generalisation import (
+    NOISE_SCHEMA, SCALING_SCHEMA, NoiseConfig, ScalingConfig, estimate_noise, estimate_scaling, run_noise, run_scaling,
+)
 
 __all__ = [
     "SampleResult",
@@ -226,3 +239,29 @@ def estimate_flow(config: FlowConfig) -> Estimate:
 register(SampleConfig, run_sample, SAMPLE_SCHEMA, estimate_sample)
 register(FlowConfig, run_flow, FLOW_SCHEMA, estimate_flow)
 register(TheoryConfig, run_theory, THEORY_SCHEMA, estimate_theory)
+register(NoiseConfig, run_noise, NOISE_SCHEMA, estimate_noise)
+register(ScalingConfig, run_scaling, SCALING_SCHEMA, estimate_scaling)
+
+# Hyperparameter search (issue 8); each of its evaluations is itself a FlowConfig job.
+from metricflow.tuning import TUNE_SCHEMA, TuneConfig, estimate_tune, run_tune  # noqa: E402
+
+register(TuneConfig, run_tune, TUNE_SCHEMA, estimate_tune)
+register(ClusterConfig, run_clustering, CLUSTER_SCHEMA, estimate_clustering)
+register(ClusterFlowConfig, run_cluster_flow, CLUSTER_FLOW_SCHEMA, estimate_cluster_flow)
+
+# Finite-width networks and the evolving metric-NTK (issue 7, section 3.3).
+from metricflow.metric_ntk import (  # noqa: E402
+    TRAINED_KERNEL_SCHEMA,
+    WIDTH_SCHEMA,
+    TrainedKernelConfig,
+    WidthSweepConfig,
+    estimate_trained_kernel,
+    estimate_width_sweep,
+    run_trained_kernel,
+    run_width_sweep,
+)
+from metricflow.networks import TRAIN_SCHEMA, TrainConfig, estimate_train, train  # noqa: E402
+
+register(TrainConfig, train, TRAIN_SCHEMA, estimate_train)
+register(WidthSweepConfig, run_width_sweep, WIDTH_SCHEMA, estimate_width_sweep)
+register(TrainedKernelConfig, run_trained_kernel, TRAINED_KERNEL_SCHEMA, estimate_trained_kernel)

@@ -17,6 +17,7 @@ from metricflow.experiments import SampleResult
 if TYPE_CHECKING:
     from metricflow.flow import FlowConfig, FlowResult
     from metricflow.theory import TheoryResult
+    from metricflow.generalisation import NoiseResult, ScalingResult
 
 __all__ = [
     "histogram",
@@ -282,3 +283,300 @@ def theory_figures(result: "TheoryResult") -> dict[str, go.Figure]:
         "locality_profiles": locality_profiles_figure(result),
         "locality_width": locality_width_figure(result),
     }
+
+
+# ---- feature clustering (section 3.1, fig. 2) ------------------------------------------
+
+__all__ += ["cluster_heatmap_figure", "silhouette_figure", "cluster_figures", "cluster_flow_figure"]
+
+HEATMAP_TITLES = {None: "no clustering", "batched": "batched clustering (3.3)", "full": "full clustering",
+                  "birch": "Birch (Euclidean)", "graph": "kNN-graph clustering"}
+
+
+def cluster_heatmap_figure(result, methods: Sequence[str] | None = None, max_side: int = 500) -> go.Figure:
+    """Fig. 2: the FS distance matrix unordered, then ordered by each method's clusters.
+
+    Args:
+      result: a ClusterResult.
+      methods: the orderings to show after the unordered panel (those not run are skipped);
+        default "batched" and "full" as in fig. 2, or every method run if neither was.
+      max_side: at most this many rows and columns per panel: above it every f-th point of
+        the (ordered) list is drawn, so the browser gets at most max_side^2 values a panel.
+    """
+    from plotly.subplots import make_subplots
+
+    if methods is None:
+        methods = [m for m in ("batched", "full") if m in result.methods] or list(result.methods)
+    panels = [None] + [m for m in methods if m in result.methods]
+    titles = []
+    for m in panels:
+        score = "" if m is None else f" (silhouette {result.get(m).silhouette:.3f})"
+        titles.append(HEATMAP_TITLES[m] + score)
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=titles, horizontal_spacing=0.03)
+    h = len(result.heatmap_index)
+    stride = -(-h // max_side)
+    for i, m in enumerate(panels, start=1):
+        z = result.ordered_heatmap(m)[::stride, ::stride]
+        fig.add_trace(go.Heatmap(z=z, coloraxis="coloraxis", name=HEATMAP_TITLES[m],
+                                 hovertemplate="%{y}, %{x}: d = %{z:.3f}<extra></extra>"), row=1, col=i)
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i if i > 1 else ''}", showticklabels=False, row=1, col=i)
+        fig.update_xaxes(showticklabels=False, row=1, col=i)
+    fig.update_layout(
+        title=f"FS distances (eq. 3.2) of {h:,} points, {result.config.n_clusters} clusters"
+        + (f", 1 point in {stride} drawn" if stride > 1 else ""),
+        coloraxis=dict(colorscale="Viridis", colorbar=dict(title="d_FS")),
+        height=420, width=max(500, 400 * len(panels)),
+    )
+    return fig
+
+
+def silhouette_figure(result) -> go.Figure:
+    """Silhouette score on FS distances per method: ours and the paper's (section 3.1)."""
+    from metricflow.clustering import PAPER_SILHOUETTE
+
+    methods = list(result.methods)
+    ours = [result.get(m).silhouette for m in methods]
+    paper = [PAPER_SILHOUETTE.get(m, np.nan) for m in methods]
+    c = result.config
+    fig = go.Figure([
+        go.Bar(x=methods, y=ours, name=f"ours ({c.n_points:,} points, {c.n_clusters} clusters, {c.n_batches} batches)"),
+        go.Bar(x=methods, y=paper, name="paper (1000 points, 10 clusters, 5 batches)"),
+    ])
+    fig.update_layout(title="Silhouette score on FS distance", barmode="group", yaxis_title="silhouette")
+    return fig
+
+
+def cluster_figures(result) -> dict[str, go.Figure]:
+    """All figures of a ClusterResult, by file-friendly name."""
+    return {"heatmaps": cluster_heatmap_figure(result), "silhouette": silhouette_figure(result)}
+
+
+def cluster_flow_figure(result) -> go.Figure:
+    """sigma against step for a cluster-wise flow and, if run, the unclustered flow."""
+    runs = [result.clustered] + ([result.unclustered] if result.unclustered is not None else [])
+    c = result.config
+    labels = [f"{c.n_clusters} {c.method} clusters"] + (["unclustered"] if result.unclustered is not None else [])
+    return flow_sigma_figure(runs, labels)
+
+
+# ---- generalisation (fig. 3, eq. 3.7) ----------------------------------------------------
+
+
+def noise_gain_figure(results: Sequence["NoiseResult"], log_x: bool = False) -> go.Figure:
+    """Fig. 3 (left): test gain against mean FS distance of the noised test points, log y.
+
+    One curve per NoiseResult (kernel). With ``log_x`` the zero-distance level (the train
+    gain) is drawn as a horizontal dotted line instead of a point.
+    """
+    fig = go.Figure()
+    for i, r in enumerate(results):
+        colour = COLOURS[i % len(COLOURS)]
+        keep = r.distance > 0 if log_x else np.ones(len(r.distance), bool)
+        fig.add_trace(go.Scatter(
+            x=r.distance[keep], y=r.gain[keep], mode="lines+markers", name=r.config.kernel,
+            line=dict(color=colour), customdata=r.noise[keep],
+            hovertemplate="distance %{x:.3g}<br>gain %{y:.3g}<br>noise v %{customdata:.1e}<extra>" + r.config.kernel + "</extra>",
+        ))
+        if log_x:
+            fig.add_hline(y=r.train_gain, line=dict(color=colour, dash="dot"),
+                          annotation_text=f"{r.config.kernel} train gain {r.train_gain:.3g}")
+    fig.add_hline(y=1.0, line=dict(color="grey", dash="dash"))
+    fig.update_layout(title="Test gain against distance to the train points (fig. 3 left)",
+                      xaxis_title="mean FS distance, train point to noised test point", yaxis_title="gain σ₀ / σ₅₀")
+    fig.update_yaxes(type="log", exponentformat="power")
+    if log_x:
+        fig.update_xaxes(type="log", exponentformat="power")
+    return fig
+
+
+def scaling_figure(result: "ScalingResult") -> go.Figure:
+    """Fig. 3 (right): mean, min and max nearest-neighbour FS distance against N, log-log,
+    with the fit (mean) and the paper's eq. (3.7)."""
+    from metricflow.generalisation import PAPER_FIT
+
+    n = result.points.astype(float)
+    fit = result.fit
+    grid = np.geomspace(n.min(), n.max(), 50)
+    err = f" ± {fit.exponent_err:.3f}" if np.isfinite(fit.exponent_err) else ""
+    fig = go.Figure([
+        go.Scatter(x=n, y=result.max, mode="markers+lines", name="max", line=dict(color=COLOURS[1])),
+        go.Scatter(x=n, y=result.mean, mode="markers", name="mean", marker=dict(color=COLOURS[0], size=9)),
+        go.Scatter(x=n, y=result.min, mode="markers+lines", name="min", line=dict(color=COLOURS[2])),
+        go.Scatter(x=grid, y=fit(grid), mode="lines", line=dict(color=COLOURS[0], dash="dash"),
+                   name=f"fit {fit.prefactor:.3f} N^({fit.exponent:.3f}{err})"),
+        go.Scatter(x=grid, y=PAPER_FIT["prefactor"] * grid ** PAPER_FIT["exponent"], mode="lines",
+                   line=dict(color="black", dash="dot"),
+                   name=f"paper (3.7) {PAPER_FIT['prefactor']} N^({PAPER_FIT['exponent']})"),
+    ])
+    where = "all charts" if result.config.chart == "all" else "one chart"
+    fig.update_layout(title=f"Nearest-neighbour FS distance against N, points in {where} (fig. 3 right)",
+                      xaxis_title="number of points N", yaxis_title="FS distance to the nearest point")
+    fig.update_xaxes(type="log", exponentformat="power")
+    fig.update_yaxes(type="log", exponentformat="power")
+    return fig
+
+
+def generalisation_figures(noise: Sequence["NoiseResult"], scaling: "ScalingResult | None" = None,
+                           log_x: bool = False) -> dict[str, go.Figure]:
+    """The figures of the generalisation page, by file-friendly name."""
+    out = {"noise_gain": noise_gain_figure(noise, log_x=log_x)}
+    if scaling is not None:
+        out["scaling"] = scaling_figure(scaling)
+    return out
+
+
+__all__ += ["noise_gain_figure", "scaling_figure", "generalisation_figures"]
+
+
+# ---- hyperparameter search (section 3.2, issue 8) --------------------------------------
+
+if TYPE_CHECKING:
+    from metricflow.tuning import TuneResult
+
+
+def tuning_convergence_figure(result: "TuneResult") -> go.Figure:
+    """Objective (log10 test gain) of every evaluation and the best so far, against the
+    evaluation number; the band is the best setting's mean ± std on fresh point sets."""
+    r = result
+    index = np.arange(len(r.evaluations))
+    init = r.config.init_points
+    fig = go.Figure([
+        go.Scatter(x=index[:init], y=r.objectives[:init], mode="markers", name="random setting",
+                   marker=dict(color=COLOURS[1], size=8)),
+        go.Scatter(x=index[init:], y=r.objectives[init:], mode="markers", name="optimiser's setting",
+                   marker=dict(color=COLOURS[0], size=8)),
+        go.Scatter(x=index, y=r.best_so_far, mode="lines", name="best so far", line=dict(color="black", shape="hv")),
+    ])
+    if r.spread:
+        std = r.spread_std if np.isfinite(r.spread_std) else 0.0
+        fig.add_hrect(y0=r.spread_mean - std, y1=r.spread_mean + std, fillcolor=COLOURS[2], opacity=0.2, line_width=0)
+        fig.add_hline(y=r.spread_mean, line=dict(color=COLOURS[2], dash="dash"),
+                      annotation_text=f"best setting on {len(r.spread)} fresh point sets")
+    fig.update_layout(title=f"Bayesian optimisation of the {r.config.kernel} flow ({r.config.steps} steps)",
+                      xaxis_title="evaluation", yaxis_title="log10 test gain σ₀/σ")
+    return fig
+
+
+def tuning_params_figure(result: "TuneResult") -> go.Figure:
+    """Objective against each searched parameter (log axes for log-scale ones), one panel each."""
+    from plotly.subplots import make_subplots
+
+    from metricflow.tuning import SCALES
+
+    dims = result.config.dimensions()
+    fig = make_subplots(rows=1, cols=max(len(dims), 1), shared_yaxes=True, subplot_titles=[d.name for d in dims])
+    y = result.objectives
+    for col, d in enumerate(dims, start=1):
+        x = [float(e.params[d.name]) for e in result.evaluations]
+        fig.add_trace(go.Scatter(x=x, y=y, mode="markers", marker=dict(color=np.arange(len(x)), colorscale="Viridis", size=8),
+                                 name=d.name, showlegend=False, text=[f"evaluation {e.index}" for e in result.evaluations]),
+                      row=1, col=col)
+        best = result.best_params[d.name]
+        fig.add_trace(go.Scatter(x=[float(best)], y=[result.best_objective], mode="markers", showlegend=False,
+                                 marker=dict(symbol="star", size=14, color="red"), name="best"), row=1, col=col)
+        if SCALES[d.name] in ("log", "int"):
+            fig.update_xaxes(type="log", row=1, col=col)
+    fig.update_yaxes(title_text="log10 test gain", row=1, col=1)
+    fig.update_layout(title="Objective against each searched parameter (colour: evaluation order, star: best)")
+    return fig
+
+
+def tuning_figures(result: "TuneResult") -> dict[str, go.Figure]:
+    """The figures of the hyperparameter search page, by file-friendly name."""
+    return {"convergence": tuning_convergence_figure(result), "params": tuning_params_figure(result)}
+
+
+__all__ += ["tuning_convergence_figure", "tuning_params_figure", "tuning_figures"]
+
+
+# ---- finite networks and the metric-NTK (issue 7, section 3.3, fig. 4) -------------------
+
+
+def training_sigma_figure(result) -> go.Figure:
+    """Validation sigma (B.11) after each epoch of a TrainResult (epoch 0 = initial), log y."""
+    epochs = np.arange(len(result.val_sigma))
+    fig = go.Figure(go.Scatter(x=epochs, y=result.val_sigma, mode="lines+markers", name="validation σ"))
+    if len(result.train_loss):
+        fig.add_trace(go.Scatter(x=epochs[1:], y=result.train_loss, mode="lines", name="train σ (batches)", line=dict(dash="dot")))
+    fig.add_hline(y=result.sigma_fs, line_dash="dash", annotation_text="g_FS")
+    fig.update_layout(title=f"{result.config.model} model: validation σ, gain {result.gain:.3g}",
+                      xaxis_title="epoch", yaxis_title="σ", yaxis_type="log")
+    return fig
+
+
+def ntk_spectrum_figure(result, epochs: Sequence[int] | None = None, bins: int = BINS) -> go.Figure:
+    """Histograms of log10 metric-NTK eigenvalues at chosen snapshot epochs (fig. 4, left).
+
+    ``epochs`` defaults to the first and last snapshot; bins are shared so the bars compare.
+    """
+    from metricflow.metric_ntk import _log_spectrum
+
+    have = [int(e) for e in result.ntk_epochs]
+    epochs = [have[0], have[-1]] if epochs is None else [int(e) for e in epochs]
+    logs = {e: _log_spectrum(result.ntk_spectra[have.index(e)]) for e in epochs}
+    lo = min(v.min() for v in logs.values())
+    hi = max(v.max() for v in logs.values())
+    edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    fig = go.Figure()
+    for e, v in logs.items():
+        counts, _ = np.histogram(v, edges)
+        fig.add_trace(go.Bar(x=centres, y=counts, name=f"epoch {e}", opacity=0.6))
+    fig.update_layout(barmode="overlay", title="Metric-NTK spectrum", xaxis_title="log10 eigenvalue", yaxis_title="count")
+    return fig
+
+
+def ntk_wasserstein_figure(result) -> go.Figure:
+    """Wasserstein distance of each snapshot's spectrum to epoch 0's (fig. 4, right)."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Scatter(x=result.ntk_epochs, y=result.ntk_wasserstein, mode="lines+markers", name="eigenvalues"))
+    fig.add_trace(go.Scatter(x=result.ntk_epochs, y=result.ntk_wasserstein_log, mode="lines+markers", name="log10 eigenvalues"),
+                  secondary_y=True)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_yaxes(title_text="W1 (eigenvalues)", secondary_y=False)
+    fig.update_yaxes(title_text="W1 (log10 eigenvalues)", secondary_y=True)
+    fig.update_layout(title="Wasserstein distance to the epoch-0 metric-NTK spectrum")
+    return fig
+
+
+def width_sweep_figure(result) -> go.Figure:
+    """Relative kernel change and validation gain against width (log-log), NTK parameterisation."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=result.widths, y=result.kernel_change, mode="lines+markers", name="|Θ_T − Θ_0| / |Θ_0|"))
+    fig.add_trace(go.Scatter(x=result.widths, y=result.gain, mode="lines+markers", name="validation σ gain"))
+    fig.update_layout(title="Lazy learning: the metric-NTK moves less as the width grows",
+                      xaxis_title="width", xaxis_type="log", yaxis_type="log")
+    return fig
+
+
+def trained_kernel_figure(result) -> go.Figure:
+    """Test (solid) and train (dotted) sigma of flow (3.5) with the initial and the trained metric-NTK."""
+    fig = go.Figure()
+    steps = np.arange(len(result.initial_test_sigma))
+    for name in ("initial", "trained"):
+        gain = getattr(result, f"{name}_test_gain")
+        fig.add_trace(go.Scatter(x=steps, y=getattr(result, f"{name}_test_sigma"), mode="lines", name=f"{name} Θ, test (gain {gain:.3g})"))
+        fig.add_trace(go.Scatter(x=steps, y=getattr(result, f"{name}_train_sigma"), mode="lines", line=dict(dash="dot"), name=f"{name} Θ, train"))
+    fig.update_layout(title="Flow (3.5) with a frozen metric-NTK", xaxis_title="step", yaxis_title="σ", yaxis_type="log")
+    return fig
+
+
+def training_figures(result) -> dict[str, go.Figure]:
+    """The figures of a TrainResult, by file-friendly name (NTK figures only with snapshots)."""
+    figs = {"sigma": training_sigma_figure(result)}
+    if len(result.ntk_epochs):
+        figs["spectrum"] = ntk_spectrum_figure(result)
+        figs["wasserstein"] = ntk_wasserstein_figure(result)
+    return figs
+
+
+__all__ += [
+    "training_sigma_figure",
+    "ntk_spectrum_figure",
+    "ntk_wasserstein_figure",
+    "width_sweep_figure",
+    "trained_kernel_figure",
+    "training_figures",
+]

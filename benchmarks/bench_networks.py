@@ -1,0 +1,96 @@
+"""Seconds per epoch, peak memory and results of the finite metric networks (section 3.3).
+
+Each case runs in its own subprocess so that ru_maxrss is that case's peak. Prints one JSON
+line per case and the machine load (uptime) before and after. Usage:
+
+  python benchmarks/bench_networks.py                # all cases (about 15 minutes on 2 cores)
+  python benchmarks/bench_networks.py metric ntk200  # only the named cases
+
+Cases:
+  metric    metric model 3 x 64 ReLU, 10^5 points, 50 epochs, metric-NTK on 100 probe
+            points every 5 epochs (fig. 4). Target: <= 5 min on 2 cores.
+  phi       phi model 3 x 64 GELU, 10^5 points, 5 epochs, with the Ricci check.
+  ntk200    time for the (9 * 200)^2 metric-NTK and its spectrum, both models, at init.
+  width     the default width sweep (NTK parameterisation, gradient descent).
+  trained   the default trained-kernel experiment (eq. 3.5 with a frozen metric-NTK).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+CASE_CODE = {
+    "metric": """
+from metricflow.networks import TrainConfig, train
+r = train(TrainConfig(model="metric", n_points=100_000, epochs=50, ntk_probe=100, ntk_every=5))
+out = r.summary(); out.pop("config"); out["ntk_seconds"] = r.ntk_seconds
+""",
+    "phi": """
+from metricflow.networks import TrainConfig, train
+r = train(TrainConfig(model="phi", n_points=100_000, epochs=5, ntk_probe=50, ntk_every=5))
+out = r.summary(); out.pop("config"); out["ntk_seconds"] = r.ntk_seconds
+""",
+    "ntk200": """
+import time, numpy as np
+from metricflow._jax import jax
+from metricflow.metric_ntk import metric_ntk, spectrum
+from metricflow.networks import TrainConfig, components_fn, init_params, model_input
+from metricflow.points import SampleConfig, sample_points
+probe = model_input(sample_points(SampleConfig(n_points=200, seed=9)))
+out = {}
+for model in ("metric", "phi"):
+    cfg = TrainConfig(model=model, n_points=1000)
+    params = init_params(cfg, jax.random.PRNGKey(0), 3, 5)
+    f = components_fn(cfg, 3, 5)
+    for rep in ("first", "again"):
+        t = time.perf_counter(); theta = metric_ntk(f, params, probe, probe, 1); t1 = time.perf_counter()
+        eig = spectrum(theta); t2 = time.perf_counter()
+        out[f"{model}_{rep}_kernel_s"] = t1 - t; out[f"{model}_{rep}_eig_s"] = t2 - t1
+    out[f"{model}_min_eig_over_max"] = float(eig[0] / eig[-1])
+""",
+    "width": """
+from metricflow.metric_ntk import WidthSweepConfig, run_width_sweep
+out = run_width_sweep(WidthSweepConfig()).summary()
+""",
+    "trained": """
+from metricflow.metric_ntk import TrainedKernelConfig, run_trained_kernel
+out = run_trained_kernel(TrainedKernelConfig()).summary()
+""",
+}
+
+WRAPPER = """
+import json, resource, time
+t0 = time.perf_counter()
+{code}
+out["wall_s"] = time.perf_counter() - t0
+out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print("RESULT " + json.dumps(out))
+"""
+
+
+def run_case(name: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-c", WRAPPER.format(code=CASE_CODE[name])], capture_output=True, text=True
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return {"case": name, **json.loads(line[7:])}
+    return {"case": name, "error": proc.stderr[-2000:]}
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def main(argv=None) -> None:
+    names = (argv if argv is not None else sys.argv[1:]) or list(CASE_CODE)
+    for name in names:
+        print(json.dumps({"load_before": uptime()}), flush=True)
+        print(json.dumps(run_case(name)), flush=True)
+        print(json.dumps({"load_after": uptime()}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,442 @@
+"""The empirical metric-NTK of a finite network and how it evolves (eq. 2.7, section 3.3).
+
+Theta_ijkl(x, x') = sum_I dg_ij(x)/dtheta_I dg_kl(x')/dtheta_I (eq. 2.7) for the K = n^2 real
+metric components g_r (``networks.components``) of a metric network, on P probe points,
+arranged as a (K P) x (K P) matrix (row index x * K + r). It is symmetric and positive
+semi-definite (a Gram matrix of parameter gradients). Computed with neural-tangents'
+``empirical_ntk_fn`` (``trace_axes=()``, implementation 1 or 2; ``metricflow._nt``).
+
+Three experiments:
+
+* the evolving kernel (fig. 4): spectra at chosen epochs, and the Wasserstein distance of
+  each to the epoch-0 spectrum (``TrainResult.ntk_*``, recorded by ``networks.train``);
+* the width sweep (``run_width_sweep``): in NTK parameterisation and plain gradient
+  descent, the relative kernel change |Theta_T - Theta_0| / |Theta_0| shrinks as the width
+  grows (lazy learning, eq. 2.9-2.12), and with it what the network learns;
+* the trained kernel (``run_trained_kernel``): the flow (2.8)/(3.5) with the full,
+  component-mixing metric-NTK frozen at initialisation (eq. 2.11, the linearised model) or
+  frozen after training, from g_FS on fresh train and test points.
+
+Example:
+  >>> theta = metric_ntk(components_fn(cfg, 3, 5), params, probe, probe)   # (9P, 9P)
+  >>> eigenvalues = spectrum(theta)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+from metricflow._jax import jax, jnp
+from metricflow.errors import MetricflowError, check_count, check_memory
+from metricflow.networks import (
+    ModelInput,
+    TrainConfig,
+    components,
+    components_fn,
+    hermitian,
+    model_input,
+    train,
+)
+
+__all__ = [
+    "WIDTH_SCHEMA",
+    "TRAINED_KERNEL_SCHEMA",
+    "metric_ntk",
+    "spectrum",
+    "wasserstein_to_first",
+    "component_gradient",
+    "ntk_flow",
+    "WidthSweepConfig",
+    "WidthSweepResult",
+    "run_width_sweep",
+    "estimate_width_sweep",
+    "TrainedKernelConfig",
+    "TrainedKernelResult",
+    "run_trained_kernel",
+    "estimate_trained_kernel",
+]
+
+WIDTH_SCHEMA = 1
+TRAINED_KERNEL_SCHEMA = 1
+
+# Eigenvalues below this fraction of the largest are floored before log10 (for histograms
+# and the log-spectrum Wasserstein distance): the kernel has rank <= number of parameters
+# and round-off puts the rest near 0 with either sign.
+LOG_FLOOR = 1e-12
+
+Progress = Callable[..., None]
+
+
+# ---- the kernel (eq. 2.7) --------------------------------------------------------------
+
+
+def metric_ntk(f, params, x1: ModelInput, x2: ModelInput, implementation: int = 1) -> np.ndarray:
+    """Empirical metric-NTK Theta_rs(x, x') of f(params, x) -> (N, K) components (eq. 2.7).
+
+    Args:
+      f: components function, e.g. ``networks.components_fn(config, n, d)``.
+      params: network parameters (stax pytree).
+      x1: ModelInput of N1 points; x2: of N2 points.
+      implementation: neural-tangents NtkImplementation 1 (jacobian contraction) or 2
+        (NTK-vector products); 3 is refused (broken on the installed versions).
+
+    Returns:
+      (K N1, K N2) float64 with entry [x K + r, x' K + s] = Theta_rs(x, x').
+    """
+    from metricflow import _nt
+
+    n1, n2 = len(x1.features), len(x2.features)
+    k = int(np.asarray(f(params, ModelInput(*(a[:1] for a in x1)))).shape[-1])
+    n_params = sum(np.size(a) for a in jax.tree_util.tree_leaves(params))
+    check_memory(8.0 * k * (n1 + n2) * n_params * 2 + 24.0 * k * k * n1 * n2, f"the metric-NTK on {n1:,} x {n2:,} points")
+    theta = _nt.empirical_ntk(f, params, x1, x2, implementation)  # (N1, N2, K, K)
+    return np.ascontiguousarray(np.transpose(theta, (0, 2, 1, 3)).reshape(k * n1, k * n2))
+
+
+def spectrum(theta: np.ndarray) -> np.ndarray:
+    """Eigenvalues, ascending, of the symmetric (M, M) metric-NTK (symmetrised first)."""
+    return np.linalg.eigvalsh(0.5 * (theta + theta.T))
+
+
+def _log_spectrum(eig: np.ndarray) -> np.ndarray:
+    top = float(np.max(np.abs(eig))) if eig.size else 1.0
+    return np.log10(np.maximum(eig, LOG_FLOOR * top))
+
+
+def wasserstein_to_first(spectra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Wasserstein-1 distance of each spectrum to the first (fig. 4, right).
+
+    Args:
+      spectra: (S, M) eigenvalues of S snapshots.
+
+    Returns:
+      (raw, log): (S,) float64 each, on the eigenvalues and on their log10 (floored at
+      LOG_FLOOR times the largest); both 0 for the first snapshot.
+    """
+    from scipy.stats import wasserstein_distance
+
+    spectra = np.asarray(spectra, dtype=np.float64)
+    if spectra.ndim != 2 or spectra.shape[0] == 0:
+        return np.zeros(0), np.zeros(0)
+    raw = np.array([wasserstein_distance(spectra[0], s) for s in spectra])
+    logs = [_log_spectrum(s) for s in spectra]
+    log = np.array([wasserstein_distance(logs[0], s) for s in logs])
+    return raw, log
+
+
+# ---- the flow with a frozen metric-NTK (eq. 2.8, 2.12, 3.5) -----------------------------
+
+
+def component_gradient(comps, omega_sq, weights, kappa_value):
+    """dl(x)/dg_r(x) for l(x) = (w / mean w) |1 - eta(x)| (B.11) of the real components.
+
+    Args:
+      comps: (N, K) float64 metric components; omega_sq, weights: (N,); kappa_value: scalar.
+
+    Returns:
+      (N, K) float64: the gradient in the same real coordinates as the metric-NTK, so
+      dg_r(x)/dt = -sum_x',s Theta_rs(x, x') dl/dg_s(x') is gradient descent (eq. 2.8).
+    """
+    from metricflow.losses import total_loss
+
+    def total(c):
+        return total_loss(hermitian(c), omega_sq, weights, kappa_value, "sigma")
+
+    return jax.grad(total)(jnp.asarray(comps))
+
+
+_component_gradient = jax.jit(component_gradient)
+
+
+def ntk_flow(theta_train, theta_test, train, test, steps: int, lr: float):
+    """Discrete flow (3.5) with a full metric-NTK, from g_FS: returns sigma on both sets.
+
+    g_r(x) <- g_r(x) - lr sum_{x' in train, s} Theta_rs(x, x') dl/dg_s(x'), for x in the
+    train and in the test points.
+
+    Args:
+      theta_train: (K N, K N), theta_test: (K M, K N) float64.
+      train, test: Points (N and M points).
+      steps: flow steps; lr: step size.
+
+    Returns:
+      (train_sigma, test_sigma): (steps+1,) float64 each, NaN after a non-finite step.
+    """
+    from metricflow.measures import kappa, sigma
+
+    k_tr = float(kappa(train.g_fs, train.omega_sq, train.weights))
+    k_te = float(kappa(test.g_fs, test.omega_sq, test.weights))
+    c_tr = np.asarray(components(jnp.asarray(train.g_fs)))
+    c_te = np.asarray(components(jnp.asarray(test.g_fs)))
+    out_tr, out_te = np.full(steps + 1, np.nan), np.full(steps + 1, np.nan)
+    for step in range(steps + 1):
+        s_tr = float(sigma(hermitian(jnp.asarray(c_tr)), train.omega_sq, train.weights, k_tr))
+        s_te = float(sigma(hermitian(jnp.asarray(c_te)), test.omega_sq, test.weights, k_te))
+        if not (math.isfinite(s_tr) and math.isfinite(s_te)):
+            break
+        out_tr[step], out_te[step] = s_tr, s_te
+        if step == steps:
+            break
+        grad = np.asarray(_component_gradient(c_tr, train.omega_sq, train.weights, k_tr)).reshape(-1)
+        c_tr = c_tr - lr * (theta_train @ grad).reshape(c_tr.shape)
+        c_te = c_te - lr * (theta_test @ grad).reshape(c_te.shape)
+    return out_tr, out_te
+
+
+def _gain(curve: np.ndarray) -> float:
+    last = curve[np.isfinite(curve)]
+    return float(curve[0] / last[-1]) if last.size else float("nan")
+
+
+# ---- width sweep -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WidthSweepConfig:
+    """Train the same network at several widths in NTK parameterisation (section 2.2).
+
+    Attributes:
+      widths: hidden widths, increasing.
+      model, depth, activation: as in TrainConfig (depth 2 keeps wide nets cheap).
+      optimizer, lr: plain gradient descent ("sgd") is the setting of the lazy-learning
+        theorem (eq. 2.9-2.12); Adam rescales updates per parameter and is not lazy.
+      n_points, epochs, batch_size: the training data and length (batch None = TrainConfig's).
+      ntk_probe: probe points for the kernel change.
+      seed: one seed for all widths (same data, same probe).
+    """
+
+    widths: tuple = (32, 128, 512)
+    model: str = "metric"
+    depth: int = 2
+    activation: Optional[str] = None
+    optimizer: str = "sgd"
+    lr: float = 1.0
+    n_points: int = 10_000
+    epochs: int = 5
+    batch_size: Optional[int] = None
+    ntk_probe: int = 20
+    seed: int = 0
+
+    def __post_init__(self):
+        try:
+            widths = tuple(int(check_count(w, "width", maximum=100_000)) for w in self.widths)
+        except TypeError:
+            raise MetricflowError(f"widths must be a list of integers, got {self.widths!r}") from None
+        if not widths or len(set(widths)) != len(widths):
+            raise MetricflowError(f"widths must be distinct integers, at least one, got {self.widths!r}")
+        object.__setattr__(self, "widths", tuple(sorted(widths)))
+        if self.ntk_probe < 1:
+            raise MetricflowError(f"the width sweep needs ntk_probe >= 1, got {self.ntk_probe}")
+        self.train_config(self.widths[0])  # validates the rest
+
+    def train_config(self, width: int) -> TrainConfig:
+        return TrainConfig(
+            model=self.model, n_points=self.n_points, epochs=self.epochs, width=width, depth=self.depth,
+            activation=self.activation, parameterization="ntk", optimizer=self.optimizer, lr=self.lr,
+            batch_size=self.batch_size, readout_std=1.0, ntk_probe=self.ntk_probe, ntk_every=self.epochs or 1,
+            ricci=False, seed=self.seed,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class WidthSweepResult:
+    """Per width W (in config.widths order):
+
+    Attributes:
+      kernel_change: (W,) |Theta_T - Theta_0|_F / |Theta_0|_F on the probe set.
+      gain: (W,) validation sigma gain of the network.
+      val_sigma: (W, E+1) validation sigma curves.
+      wasserstein_log: (W,) log-spectrum Wasserstein distance, epoch 0 to the last.
+      n_params: (W,) parameters.
+      seconds: (W,) time per width.
+    """
+
+    config: WidthSweepConfig
+    widths: np.ndarray
+    kernel_change: np.ndarray
+    gain: np.ndarray
+    val_sigma: np.ndarray
+    wasserstein_log: np.ndarray
+    n_params: np.ndarray
+    seconds: np.ndarray
+    schema_version: int = WIDTH_SCHEMA
+
+    def summary(self) -> dict:
+        return {
+            "widths": [int(w) for w in self.widths],
+            "kernel_change": [float(v) for v in self.kernel_change],
+            "gain": [float(v) for v in self.gain],
+            "wasserstein_log": [float(v) for v in self.wasserstein_log],
+            "n_params": [int(v) for v in self.n_params],
+            "seconds": [float(v) for v in self.seconds],
+        }
+
+
+def run_width_sweep(config: WidthSweepConfig, progress: Optional[Progress] = None) -> WidthSweepResult:
+    """Train at each width (NTK parameterisation) and measure how much the metric-NTK moved.
+
+    Lazy learning (eq. 2.9-2.12): as the width grows the kernel change shrinks (~1/sqrt(W)
+    for gradient descent), so the network approaches its linearised model (2.10).
+    """
+    report = progress or (lambda *a, **k: None)
+    total = len(config.widths)
+    results = []
+    for i, w in enumerate(config.widths):
+        results.append(train(config.train_config(w)))
+        report(i + 1, total, f"width {w}: kernel change {results[-1].ntk_change[-1]:.3g}, gain {results[-1].gain:.3g}")
+    return WidthSweepResult(
+        config=config,
+        widths=np.asarray(config.widths, dtype=np.int64),
+        kernel_change=np.array([r.ntk_change[-1] for r in results]),
+        gain=np.array([r.gain for r in results]),
+        val_sigma=np.stack([r.val_sigma for r in results]),
+        wasserstein_log=np.array([r.ntk_wasserstein_log[-1] for r in results]),
+        n_params=np.array([r.n_params for r in results], dtype=np.int64),
+        seconds=np.array([r.seconds for r in results]),
+    )
+
+
+def estimate_width_sweep(config: WidthSweepConfig):
+    from metricflow.jobs import Estimate
+    from metricflow.networks import estimate_train
+
+    parts = [estimate_train(config.train_config(w)) for w in config.widths]
+    return Estimate(sum(p.seconds for p in parts), max(p.bytes for p in parts))
+
+
+# ---- trained kernel --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainedKernelConfig:
+    """Flow (3.5) with the metric-NTK of a network frozen at init and after training.
+
+    Attributes:
+      train: the TrainConfig of the network (trained once, here).
+      n_train, n_test: fresh flow points (not the network's training data); the kernel is
+        (9 n_train) x (9 n_train) dense.
+      steps: flow steps (the paper: 50).
+      lr_scale: step size in units of 1 / lambda_max of each kernel's train block, so both
+        kernels take comparably sized steps.
+      seed: seed of the flow points.
+    """
+
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(n_points=20_000, epochs=20, ricci=False))
+    n_train: int = 300
+    n_test: int = 300
+    steps: int = 50
+    lr_scale: float = 0.5
+    seed: int = 1
+
+    def __post_init__(self):
+        if not isinstance(self.train, TrainConfig):
+            raise MetricflowError(f"train must be a TrainConfig, got {type(self.train).__name__}")
+        object.__setattr__(self, "n_train", check_count(self.n_train, "flow train points", maximum=3000))
+        object.__setattr__(self, "n_test", check_count(self.n_test, "flow test points", maximum=3000))
+        object.__setattr__(self, "steps", check_count(self.steps, "steps", minimum=0, maximum=10_000))
+        object.__setattr__(self, "seed", check_count(self.seed, "seed", minimum=0, maximum=2**63))
+        lr = float(self.lr_scale)
+        if not (math.isfinite(lr) and lr > 0):
+            raise MetricflowError(f"lr_scale must be a positive number, got {self.lr_scale!r}")
+        object.__setattr__(self, "lr_scale", lr)
+
+
+@dataclass(frozen=True, eq=False)
+class TrainedKernelResult:
+    """Flows (3.5) from g_FS with two frozen metric-NTKs of the same network.
+
+    Attributes:
+      initial_train_sigma, initial_test_sigma: (S+1,) with Theta at initialisation (2.11).
+      trained_train_sigma, trained_test_sigma: (S+1,) with Theta after training.
+      initial_test_gain, trained_test_gain (and train gains): sigma_0 / sigma_last.
+      network_gain: the trained network's own validation gain.
+      lambda_max_initial, lambda_max_trained: top eigenvalue of each train block.
+      kernel_change: |Theta_T - Theta_0|_F / |Theta_0|_F on the flow train points.
+    """
+
+    config: TrainedKernelConfig
+    initial_train_sigma: np.ndarray
+    initial_test_sigma: np.ndarray
+    trained_train_sigma: np.ndarray
+    trained_test_sigma: np.ndarray
+    initial_train_gain: float
+    initial_test_gain: float
+    trained_train_gain: float
+    trained_test_gain: float
+    network_gain: float
+    network_val_sigma: np.ndarray
+    lambda_max_initial: float
+    lambda_max_trained: float
+    kernel_change: float
+    seconds: float
+    schema_version: int = TRAINED_KERNEL_SCHEMA
+
+    def summary(self) -> dict:
+        keys = ["initial_train_gain", "initial_test_gain", "trained_train_gain", "trained_test_gain",
+                "network_gain", "lambda_max_initial", "lambda_max_trained", "kernel_change", "seconds"]
+        return {k: float(getattr(self, k)) for k in keys}
+
+
+def run_trained_kernel(config: TrainedKernelConfig, progress: Optional[Progress] = None) -> TrainedKernelResult:
+    """Train the network, then flow (3.5) from g_FS with its initial and its trained metric-NTK."""
+    from metricflow.points import SampleConfig, sample_points
+
+    c = config
+    report = progress or (lambda *a, **k: None)
+    start = time.perf_counter()
+    total = c.train.epochs + 3
+
+    def train_progress(step, _total, message=""):
+        report(step, total, f"training: {message}")
+
+    net = train(c.train, train_progress)
+    m = c.train.manifold
+    d, n = m.degree, m.degree - 2
+    pts = sample_points(SampleConfig(m, c.n_train + c.n_test, c.seed))
+    tr, te = pts.subset(np.arange(c.n_train)), pts.subset(np.arange(c.n_train, c.n_train + c.n_test))
+    x_all, x_tr = model_input(pts), model_input(tr)
+    comp = components_fn(c.train, n, d)
+    curves, lam, thetas = {}, {}, {}
+    for i, (name, params) in enumerate((("initial", net.params_initial), ("trained", net.params_final))):
+        theta = metric_ntk(comp, params, x_all, x_tr, c.train.ntk_implementation)  # (K(N+M), K N)
+        k_tr = theta[: 9 * c.n_train]
+        lam[name] = float(spectrum(k_tr)[-1])
+        thetas[name] = k_tr
+        curves[name] = ntk_flow(k_tr, theta[9 * c.n_train :], tr, te, c.steps, c.lr_scale / lam[name])
+        report(c.train.epochs + 1 + i, total, f"{name} kernel: test gain {_gain(curves[name][1]):.3g}")
+    change = float(np.linalg.norm(thetas["trained"] - thetas["initial"]) / np.linalg.norm(thetas["initial"]))
+    report(total, total, "done")
+    return TrainedKernelResult(
+        config=c,
+        initial_train_sigma=curves["initial"][0],
+        initial_test_sigma=curves["initial"][1],
+        trained_train_sigma=curves["trained"][0],
+        trained_test_sigma=curves["trained"][1],
+        initial_train_gain=_gain(curves["initial"][0]),
+        initial_test_gain=_gain(curves["initial"][1]),
+        trained_train_gain=_gain(curves["trained"][0]),
+        trained_test_gain=_gain(curves["trained"][1]),
+        network_gain=net.gain,
+        network_val_sigma=net.val_sigma,
+        lambda_max_initial=lam["initial"],
+        lambda_max_trained=lam["trained"],
+        kernel_change=change,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def estimate_trained_kernel(config: TrainedKernelConfig):
+    from metricflow.jobs import Estimate
+    from metricflow.networks import estimate_train
+
+    base = estimate_train(config.train)
+    k = 9 * (config.n_train + config.n_test)
+    p = config.train.depth * config.train.width**2 + 30 * config.train.width
+    extra_bytes = 8 * k * 9 * config.n_train * 3 + 16 * k * p
+    extra_seconds = 2 * (5e-9 * k * p + 1e-9 * (9 * config.n_train) ** 3) + config.steps * 2e-9 * k * 9 * config.n_train
+    return Estimate(base.seconds + extra_seconds, int(base.bytes + extra_bytes))

@@ -1,0 +1,712 @@
+"""Finite-width networks that learn the quintic's Ricci-flat metric (section 3.3).
+
+Two models map a point x of X (N points, d homogeneous coordinates, n = d - 2 local
+coordinates) to a Hermitian metric g_ab(x) in its own chart (section 3.1):
+
+``metric``  g = g_FS o (1 + H(x)), the Hadamard (entrywise) product of g_FS with 1 + H, where
+            H is the Hermitian n x n matrix of the n^2 real network outputs (``hermitian``)
+            and the network reads ``Points.features`` (patch-normalised z, real and imag).
+            Hermitian by construction, neither Kahler nor positive definite by construction.
+``phi``     g = g_FS + d dbar phi (eq. B.6), phi(z) = NN(u(z)) with the invariant features
+            u(z) = Re, Im of z_i conj(z_j) / |z|^2 (i <= j): d^2 real numbers unchanged by
+            z -> lambda z for every complex lambda != 0. So phi is a smooth function on
+            P^(d-1) (not only on one chart), d dbar phi is a global exact (1,1)-form, and g is
+            Kahler in the class of g_FS: kappa (B.10) stays that of g_FS. A smooth activation
+            (GELU) keeps d dbar phi continuous.
+
+d dbar is taken in the ambient C^d and pulled back with the chart jacobian J = dz/dx
+(``Points.jacobian``): (d dbar f)_ab = J_ai (d_i dbar_j f) conj(J_bj), exact because z(x) is
+holomorphic (``ddbar``). Both networks are neural-tangents stax descriptions
+(``metricflow._nt.mlp``), so the same object gives the finite network and its kernels.
+
+Training (section 3.3): the sigma loss (B.11) with CY weights and kappa fixed at its g_FS
+value, optax Adam (or plain SGD for the lazy-learning width sweep), a validation split whose
+sigma is recorded before training and after every epoch, and optionally snapshots of the
+empirical metric-NTK (eq. 2.7) on a fixed probe set (``metricflow.metric_ntk``).
+
+Example:
+  >>> result = train(TrainConfig(model="metric", n_points=20_000, epochs=20))
+  >>> result.val_sigma[0], result.val_sigma[-1], result.gain
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from dataclasses import dataclass, field, fields
+from typing import Callable, NamedTuple, Optional
+
+import numpy as np
+
+from metricflow._jax import jax, jnp
+from metricflow.errors import MetricflowError, check_count, check_memory
+from metricflow.manifolds import Manifold
+from metricflow.measures import kappa as kappa_of
+from metricflow.measures import sigma as sigma_of
+from metricflow.points import Points, SampleConfig, sample_points
+
+__all__ = [
+    "MODELS",
+    "ACTIVATIONS",
+    "OPTIMIZERS",
+    "TRAIN_SCHEMA",
+    "ModelInput",
+    "TrainConfig",
+    "TrainResult",
+    "hermitian",
+    "components",
+    "invariant_features",
+    "ddbar",
+    "make_model",
+    "model_input",
+    "metric_fn",
+    "components_fn",
+    "init_params",
+    "n_parameters",
+    "ricci_scalar",
+    "ricci_measure",
+    "split_points",
+    "train",
+    "estimate_train",
+]
+
+MODELS = ("metric", "phi")
+ACTIVATIONS = ("relu", "gelu", "erf")
+OPTIMIZERS = ("adam", "sgd")
+PARAMETERIZATIONS = ("standard", "ntk")
+
+# Bump when TrainResult's fields or their meaning change.
+TRAIN_SCHEMA = 1
+
+# Default readout scale (W_std of the last layer): small, so the metric starts near g_FS.
+READOUT_STD = {"metric": 0.1, "phi": 0.05}
+DEFAULT_ACTIVATION = {"metric": "relu", "phi": "gelu"}
+# Validation points on which the Ricci scalar is measured (4th derivatives: costly).
+RICCI_POINTS = 200
+# Points per chunk when the metric is evaluated on a whole set.
+EVAL_CHUNK = 5000
+
+Progress = Callable[..., None]
+
+
+# ---- the metric from real outputs ------------------------------------------------------
+
+
+def hermitian(h):
+    """(..., n^2) real -> (..., n, n) complex Hermitian: diagonal h[:n], then Re and Im of the
+    upper triangle (row-major, i < j) in h[n : n + n(n-1)/2] and h[n + n(n-1)/2 :]."""
+    m = h.shape[-1]
+    n = int(round(math.sqrt(m)))
+    iu, ju = np.triu_indices(n, 1)
+    k = len(iu)
+    off = h[..., n : n + k] + 1j * h[..., n + k :]
+    out = jnp.zeros(h.shape[:-1] + (n, n), dtype=jnp.complex128)
+    out = out.at[..., np.arange(n), np.arange(n)].set(h[..., :n].astype(jnp.complex128))
+    out = out.at[..., iu, ju].set(off)
+    out = out.at[..., ju, iu].set(jnp.conj(off))
+    return out
+
+
+def components(g):
+    """(..., n, n) Hermitian -> (..., n^2) real: the inverse of ``hermitian``. These n^2 real
+    numbers are the metric components g_ij of eq. (2.7) whose metric-NTK is computed."""
+    n = g.shape[-1]
+    iu, ju = np.triu_indices(n, 1)
+    diag = jnp.real(g[..., np.arange(n), np.arange(n)])
+    return jnp.concatenate([diag, jnp.real(g[..., iu, ju]), jnp.imag(g[..., iu, ju])], axis=-1)
+
+
+def invariant_features(zr):
+    """u(z): Re and Im of z_i conj(z_j) / |z|^2 for i <= j (d + d(d-1) = d^2 reals).
+
+    Args:
+      zr: (..., 2d) float64, real then imaginary parts of z in C^d \\ {0}.
+
+    Returns:
+      (..., d^2) float64, invariant under z -> lambda z (lambda in C*): functions on P^(d-1).
+    """
+    d = zr.shape[-1] // 2
+    z = zr[..., :d] + 1j * zr[..., d:]
+    p = z[..., :, None] * jnp.conj(z[..., None, :]) / jnp.sum(jnp.abs(z) ** 2, axis=-1)[..., None, None]
+    iu, ju = np.triu_indices(d, 1)
+    diag = jnp.real(p[..., np.arange(d), np.arange(d)])
+    return jnp.concatenate([diag, jnp.real(p[..., iu, ju]), jnp.imag(p[..., iu, ju])], axis=-1)
+
+
+def ddbar(f, zr, jac):
+    """(d dbar f)_ab = d_a dbar_b f(z(x)) in the local coordinates x of one point.
+
+    Exact through the pullback: z(x) is holomorphic, so d_a dbar_b f(z(x)) =
+    J_ai (d_i dbar_j f)(z) conj(J_bj) with J = dz/dx. The ambient complex Hessian is only
+    needed along the 2n real directions u_a = J_a and w_a = i J_a: with psi(s, t) =
+    f(z + sum_a (s_a + i t_a) J_a) (real s, t), d_a dbar_b = (1/4)(psi_{s_a s_b} +
+    psi_{t_a t_b} + i (psi_{s_a t_b} - psi_{t_a s_b})).
+
+    Args:
+      f: real function of (2d,) float64 (real then imaginary parts of z).
+      zr: (2d,) float64, the point.
+      jac: (n, d) complex128, dz_i / dx_a at the point.
+
+    Returns:
+      (n, n) complex128, Hermitian.
+    """
+    n = jac.shape[0]
+    v = jnp.concatenate(
+        [jnp.concatenate([jnp.real(jac), jnp.imag(jac)], axis=1), jnp.concatenate([-jnp.imag(jac), jnp.real(jac)], axis=1)]
+    )  # (2n, 2d): rows u_a then w_a
+    h = jax.hessian(lambda t: f(zr + t @ v))(jnp.zeros(2 * n, dtype=zr.dtype))
+    huu, hww, huw, hwu = h[:n, :n], h[n:, n:], h[:n, n:], h[n:, :n]
+    return 0.25 * (huu + hww + 1j * (huw - hwu))
+
+
+class ModelInput(NamedTuple):
+    """What a metric model reads at N points (all arrays lead with N).
+
+    features: (N, 2d) float64, Points.features; g_fs: (N, n, n) complex128; jacobian:
+    (N, n, d) complex128, dz/dx.
+    """
+
+    features: np.ndarray
+    g_fs: np.ndarray
+    jacobian: np.ndarray
+
+
+def model_input(points: Points) -> ModelInput:
+    return ModelInput(np.asarray(points.features), np.asarray(points.g_fs), np.asarray(points.jacobian))
+
+
+# ---- configs ---------------------------------------------------------------------------
+
+
+def _positive(value, name: str) -> float:
+    if isinstance(value, bool):
+        raise MetricflowError(f"{name} must be a positive number, got {value!r}")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise MetricflowError(f"{name} must be a positive number, got {value!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise MetricflowError(f"{name} must be a positive finite number, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run of a finite metric network (section 3.3). Validated; computes nothing.
+
+    Attributes:
+      model: "metric" (g_FS o (1 + H)) or "phi" (g_FS + d dbar phi, Kahler).
+      n_points: points sampled (train + validation); the literature uses 10^5.
+      epochs: passes over the train points (the literature: 50).
+      width, depth: hidden layers of ``width`` units (baseline 3 x 64).
+      activation: "relu", "gelu" or "erf"; None = relu for metric, gelu for phi. phi needs
+        a smooth one (relu has d dbar phi = 0 almost everywhere).
+      parameterization: "standard" or "ntk" (stax; ntk for the width sweep).
+      optimizer: "adam" (optax) or "sgd" (plain gradient descent, for the lazy limit).
+      lr: initial learning rate.
+      lr_final_fraction: the rate decays (cosine) to lr * lr_final_fraction at the last step;
+        1 keeps it constant.
+      batch_size: points per step (the last partial batch of an epoch is dropped); None =
+        min(200, train points).
+      val_fraction: fraction of the points held out for validation.
+      readout_std: W_std of the readout layer; None = READOUT_STD of the model.
+      ntk_probe: validation points on which the metric-NTK is recorded (0 = none).
+      ntk_every: record the metric-NTK every this many epochs (and at 0 and the last).
+      ntk_implementation: neural-tangents implementation, 1 or 2 (3 is broken here).
+      ricci: measure the Ricci scalar (phi model only) before and after training.
+      seed: sampling, split, initialisation and shuffling all derive from it.
+      manifold: the hypersurface (default the Fermat quintic).
+    """
+
+    model: str = "metric"
+    n_points: int = 100_000
+    epochs: int = 50
+    width: int = 64
+    depth: int = 3
+    activation: Optional[str] = None
+    parameterization: str = "standard"
+    optimizer: str = "adam"
+    lr: float = 1e-2
+    lr_final_fraction: float = 0.01
+    batch_size: Optional[int] = None
+    val_fraction: float = 0.1
+    readout_std: Optional[float] = None
+    ntk_probe: int = 0
+    ntk_every: int = 0
+    ntk_implementation: int = 1
+    ricci: bool = True
+    seed: int = 0
+    manifold: Manifold = field(default_factory=Manifold)
+
+    def __post_init__(self):
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        if self.model not in MODELS:
+            raise MetricflowError(f"unknown model {self.model!r}; expected one of {', '.join(MODELS)}")
+        if self.activation is None:
+            set_("activation", DEFAULT_ACTIVATION[self.model])
+        if self.activation not in ACTIVATIONS:
+            raise MetricflowError(f"unknown activation {self.activation!r}; expected one of {', '.join(ACTIVATIONS)}")
+        if self.model == "phi" and self.activation == "relu":
+            raise MetricflowError("the phi model needs a smooth activation (gelu or erf): d dbar of a ReLU net is 0 almost everywhere")
+        if self.parameterization not in PARAMETERIZATIONS:
+            raise MetricflowError(f"parameterization must be 'standard' or 'ntk', got {self.parameterization!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise MetricflowError(f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
+        set_("n_points", check_count(self.n_points, "points", minimum=20))
+        set_("epochs", check_count(self.epochs, "epochs", minimum=0, maximum=10_000))
+        set_("width", check_count(self.width, "width", maximum=100_000))
+        set_("depth", check_count(self.depth, "depth", maximum=50))
+        set_("lr", _positive(self.lr, "lr"))
+        set_("lr_final_fraction", _positive(self.lr_final_fraction, "lr_final_fraction"))
+        if self.lr_final_fraction > 1:
+            raise MetricflowError(f"lr_final_fraction must be in (0, 1], got {self.lr_final_fraction}")
+        vf = float(self.val_fraction)
+        if not (0 < vf < 1):
+            raise MetricflowError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
+        set_("val_fraction", vf)
+        set_("readout_std", _positive(READOUT_STD[self.model] if self.readout_std is None else self.readout_std, "readout_std"))
+        set_("ntk_probe", check_count(self.ntk_probe, "NTK probe points", minimum=0, maximum=2000))
+        set_("ntk_every", check_count(self.ntk_every, "ntk_every", minimum=0, maximum=10_000))
+        if self.ntk_implementation not in (1, 2):
+            raise MetricflowError(f"ntk_implementation must be 1 or 2 (3, STRUCTURED_DERIVATIVES, is broken here), got {self.ntk_implementation!r}")
+        set_("seed", check_count(self.seed, "seed", minimum=0, maximum=2**63))
+        n_val = self.n_val
+        if self.batch_size is None:
+            set_("batch_size", min(200, self.n_points - n_val))
+        set_("batch_size", check_count(self.batch_size, "batch size"))
+        if n_val < 10 or self.n_points - n_val < 10:
+            raise MetricflowError(f"{self.n_points} points with val_fraction {vf} leave fewer than 10 train or validation points")
+        if self.batch_size > self.n_points - n_val:
+            raise MetricflowError(
+                f"batch size {self.batch_size:,} exceeds the {self.n_points - n_val:,} train points; use a smaller batch"
+            )
+        if self.ntk_probe > n_val:
+            raise MetricflowError(f"ntk_probe {self.ntk_probe} exceeds the {n_val} validation points")
+
+    @property
+    def n_val(self) -> int:
+        return int(round(self.val_fraction * self.n_points))
+
+    @property
+    def ntk_epochs(self) -> tuple:
+        """Epochs after which the metric-NTK is recorded: 0, K, 2K, ... and the last."""
+        if self.ntk_probe == 0 or self.ntk_every == 0:
+            return ()
+        out = list(range(0, self.epochs + 1, self.ntk_every))
+        if out[-1] != self.epochs:
+            out.append(self.epochs)
+        return tuple(out)
+
+    def to_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "manifold"}
+        out["manifold"] = {"degree": self.manifold.degree, "psi": [self.manifold.psi.real, self.manifold.psi.imag]}
+        return out
+
+
+# ---- models ----------------------------------------------------------------------------
+
+
+def make_model(config: TrainConfig, n: int, d: int):
+    """The stax (init_fn, apply_fn, kernel_fn) of the network inside ``config.model``.
+
+    metric: input 2d features -> n^2 outputs; phi: input d^2 invariants -> 1 output.
+    """
+    from metricflow import _nt
+
+    out_dim = n * n if config.model == "metric" else 1
+    return _nt.mlp(config.depth, config.width, out_dim, config.activation, config.parameterization, config.readout_std)
+
+
+def init_params(config: TrainConfig, key, n: int, d: int):
+    """Initial parameters (a stax pytree) from the jax key."""
+    init_fn, _, _ = make_model(config, n, d)
+    in_dim = 2 * d if config.model == "metric" else d * d
+    _, params = init_fn(key, (-1, in_dim))
+    return params
+
+
+def metric_fn(config: TrainConfig, n: int, d: int):
+    """f(params, ModelInput) -> (N, n, n) complex128: the model's metric at N points."""
+    _, apply_fn, _ = make_model(config, n, d)
+    if config.model == "metric":
+
+        def f(params, x: ModelInput):
+            return x.g_fs * (1.0 + hermitian(apply_fn(params, x.features)))
+
+        return f
+
+    def phi(params, zr):
+        return apply_fn(params, invariant_features(zr)[None, :])[0, 0]
+
+    def f(params, x: ModelInput):
+        dd = jax.vmap(lambda zr, jac: ddbar(lambda y: phi(params, y), zr, jac))(x.features, x.jacobian)
+        return x.g_fs + dd
+
+    return f
+
+
+def components_fn(config: TrainConfig, n: int, d: int):
+    """f(params, ModelInput) -> (N, n^2) real metric components (for the metric-NTK, eq. 2.7)."""
+    f = metric_fn(config, n, d)
+    return lambda params, x: components(f(params, x))
+
+
+# ---- curvature (eq. B.3) for the phi model ---------------------------------------------
+
+
+def _gradient_p(m: Manifold, z):
+    """dp/dz_i for p = sum z_i^d - d psi prod z_i, in JAX, z (d,) complex."""
+    d = m.degree
+    grad = d * z ** (d - 1)
+    if m.psi != 0:
+        prods = jnp.array([jnp.prod(jnp.delete(z, i, assume_unique_indices=True)) for i in range(d)])
+        grad = grad - d * m.psi * prods
+    return grad
+
+
+def _jacobian_ext(m: Manifold, z, free, elim):
+    """The chart jacobian dz/dx (n, d), extended holomorphically to z off X (same chart)."""
+    d = m.degree
+    grad = _gradient_p(m, z)
+    onehot = jax.nn.one_hot(free, d, dtype=jnp.complex128)  # (n, d)
+    elim_col = jax.nn.one_hot(elim, d, dtype=jnp.complex128)  # (d,)
+    return onehot - (grad[free] / grad[elim])[:, None] * elim_col[None, :]
+
+
+@functools.lru_cache(maxsize=8)
+def _ricci_fn(config: TrainConfig, m: Manifold):
+    """Jitted R(params, on, features, jacobian, free, elim) for the phi model of ``config``:
+    the potential is the FS one plus ``on`` (0 or 1) times phi, so g_FS reuses the compile."""
+    d, n = m.degree, m.degree - 2
+    apply_fn = make_model(config, n, d)[1]
+
+    def one(params, on, zr, jac, free, elim):
+        def potential(y):
+            z = y[:d] + 1j * y[d:]
+            fs = jnp.log(jnp.sum(jnp.abs(z) ** 2)) / jnp.pi  # g_FS = d dbar of this
+            return fs + on * apply_fn(params, invariant_features(y)[None, :])[0, 0]
+
+        def metric(y):
+            return ddbar(potential, y, _jacobian_ext(m, y[:d] + 1j * y[d:], free, elim))
+
+        g = metric(zr)
+        ric = -ddbar(lambda y: jnp.log(jnp.real(jnp.linalg.det(metric(y)))), zr, jac)
+        return jnp.real(jnp.trace(jnp.linalg.solve(g, ric)))
+
+    return jax.jit(jax.vmap(one, in_axes=(None, None, 0, 0, 0, 0)))
+
+
+def ricci_scalar(config: TrainConfig, params, points: Points):
+    """Ricci scalar R = g^{ab} R_ab, R_ab = -d_a dbar_b log det g (eq. B.3), of the phi model.
+
+    log det g is extended off X by the same formulas (chart jacobian from dp/dz, ambient
+    FS metric and d dbar phi at any z); d dbar of any extension pulls back to the right
+    (1,1)-form, so ``ddbar`` applies. Four derivatives of phi: use a few hundred points.
+    params=None gives g_FS itself. (R here is the trace g^{ab} R_ab; the Riemannian scalar
+    curvature is twice it.)
+
+    Args:
+      config: a phi-model TrainConfig; params: its parameters, or None for g_FS.
+      points: N points.
+
+    Returns:
+      (N,) float64.
+    """
+    from metricflow.points import local_indices
+
+    if config.model != "phi":
+        raise MetricflowError("the Ricci scalar is only computed for the Kahler phi model")
+    m = points.manifold
+    d = m.degree
+    on = 0.0 if params is None else 1.0
+    if params is None:
+        params = init_params(config, jax.random.PRNGKey(0), d - 2, d)
+    free = local_indices(points.scale_index, points.elim_index, d)
+    fn = _ricci_fn(config, m)
+    return np.asarray(fn(params, on, jnp.asarray(points.features), jnp.asarray(points.jacobian), jnp.asarray(free), jnp.asarray(points.elim_index)))
+
+
+def ricci_measure(r, weights) -> float:
+    """sum w |R| / sum w: the CY-weighted mean of |R| (0 for the Ricci-flat metric)."""
+    return float(np.sum(weights * np.abs(r)) / np.sum(weights))
+
+
+# ---- training --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class TrainResult:
+    """The record of one training run. E = config.epochs, S snapshots of the metric-NTK,
+    P = config.ntk_probe probe points, K = n^2 metric components per point.
+
+    Attributes:
+      config: the TrainConfig.
+      val_sigma: (E+1,) float64, validation sigma (B.11, CY weights, kappa of g_FS) before
+        training ([0]) and after every epoch.
+      train_loss: (E,) float64, mean train-batch sigma during each epoch.
+      gain: val_sigma[0] / val_sigma[-1].
+      sigma_fs: validation sigma of g_FS itself.
+      nonpd_fraction: (E+1,) float64, fraction of validation points whose metric is not PD.
+      ntk_epochs: (S,) int, epochs of the metric-NTK snapshots.
+      ntk_spectra: (S, K P) float64, eigenvalues (ascending) of the (K P) x (K P) metric-NTK.
+      ntk_change: (S,) float64, |Theta_t - Theta_0|_F / |Theta_0|_F on the probe set.
+      ntk_wasserstein: (S,) float64, Wasserstein distance between the epoch-0 spectrum and
+        each snapshot's (fig. 4, right), in eigenvalue units.
+      ntk_wasserstein_log: (S,) float64, the same between log10 spectra (floored at 1e-12
+        times the largest eigenvalue): shape changes, not only scale.
+      ricci_fs, ricci_initial, ricci_final: CY-weighted mean |R| (eq. B.3) on RICCI_POINTS
+        validation points for g_FS, the initial and the trained phi model (None for the
+        metric model or with ricci=False).
+      params_initial, params_final: the network parameters (stax pytrees of ndarrays).
+      n_params: number of parameters.
+      epoch_seconds: (E,) float64, wall time of each epoch (training only).
+      ntk_seconds: total time spent on metric-NTK snapshots.
+      seconds: everything.
+      schema_version: TRAIN_SCHEMA.
+    """
+
+    config: TrainConfig
+    val_sigma: np.ndarray
+    train_loss: np.ndarray
+    gain: float
+    sigma_fs: float
+    nonpd_fraction: np.ndarray
+    ntk_epochs: np.ndarray
+    ntk_spectra: np.ndarray
+    ntk_change: np.ndarray
+    ntk_wasserstein: np.ndarray
+    ntk_wasserstein_log: np.ndarray
+    ricci_fs: Optional[float]
+    ricci_initial: Optional[float]
+    ricci_final: Optional[float]
+    params_initial: object
+    params_final: object
+    n_params: int
+    epoch_seconds: np.ndarray
+    ntk_seconds: float
+    seconds: float
+    schema_version: int = TRAIN_SCHEMA
+
+    def summary(self) -> dict:
+        """The JSON of ``metricflow train --json``."""
+        return {
+            "model": self.config.model,
+            "val_sigma": [float(v) for v in self.val_sigma],
+            "train_loss": [float(v) for v in self.train_loss],
+            "gain": float(self.gain),
+            "sigma_fs": float(self.sigma_fs),
+            "ntk_epochs": [int(e) for e in self.ntk_epochs],
+            "ntk_wasserstein": [float(v) for v in self.ntk_wasserstein],
+            "ntk_wasserstein_log": [float(v) for v in self.ntk_wasserstein_log],
+            "ntk_change": [float(v) for v in self.ntk_change],
+            "ricci_fs": self.ricci_fs,
+            "ricci_initial": self.ricci_initial,
+            "ricci_final": self.ricci_final,
+            "n_params": int(self.n_params),
+            "epoch_seconds": [float(v) for v in self.epoch_seconds],
+            "seconds": float(self.seconds),
+            "config": self.config.to_dict(),
+        }
+
+
+def _stream_key(seed: int, stream: int):
+    """An independent jax key for (seed, stream); no global RNG."""
+    return jax.random.fold_in(jax.random.PRNGKey(seed % 2**32), stream)
+
+
+def split_points(points: Points, n_val: int, seed: int) -> tuple[Points, Points]:
+    """(train, validation): a seeded random split, validation of n_val points."""
+    perm = np.random.default_rng([seed, 1]).permutation(len(points))
+    return points.subset(np.sort(perm[n_val:])), points.subset(np.sort(perm[:n_val]))
+
+
+def _optimizer(config: TrainConfig, steps: int):
+    """optax Adam or SGD with a cosine decay from lr to lr * lr_final_fraction over ``steps``."""
+    import optax
+
+    rate = optax.cosine_decay_schedule(config.lr, max(steps, 1), alpha=config.lr_final_fraction)
+    return optax.adam(rate) if config.optimizer == "adam" else optax.sgd(rate)
+
+
+def _to_numpy(tree):
+    return jax.tree_util.tree_map(lambda a: np.asarray(a), tree)
+
+
+def n_parameters(params) -> int:
+    return int(sum(np.size(a) for a in jax.tree_util.tree_leaves(params)))
+
+
+def _evaluate(f, params, x: ModelInput, chunk: int = EVAL_CHUNK) -> np.ndarray:
+    """(N, n, n) metric at all points, in chunks."""
+    parts = []
+    for s in range(0, len(x.features), chunk):
+        parts.append(np.asarray(f(params, ModelInput(*(a[s : s + chunk] for a in x)))))
+    return np.concatenate(parts)
+
+
+def train(config: TrainConfig, progress: Optional[Progress] = None) -> TrainResult:
+    """Train the metric network of ``config`` with the sigma loss (B.11) and record it.
+
+    Per step: L(theta) = sum_B w |1 - eta| / sum_B w over a batch B of train points, with
+    eta = det g_theta / (kappa_FS |Omega|^2) and kappa_FS of the train set held fixed; the
+    optimizer step is optax Adam (or SGD). After every epoch: sigma on the validation set
+    (kappa of g_FS on that set), and at ``config.ntk_epochs`` the metric-NTK (eq. 2.7) of the
+    n^2 real metric components on the first ntk_probe validation points.
+
+    Args:
+      config: a TrainConfig.
+      progress: optional progress(epoch, epochs, message), after every epoch.
+
+    Returns:
+      TrainResult.
+    """
+    import optax
+
+    from metricflow import metric_ntk
+
+    c = config
+    report = progress or (lambda *a, **k: None)
+    start = time.perf_counter()
+    check_memory(estimate_train(c).bytes, f"training on {c.n_points:,} points")
+    pts = sample_points(SampleConfig(c.manifold, c.n_points, c.seed))
+    tr, va = split_points(pts, c.n_val, c.seed)
+    d, n = c.manifold.degree, c.manifold.degree - 2
+    x_tr, x_va = model_input(tr), model_input(va)
+    k_tr = float(kappa_of(tr.g_fs, tr.omega_sq, tr.weights))
+    k_va = float(kappa_of(va.g_fs, va.omega_sq, va.weights))
+    report(0, c.epochs, f"sampled {len(tr):,} train + {len(va):,} validation points")
+
+    f = metric_fn(c, n, d)
+    f_jit = jax.jit(f)
+    params = init_params(c, _stream_key(c.seed, 2), n, d)
+    params_initial = _to_numpy(params)
+    opt = _optimizer(c, c.epochs * (len(tr) // c.batch_size))
+    opt_state = opt.init(params)
+
+    def loss(p, x, omega_sq, w):
+        return sigma_of(f(p, x), omega_sq, w, k_tr)
+
+    @jax.jit
+    def step(p, s, x, omega_sq, w):
+        value, grads = jax.value_and_grad(loss)(p, x, omega_sq, w)
+        updates, s = opt.update(grads, s, p)
+        return optax.apply_updates(p, updates), s, value
+
+    def validate(p) -> tuple[float, float]:
+        g = _evaluate(f_jit, p, x_va)
+        s = float(sigma_of(g, va.omega_sq, va.weights, k_va))
+        nonpd = float(np.mean(np.linalg.eigvalsh(g)[:, 0] <= 0))
+        return s, nonpd
+
+    probe = ModelInput(*(a[: c.ntk_probe] for a in x_va))
+    comp = components_fn(c, n, d)
+    ntk_epochs = c.ntk_epochs
+    spectra, changes, theta0 = [], [], None
+    ntk_seconds = 0.0
+
+    def snapshot(p) -> None:
+        nonlocal theta0, ntk_seconds
+        t0 = time.perf_counter()
+        theta = metric_ntk.metric_ntk(comp, p, probe, probe, c.ntk_implementation)
+        if theta0 is None:
+            theta0 = theta
+        spectra.append(metric_ntk.spectrum(theta))
+        changes.append(float(np.linalg.norm(theta - theta0) / np.linalg.norm(theta0)))
+        ntk_seconds += time.perf_counter() - t0
+
+    val_sigma, nonpd = np.full(c.epochs + 1, np.nan), np.full(c.epochs + 1, np.nan)
+    train_loss, epoch_seconds = np.full(c.epochs, np.nan), np.zeros(c.epochs)
+    sigma_fs = float(sigma_of(va.g_fs, va.omega_sq, va.weights, k_va))
+    val_sigma[0], nonpd[0] = validate(params)
+    if 0 in ntk_epochs:
+        snapshot(params)
+    report(0, c.epochs, f"epoch 0: validation sigma {val_sigma[0]:.4f}")
+
+    rng = np.random.default_rng([c.seed, 3])
+    n_tr = len(tr)
+    n_batches = n_tr // c.batch_size
+    omega_tr, w_tr = np.asarray(tr.omega_sq), np.asarray(tr.weights)
+    for epoch in range(1, c.epochs + 1):
+        t0 = time.perf_counter()
+        perm = rng.permutation(n_tr)
+        values = []
+        for b in range(n_batches):
+            idx = perm[b * c.batch_size : (b + 1) * c.batch_size]
+            xb = ModelInput(*(a[idx] for a in x_tr))
+            params, opt_state, value = step(params, opt_state, xb, omega_tr[idx], w_tr[idx])
+            values.append(value)
+        train_loss[epoch - 1] = float(np.mean(np.asarray(jnp.stack(values))))
+        if not np.all([np.all(np.isfinite(np.asarray(a))) for a in jax.tree_util.tree_leaves(params)]):
+            raise MetricflowError(f"the parameters became NaN/inf in epoch {epoch}; lower the learning rate {c.lr:g}")
+        epoch_seconds[epoch - 1] = time.perf_counter() - t0
+        val_sigma[epoch], nonpd[epoch] = validate(params)
+        if epoch in ntk_epochs:
+            snapshot(params)
+        report(epoch, c.epochs, f"epoch {epoch}: validation sigma {val_sigma[epoch]:.4f}")
+
+    ricci = (None, None, None)
+    if c.ricci and c.model == "phi":
+        sub = va.subset(np.arange(min(RICCI_POINTS, len(va))))
+        r_fs = ricci_measure(ricci_scalar(c, None, sub), sub.weights)
+        r0 = ricci_measure(ricci_scalar(c, params_initial, sub), sub.weights)
+        r1 = ricci_measure(ricci_scalar(c, params, sub), sub.weights)
+        ricci = (r_fs, r0, r1)
+
+    spectra_arr = np.asarray(spectra) if spectra else np.zeros((0, 0))
+    w_raw, w_log = metric_ntk.wasserstein_to_first(spectra_arr)
+    return TrainResult(
+        config=c,
+        val_sigma=val_sigma,
+        train_loss=train_loss,
+        gain=float(val_sigma[0] / val_sigma[-1]),
+        sigma_fs=sigma_fs,
+        nonpd_fraction=nonpd,
+        ntk_epochs=np.asarray(ntk_epochs, dtype=np.int64),
+        ntk_spectra=spectra_arr,
+        ntk_change=np.asarray(changes, dtype=np.float64),
+        ntk_wasserstein=w_raw,
+        ntk_wasserstein_log=w_log,
+        ricci_fs=ricci[0],
+        ricci_initial=ricci[1],
+        ricci_final=ricci[2],
+        params_initial=params_initial,
+        params_final=_to_numpy(params),
+        n_params=n_parameters(params),
+        epoch_seconds=epoch_seconds,
+        ntk_seconds=ntk_seconds,
+        seconds=time.perf_counter() - start,
+    )
+
+
+# Seconds per point-epoch on 2 cores (benchmarks/bench_networks.py, 3 x 64, load ~5), training
+# and validation together.
+SECONDS_PER_POINT_EPOCH = {"metric": 2.5e-5, "phi": 3.5e-4}
+
+
+def estimate_train(config: TrainConfig):
+    """Expected seconds and peak bytes of ``train(config)``.
+
+    Time: ~10 s start (JAX, compile), sampling ~1e-5 s per point, then per point-epoch the
+    model's cost (SECONDS_PER_POINT_EPOCH, scaled by depth * width^2 / (3 * 64^2), at least
+    0.3 of it); per metric-NTK snapshot with k = 9 P rows ~3e-10 k^2 (parameters) for the
+    kernel (3x for phi) and 7e-10 k^3 for the spectrum, plus ~10 s of compile (TensorFlow
+    import); the phi model's Ricci check ~50 s. Memory: the worker with TensorFlow
+    (~1.6 GB), ~3 kB per point of chart data, batch activations, and the metric-NTK
+    ((9P)^2 float64, twice) with the parameter jacobian (9P x parameters).
+    """
+    from metricflow.jobs import Estimate
+
+    c = config
+    scale = max(0.3, c.depth * c.width**2 / (3 * 64**2))
+    seconds = 10.0 + 1e-5 * c.n_points + SECONDS_PER_POINT_EPOCH[c.model] * scale * c.n_points * c.epochs
+    params = c.depth * c.width**2 + 30 * c.width
+    k = 9 * c.ntk_probe
+    snaps = len(c.ntk_epochs)
+    if snaps:
+        seconds += 10.0 + snaps * (3e-10 * k * k * params * (3 if c.model == "phi" else 1) + 7e-10 * k**3)
+    if c.model == "phi" and c.ricci:
+        seconds += 50.0
+    memory = 1600 * 2**20 + 3000 * c.n_points + 8 * 20 * c.batch_size * c.width * c.depth
+    memory += 16 * k * k + 8 * k * params
+    return Estimate(float(seconds), int(memory))

@@ -1,0 +1,165 @@
+"""NTK evolution: train finite metric networks and watch the metric-NTK move (section 3.3, fig. 4)."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from dashboard import job_progress, job_store
+from metricflow.errors import MetricflowError, available_memory_bytes
+from metricflow.figures import (
+    figures_html,
+    ntk_spectrum_figure,
+    ntk_wasserstein_figure,
+    trained_kernel_figure,
+    training_sigma_figure,
+    width_sweep_figure,
+)
+from metricflow.jobs import ACTIVE, DONE, FAILED, job_key
+from metricflow.jobs import estimate as job_estimate
+from metricflow.metric_ntk import TrainedKernelConfig, WidthSweepConfig
+from metricflow.networks import ACTIVATIONS, MODELS, TrainConfig
+
+
+def train_controls() -> TrainConfig:
+    """The training widgets, as a TrainConfig (raises MetricflowError on bad input)."""
+    c = st.columns(5)
+    model = c[0].selectbox("Model", MODELS, help="metric: g_FS ∘ (1 + NN); phi: g_FS + ∂∂̄φ (Kähler)")
+    n_points = c[1].number_input("Points", min_value=100, max_value=1_000_000, value=20_000, step=1000)
+    epochs = c[2].number_input("Epochs", min_value=1, max_value=500, value=20, step=1)
+    width = c[3].number_input("Width", min_value=1, max_value=4096, value=64, step=8)
+    depth = c[4].number_input("Depth", min_value=1, max_value=10, value=3, step=1)
+    c = st.columns(5)
+    default_act = "relu" if model == "metric" else "gelu"
+    activation = c[0].selectbox("Activation", ACTIVATIONS, index=ACTIVATIONS.index(default_act))
+    probe = c[1].number_input("NTK probe points", min_value=0, max_value=500, value=30, step=10)
+    every = c[2].number_input("NTK every (epochs)", min_value=0, max_value=100, value=5, step=1)
+    lr = c[3].number_input("Learning rate", min_value=1e-5, max_value=1.0, value=1e-2, format="%.4f")
+    seed = c[4].number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1)
+    return TrainConfig(
+        model=model, n_points=int(n_points), epochs=int(epochs), width=int(width), depth=int(depth),
+        activation=activation, lr=float(lr), ntk_probe=int(probe), ntk_every=int(every), seed=int(seed),
+    )
+
+
+def sweep_controls() -> WidthSweepConfig:
+    c = st.columns(4)
+    widths = c[0].text_input("Widths", value="32, 128, 512")
+    n_points = c[1].number_input("Points ", min_value=100, max_value=100_000, value=10_000, step=1000)
+    epochs = c[2].number_input("Epochs ", min_value=1, max_value=50, value=5)
+    lr = c[3].number_input("GD learning rate", min_value=1e-4, max_value=100.0, value=1.0)
+    try:
+        parsed = tuple(int(w) for w in widths.replace(",", " ").split())
+    except ValueError:
+        raise MetricflowError(f"widths must be integers separated by commas, got {widths!r}") from None
+    return WidthSweepConfig(widths=parsed, n_points=int(n_points), epochs=int(epochs), lr=float(lr))
+
+
+def kernel_controls(train: TrainConfig) -> TrainedKernelConfig:
+    c = st.columns(3)
+    n = c[0].number_input("Flow train points", min_value=5, max_value=1000, value=300, step=50)
+    m = c[1].number_input("Flow test points", min_value=5, max_value=1000, value=300, step=50)
+    steps = c[2].number_input("Flow steps", min_value=1, max_value=500, value=50)
+    return TrainedKernelConfig(train=train, n_train=int(n), n_test=int(m), steps=int(steps))
+
+
+def show_training(result) -> None:
+    c = st.columns(4)
+    c[0].metric("validation σ before", f"{result.val_sigma[0]:.4f}")
+    c[1].metric("validation σ after", f"{result.val_sigma[-1]:.4f}")
+    c[2].metric("gain", f"{result.gain:.3g}")
+    c[3].metric("time", f"{result.seconds:.0f} s")
+    if result.ricci_final is not None:
+        st.caption(
+            f"Weighted mean |R| (eq. B.3): g_FS {result.ricci_fs:.3g}, initial {result.ricci_initial:.3g}, "
+            f"trained {result.ricci_final:.3g}."
+        )
+    figs = {"sigma": training_sigma_figure(result)}
+    st.plotly_chart(figs["sigma"], key="ntk_fig_sigma")
+    epochs = [int(e) for e in result.ntk_epochs]
+    if epochs:
+        a, b = st.select_slider("Spectra at epochs", options=epochs, value=(epochs[0], epochs[-1]), key="ntk_epochs_pick")
+        figs["spectrum"] = ntk_spectrum_figure(result, sorted({a, b}))
+        figs["wasserstein"] = ntk_wasserstein_figure(result)
+        left, right = st.columns(2)
+        left.plotly_chart(figs["spectrum"], key="ntk_fig_spectrum")
+        right.plotly_chart(figs["wasserstein"], key="ntk_fig_wasserstein")
+    stem = f"train_{result.config.model}_N{result.config.n_points}_E{result.config.epochs}"
+    d = st.columns(2)
+    d[0].download_button("Summary (JSON)", json.dumps(result.summary(), indent=2), f"{stem}.json", "application/json")
+    d[1].download_button("Figures (HTML)", lambda: figures_html(figs, title=stem), f"{stem}.html", "text/html")
+
+
+def show_sweep(result) -> None:
+    st.plotly_chart(width_sweep_figure(result), key="ntk_fig_sweep")
+    st.dataframe({k: v for k, v in result.summary().items()})
+
+
+def show_kernel(result) -> None:
+    c = st.columns(3)
+    c[0].metric("test gain, initial Θ", f"{result.initial_test_gain:.3g}")
+    c[1].metric("test gain, trained Θ", f"{result.trained_test_gain:.3g}")
+    c[2].metric("network's own gain", f"{result.network_gain:.3g}")
+    st.plotly_chart(trained_kernel_figure(result), key="ntk_fig_kernel")
+
+
+def section(name: str, config, show) -> None:
+    """Estimate, Run button, progress, result or error of one job kind on this page."""
+    store = job_store()
+    cost = job_estimate(config)
+    too_big = cost.bytes > available_memory_bytes()
+    st.caption(f"Estimate: about {cost.seconds:.0f} s and {cost.bytes / 2**20:,.0f} MiB.")
+    key = job_key(config)
+    if st.button("Run", type="primary", disabled=too_big, key=f"{name}_run"):
+        try:
+            st.session_state[f"{name}_job"] = store.submit(config)
+        except MetricflowError as err:
+            st.error(str(err))
+    status = store.status(key)
+    shown = key if status is not None and status.state == DONE else st.session_state.get(f"{name}_job")
+    if shown is None:
+        return
+    status = store.status(shown)
+    if status is None:
+        return
+    if status.state in ACTIVE:
+        job_progress(shown, f"{name}_cancel")
+    elif status.state == DONE:
+        result = store.result(shown)
+        if result is not None:
+            if shown != key:
+                st.caption("Showing the job launched with earlier settings.")
+            show(result)
+    else:
+        (st.error if status.state == FAILED else st.warning)(f"Job {status.state}: {status.error}")
+
+
+def main() -> None:
+    st.set_page_config(page_title="NTK evolution · metricflow", layout="wide")
+    st.title("NTK evolution")
+    st.markdown(
+        "A finite network learns the metric with the σ loss (eq. B.11); its metric-NTK "
+        "$\\Theta_{ijkl}(x,x')$ (eq. 2.7) is recorded on a fixed probe set as it trains (fig. 4)."
+    )
+    st.header("Training")
+    try:
+        train = train_controls()
+        section("ntk_train", train, show_training)
+    except MetricflowError as err:
+        st.error(str(err))
+        return
+    st.header("Width sweep (NTK parameterisation, gradient descent)")
+    try:
+        section("ntk_sweep", sweep_controls(), show_sweep)
+    except MetricflowError as err:
+        st.error(str(err))
+    st.header("Trained kernel in the flow (3.5)")
+    st.caption("Uses the network configured under Training.")
+    try:
+        section("ntk_kernel", kernel_controls(train), show_kernel)
+    except MetricflowError as err:
+        st.error(str(err))
+
+
+main()

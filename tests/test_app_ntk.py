@@ -1,0 +1,60 @@
+"""The NTK evolution page under streamlit.testing.v1.AppTest, with tiny jobs."""
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+TIMEOUT = 90
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("METRICFLOW_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def wait_for(at: AppTest, done, timeout: float = 150.0) -> AppTest:
+    end = time.monotonic() + timeout
+    while not done(at):
+        assert not at.exception, at.exception
+        assert not at.error, [e.value for e in at.error]
+        assert time.monotonic() < end, "the job did not finish"
+        time.sleep(0.5)
+        at.run()
+    return at
+
+
+def number(at: AppTest, label: str):
+    return next(n for n in at.number_input if n.label == label)
+
+
+def test_ntk_page_trains_sweeps_and_flows(cache_dir):
+    at = AppTest.from_file(str(ROOT / "pages" / "5_NTK_evolution.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Estimate" in c.value for c in at.caption)
+    for label, value in [("Points", 500), ("Epochs", 2), ("Width", 8), ("Depth", 1), ("NTK probe points", 4),
+                         ("NTK every (epochs)", 1), ("Points ", 500), ("Epochs ", 1), ("Flow train points", 8),
+                         ("Flow test points", 8), ("Flow steps", 3)]:
+        number(at, label).set_value(value)
+    at.text_input[0].set_value("8, 64")
+    at.run()
+    assert not at.error, [e.value for e in at.error]
+    for key in ("ntk_train_run", "ntk_sweep_run", "ntk_kernel_run"):
+        at.button(key=key).click().run()
+        assert not at.exception, at.exception
+    wait_for(at, lambda a: any(m.label == "gain" for m in a.metric) and any(m.label == "test gain, trained Θ" for m in a.metric)
+             and len(a.get("plotly_chart")) >= 5)
+    labels = {m.label for m in at.metric}
+    assert {"validation σ before", "validation σ after", "gain", "test gain, initial Θ"} <= labels
+    assert len(at.get("plotly_chart")) == 5  # sigma, spectrum, wasserstein, sweep, trained kernel
+    assert len(at.get("download_button")) == 2
+
+    # bad input shows an error, not a traceback
+    at.text_input[0].set_value("8, eight")
+    at.run()
+    assert not at.exception
+    assert any("widths" in e.value for e in at.error)
