@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from metricflow.jobs import ACTIVE, JobStore, cache_directory
+from metricflow.errors import MetricflowError, available_memory_bytes
+from metricflow.jobs import ACTIVE, DONE, FAILED, JobStore, cache_directory, job_key
+from metricflow.jobs import estimate as job_estimate
 
-__all__ = ["job_store", "job_progress"]
+__all__ = ["job_store", "job_progress", "show_job", "job_section"]
 
 POLL_SECONDS = 0.5
 
@@ -48,3 +50,78 @@ def job_progress(key: str, cancel_key: str) -> None:
     if st.button("Cancel", key=cancel_key):
         store.cancel(key)
         st.rerun()
+
+
+def show_job(key: str, config, show_result, name: str) -> None:
+    """Whatever there is to show for the job ``key``: progress, result or error.
+
+    Args:
+      key: the job's key.
+      config: its config if known (to recompute or retry), else None.
+      show_result: draws a finished result, show_result(result).
+      name: the page's prefix for widget keys.
+    """
+    store = job_store()
+    status = store.status(key)
+    if status is None:
+        return
+    if status.state in ACTIVE:
+        job_progress(key, f"{name}_cancel")
+    elif status.state == DONE:
+        result = store.result(key)
+        if result is None:  # unreadable: the store has reset it, so compute it again
+            if config is not None:
+                store.submit(config)
+            st.rerun()
+        show_result(result)
+    else:
+        (st.error if status.state == FAILED else st.warning)(f"Job {status.state}: {status.error}")
+        trace = store.traceback(key)
+        if trace:
+            with st.expander("Traceback"):
+                st.code(trace)
+        if config is not None and st.button("Retry", key=f"{name}_retry"):
+            store.submit(config)
+            st.rerun()
+
+
+def job_section(name: str, config, show_result, hint: str = "", cost_text: str = "") -> None:
+    """Estimate, Run button, then progress, result or error of the job for ``config``.
+
+    A finished result for the current settings shows at once; otherwise the job this
+    session launched last (kept in session_state under ``name``) is shown.
+
+    Args:
+      name: the page's prefix for session_state and widget keys.
+      config: a registered job config.
+      show_result: draws a finished result, show_result(result).
+      hint: shown before anything has run.
+      cost_text: what the estimate covers (default: nothing more).
+    """
+    store = job_store()
+    cost = job_estimate(config)
+    free = available_memory_bytes()
+    too_big = cost.bytes > free
+    st.caption(
+        f"Estimate{cost_text}: about {cost.seconds:.0f} s and {cost.bytes / 2**20:,.0f} MiB "
+        f"({free / 2**30:.1f} GiB free)."
+    )
+    key = job_key(config)
+    if st.button("Run", type="primary", disabled=too_big, key=f"{name}_run"):
+        try:
+            st.session_state[f"{name}_job"] = store.submit(config)
+            st.session_state[f"{name}_config"] = config
+        except MetricflowError as err:
+            st.error(str(err))
+    if too_big:
+        st.error("This needs more memory than is free; choose smaller sizes.")
+    status = store.status(key)
+    shown = key if status is not None and status.state == DONE else st.session_state.get(f"{name}_job")
+    if shown is None:
+        if hint:
+            st.info(hint)
+        return
+    if shown != key:
+        st.caption("Showing the job launched with earlier settings.")
+    st.caption(f"Job {shown[:12]}")
+    show_job(shown, config if shown == key else st.session_state.get(f"{name}_config"), show_result, name)

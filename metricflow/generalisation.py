@@ -38,7 +38,7 @@ import numpy as np
 from scipy.stats import linregress
 
 from metricflow.distance import FSNeighbours, fs_distance, nearest_neighbour_stats
-from metricflow.errors import MetricflowError, check_count
+from metricflow.errors import MetricflowError, check_count, check_positive
 from metricflow.flow import FlowConfig, FlowResult, _stream_seed, flow_on_points, sample_in_chart
 from metricflow.jobs import Estimate
 from metricflow.manifolds import Manifold
@@ -121,13 +121,6 @@ def _numbers(values, name: str) -> tuple:
         except (TypeError, ValueError):
             raise MetricflowError(f"{name} must be numbers, got {v!r}") from None
     return tuple(out)
-
-
-def _positive(value, name: str) -> float:
-    (value,) = _numbers([value], name)
-    if not (math.isfinite(value) and value > 0):
-        raise MetricflowError(f"{name} must be a positive finite number, got {value!r}")
-    return value
 
 
 # ---- projection onto X --------------------------------------------------------------------
@@ -275,13 +268,13 @@ class NoiseConfig:
         set_("noise", tuple(sorted(set(noise))))
         set_("n_train", check_count(self.n_train, "train points", minimum=2, maximum=10**6))
         set_("steps", check_count(self.steps, "steps", minimum=0, maximum=100_000))
-        set_("lr", _positive(LR_PER_POINT * self.n_train if self.lr is None else self.lr, "lr"))
+        set_("lr", check_positive(LR_PER_POINT * self.n_train if self.lr is None else self.lr, "lr"))
         set_("seed", check_count(self.seed, "seed", minimum=0, maximum=2**63))
         defaults = KERNEL_DEFAULTS[self.kernel]
         if self.kernel == "delta" and self.sigma is not None:
             raise MetricflowError("sigma is the gaussian width; the delta kernel takes no sigma")
         if self.kernel == "gaussian":
-            set_("sigma", _positive(defaults["sigma"] if self.sigma is None else self.sigma, "sigma"))
+            set_("sigma", check_positive(defaults["sigma"] if self.sigma is None else self.sigma, "sigma"))
         set_("normalise", bool(defaults.get("normalise", False) if self.normalise is None else self.normalise))
         set_("weighted", bool(self.weighted))
         # FlowConfig checks the loss (and everything else) the same way run_flow would.

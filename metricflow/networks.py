@@ -40,7 +40,7 @@ from typing import Callable, NamedTuple, Optional
 import numpy as np
 
 from metricflow._jax import jax, jnp
-from metricflow.errors import MetricflowError, check_count, check_memory
+from metricflow.errors import MetricflowError, check_count, check_memory, check_positive
 from metricflow.manifolds import Manifold
 from metricflow.measures import kappa as kappa_of
 from metricflow.measures import sigma as sigma_of
@@ -179,18 +179,6 @@ def model_input(points: Points) -> ModelInput:
 # ---- configs ---------------------------------------------------------------------------
 
 
-def _positive(value, name: str) -> float:
-    if isinstance(value, bool):
-        raise MetricflowError(f"{name} must be a positive number, got {value!r}")
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise MetricflowError(f"{name} must be a positive number, got {value!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise MetricflowError(f"{name} must be a positive finite number, got {value!r}")
-    return value
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run of a finite metric network (section 3.3). Validated; computes nothing.
@@ -257,15 +245,15 @@ class TrainConfig:
         set_("epochs", check_count(self.epochs, "epochs", minimum=0, maximum=10_000))
         set_("width", check_count(self.width, "width", maximum=100_000))
         set_("depth", check_count(self.depth, "depth", maximum=50))
-        set_("lr", _positive(self.lr, "lr"))
-        set_("lr_final_fraction", _positive(self.lr_final_fraction, "lr_final_fraction"))
+        set_("lr", check_positive(self.lr, "lr"))
+        set_("lr_final_fraction", check_positive(self.lr_final_fraction, "lr_final_fraction"))
         if self.lr_final_fraction > 1:
             raise MetricflowError(f"lr_final_fraction must be in (0, 1], got {self.lr_final_fraction}")
         vf = float(self.val_fraction)
         if not (0 < vf < 1):
             raise MetricflowError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
         set_("val_fraction", vf)
-        set_("readout_std", _positive(READOUT_STD[self.model] if self.readout_std is None else self.readout_std, "readout_std"))
+        set_("readout_std", check_positive(READOUT_STD[self.model] if self.readout_std is None else self.readout_std, "readout_std"))
         set_("ntk_probe", check_count(self.ntk_probe, "NTK probe points", minimum=0, maximum=2000))
         set_("ntk_every", check_count(self.ntk_every, "ntk_every", minimum=0, maximum=10_000))
         if self.ntk_implementation not in (1, 2):

@@ -6,17 +6,12 @@ import json
 
 import streamlit as st
 
-from dashboard import job_store
-from metricflow.errors import MetricflowError, available_memory_bytes
+from dashboard import job_section
+from metricflow.errors import MetricflowError
 from metricflow.figures import figures_html, points_figures
-from metricflow.jobs import ACTIVE, DONE, FAILED, job_key
-from metricflow.jobs import estimate as job_estimate
 from metricflow.manifolds import MANIFOLDS, manifold
 from metricflow.points import SampleConfig
 
-JOB = "points_job"  # session_state: key of the job this session launched
-CONFIG = "points_config"  # session_state: its config, for a retry
-POLL_SECONDS = 0.5
 
 
 def parse_psi(text: str) -> complex:
@@ -35,22 +30,6 @@ def points_controls() -> SampleConfig:
     n_points = c3.number_input("Points N", min_value=10, max_value=10_000_000, value=10_000, step=1000)
     seed = c4.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1)
     return SampleConfig(manifold(name, parse_psi(psi)), int(n_points), int(seed))
-
-
-@st.fragment(run_every=POLL_SECONDS)
-def job_progress(key: str) -> None:
-    """Progress of a queued or running job, polled; a full rerun once it has finished."""
-    store = job_store()
-    status = store.status(key)
-    if status is None or status.state not in ACTIVE:
-        st.rerun()  # the whole page: shows the result and stops polling
-    text = f"{status.state}: {status.message}"
-    if status.total:
-        text += f" (step {status.step} of {status.total})"
-    st.progress(status.fraction, text=f"{text}, {status.seconds:.0f} s")
-    if st.button("Cancel", key="points_cancel"):
-        store.cancel(key)
-        st.rerun()
 
 
 def show_result(result) -> None:
@@ -76,35 +55,6 @@ def show_result(result) -> None:
     )
 
 
-def show_job(key: str, config: SampleConfig | None) -> None:
-    """Whatever there is to show for the job ``key``: progress, result or error.
-
-    ``config`` is the job's config if known (to recompute or retry), else None.
-    """
-    store = job_store()
-    status = store.status(key)
-    if status is None:
-        return
-    if status.state in ACTIVE:
-        job_progress(key)
-    elif status.state == DONE:
-        result = store.result(key)
-        if result is None:  # unreadable: the store has reset it, so compute it again
-            if config is not None:
-                store.submit(config)
-            st.rerun()
-        show_result(result)
-    else:
-        (st.error if status.state == FAILED else st.warning)(f"Job {status.state}: {status.error}")
-        trace = store.traceback(key)
-        if trace:
-            with st.expander("Traceback"):
-                st.code(trace)
-        if config is not None and st.button("Retry"):
-            store.submit(config)
-            st.rerun()
-
-
 def main() -> None:
     st.set_page_config(page_title="Points · metricflow", layout="wide")
     st.title("Points")
@@ -113,37 +63,10 @@ def main() -> None:
         "measure how far the Fubini–Study metric is from Ricci-flat: "
         "$\\sigma = \\int_X |1-\\eta|$ with $\\eta = \\det g_{FS} / (\\kappa |\\Omega|^2)$ (eq. B.11)."
     )
-    store = job_store()
     try:
         config = points_controls()
-        cost = job_estimate(config)
+        job_section("points", config, show_result, hint="Choose a manifold and a number of points, then press Run.")
     except MetricflowError as err:
         st.error(str(err))
-        return
-    too_big = cost.bytes > available_memory_bytes()
-    st.caption(
-        f"Estimate: about {cost.seconds:.0f} s and {cost.bytes / 2**20:,.0f} MiB "
-        f"({available_memory_bytes() / 2**30:.1f} GiB free)."
-    )
-    key = job_key(config)
-    if st.button("Run", type="primary", disabled=too_big):
-        try:
-            st.session_state[JOB] = store.submit(config)
-            st.session_state[CONFIG] = config
-        except MetricflowError as err:
-            st.error(str(err))
-    if too_big:
-        st.error("This needs more memory than is free; use fewer points.")
-    status = store.status(key)
-    shown = key if status is not None and status.state == DONE else st.session_state.get(JOB)
-    if shown is None:
-        st.info("Choose a manifold and a number of points, then press Run.")
-        return
-    if shown != key:
-        st.caption("Showing the job launched with earlier settings.")
-    st.caption(f"Job {shown[:12]}")
-    earlier = st.session_state.get(CONFIG)
-    show_job(shown, config if shown == key else earlier)
-
 
 main()

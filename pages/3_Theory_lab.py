@@ -7,15 +7,11 @@ import json
 import numpy as np
 import streamlit as st
 
-from dashboard import job_progress, job_store
-from metricflow.errors import MetricflowError, available_memory_bytes
+from dashboard import job_section
+from metricflow.errors import MetricflowError
 from metricflow.figures import figures_html, theory_figures
-from metricflow.jobs import ACTIVE, DONE, FAILED, job_key
-from metricflow.jobs import estimate as job_estimate
 from metricflow.theory import TheoryConfig
 
-JOB = "theory_job"  # session_state: key of the job this session launched
-CONFIG = "theory_config"  # session_state: its config, for a retry
 LARGEST = [100, 1_000, 10_000, 100_000]
 
 RICCI = r"""
@@ -101,31 +97,6 @@ def show_result(result) -> None:
     d[3].download_button("Figures (HTML)", lambda: figures_html(figs, title=stem), f"{stem}.html", "text/html")
 
 
-def show_job(key: str, config: TheoryConfig | None) -> None:
-    store = job_store()
-    status = store.status(key)
-    if status is None:
-        return
-    if status.state in ACTIVE:
-        job_progress(key, "theory_cancel")
-    elif status.state == DONE:
-        result = store.result(key)
-        if result is None:
-            if config is not None:
-                store.submit(config)
-            st.rerun()
-        show_result(result)
-    else:
-        (st.error if status.state == FAILED else st.warning)(f"Job {status.state}: {status.error}")
-        trace = store.traceback(key)
-        if trace:
-            with st.expander("Traceback"):
-                st.code(trace)
-        if config is not None and st.button("Retry"):
-            store.submit(config)
-            st.rerun()
-
-
 def main() -> None:
     st.set_page_config(page_title="Theory lab · metricflow", layout="wide")
     st.title("Theory lab")
@@ -136,34 +107,11 @@ def main() -> None:
         "Inputs lie on a line $x = t\\,u$ through the origin of $\\mathbb R^d$; every number below comes from "
         "`metricflow.kernels`."
     )
-    store = job_store()
     try:
         config = theory_controls()
-        cost = job_estimate(config)
+        job_section("theory", config, show_result, hint="Choose the widths and σ_w values, then press Run.")
     except MetricflowError as err:
         st.error(str(err))
-        return
-    free = available_memory_bytes()
-    too_big = cost.bytes > free
-    st.caption(f"Estimate: about {cost.seconds:.0f} s and {cost.bytes / 2**20:,.0f} MiB ({free / 2**30:.1f} GiB free).")
-    key = job_key(config)
-    if st.button("Run", type="primary", disabled=too_big):
-        try:
-            st.session_state[JOB] = store.submit(config)
-            st.session_state[CONFIG] = config
-        except MetricflowError as err:
-            st.error(str(err))
-    if too_big:
-        st.error("This needs more memory than is free; use a smaller largest width.")
-    status = store.status(key)
-    shown = key if status is not None and status.state == DONE else st.session_state.get(JOB)
-    if shown is None:
-        st.info("Choose the widths and σ_w values, then press Run.")
-    else:
-        if shown != key:
-            st.caption("Showing the job launched with earlier settings.")
-        st.caption(f"Job {shown[:12]}")
-        show_job(shown, config if shown == key else st.session_state.get(CONFIG))
     st.divider()
     st.markdown(RICCI)
 

@@ -6,16 +6,12 @@ import json
 
 import streamlit as st
 
-from dashboard import job_progress, job_store
+from dashboard import job_section
 from metricflow.clustering import METHODS, PAPER_SILHOUETTE, ClusterConfig
-from metricflow.errors import MetricflowError, available_memory_bytes
+from metricflow.errors import MetricflowError
 from metricflow.figures import cluster_figures, figures_html
-from metricflow.jobs import ACTIVE, DONE, FAILED, job_key
-from metricflow.jobs import estimate as job_estimate
 from metricflow.manifolds import MANIFOLDS, manifold
 
-JOB = "clustering_job"  # session_state: key of the job this session launched
-CONFIG = "clustering_config"  # session_state: its config, for a retry
 
 ABOUT = (
     "A dense kernel over $N$ train points is an $N\\times N$ matrix, so the paper clusters the points by their "
@@ -83,64 +79,17 @@ def show_result(result) -> None:
     d[2].download_button("Figures (HTML)", lambda: figures_html(figs, title=stem), f"{stem}.html", "text/html")
 
 
-def show_job(key: str, config: ClusterConfig | None) -> None:
-    store = job_store()
-    status = store.status(key)
-    if status is None:
-        return
-    if status.state in ACTIVE:
-        job_progress(key, "clustering_cancel")
-    elif status.state == DONE:
-        result = store.result(key)
-        if result is None:
-            if config is not None:
-                store.submit(config)
-            st.rerun()
-        show_result(result)
-    else:
-        (st.error if status.state == FAILED else st.warning)(f"Job {status.state}: {status.error}")
-        trace = store.traceback(key)
-        if trace:
-            with st.expander("Traceback"):
-                st.code(trace)
-        if config is not None and st.button("Retry"):
-            store.submit(config)
-            st.rerun()
-
-
 def main() -> None:
     st.set_page_config(page_title="Clustering · metricflow", layout="wide")
     st.title("Clustering")
     st.markdown(ABOUT)
-    store = job_store()
     try:
         config = clustering_controls()
-        cost = job_estimate(config)
+        job_section(
+            "clustering", config, show_result, hint="Choose the points, clusters and batches, then press Run.",
+            cost_text=f" for {', '.join(config.methods)}",
+        )
     except MetricflowError as err:
         st.error(str(err))
-        return
-    free = available_memory_bytes()
-    too_big = cost.bytes > free
-    st.caption(f"Methods: {', '.join(config.methods)}. Estimate: about {cost.seconds:.0f} s and "
-               f"{cost.bytes / 2**20:,.0f} MiB ({free / 2**30:.1f} GiB free).")
-    key = job_key(config)
-    if st.button("Run", type="primary", disabled=too_big):
-        try:
-            st.session_state[JOB] = store.submit(config)
-            st.session_state[CONFIG] = config
-        except MetricflowError as err:
-            st.error(str(err))
-    if too_big:
-        st.error("This needs more memory than is free; use fewer points or more batches.")
-    status = store.status(key)
-    shown = key if status is not None and status.state == DONE else st.session_state.get(JOB)
-    if shown is None:
-        st.info("Choose the points, clusters and batches, then press Run.")
-        return
-    if shown != key:
-        st.caption("Showing the job launched with earlier settings.")
-    st.caption(f"Job {shown[:12]}")
-    show_job(shown, config if shown == key else st.session_state.get(CONFIG))
-
 
 main()

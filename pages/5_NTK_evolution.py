@@ -6,8 +6,8 @@ import json
 
 import streamlit as st
 
-from dashboard import job_progress, job_store
-from metricflow.errors import MetricflowError, available_memory_bytes
+from dashboard import job_section
+from metricflow.errors import MetricflowError
 from metricflow.figures import (
     figures_html,
     ntk_spectrum_figure,
@@ -16,8 +16,6 @@ from metricflow.figures import (
     training_sigma_figure,
     width_sweep_figure,
 )
-from metricflow.jobs import ACTIVE, DONE, FAILED, job_key
-from metricflow.jobs import estimate as job_estimate
 from metricflow.metric_ntk import TrainedKernelConfig, WidthSweepConfig
 from metricflow.networks import ACTIVATIONS, MODELS, TrainConfig
 
@@ -104,37 +102,6 @@ def show_kernel(result) -> None:
     st.plotly_chart(trained_kernel_figure(result), key="ntk_fig_kernel")
 
 
-def section(name: str, config, show) -> None:
-    """Estimate, Run button, progress, result or error of one job kind on this page."""
-    store = job_store()
-    cost = job_estimate(config)
-    too_big = cost.bytes > available_memory_bytes()
-    st.caption(f"Estimate: about {cost.seconds:.0f} s and {cost.bytes / 2**20:,.0f} MiB.")
-    key = job_key(config)
-    if st.button("Run", type="primary", disabled=too_big, key=f"{name}_run"):
-        try:
-            st.session_state[f"{name}_job"] = store.submit(config)
-        except MetricflowError as err:
-            st.error(str(err))
-    status = store.status(key)
-    shown = key if status is not None and status.state == DONE else st.session_state.get(f"{name}_job")
-    if shown is None:
-        return
-    status = store.status(shown)
-    if status is None:
-        return
-    if status.state in ACTIVE:
-        job_progress(shown, f"{name}_cancel")
-    elif status.state == DONE:
-        result = store.result(shown)
-        if result is not None:
-            if shown != key:
-                st.caption("Showing the job launched with earlier settings.")
-            show(result)
-    else:
-        (st.error if status.state == FAILED else st.warning)(f"Job {status.state}: {status.error}")
-
-
 def main() -> None:
     st.set_page_config(page_title="NTK evolution · metricflow", layout="wide")
     st.title("NTK evolution")
@@ -145,19 +112,19 @@ def main() -> None:
     st.header("Training")
     try:
         train = train_controls()
-        section("ntk_train", train, show_training)
+        job_section("ntk_train", train, show_training)
     except MetricflowError as err:
         st.error(str(err))
         return
     st.header("Width sweep (NTK parameterisation, gradient descent)")
     try:
-        section("ntk_sweep", sweep_controls(), show_sweep)
+        job_section("ntk_sweep", sweep_controls(), show_sweep)
     except MetricflowError as err:
         st.error(str(err))
     st.header("Trained kernel in the flow (3.5)")
     st.caption("Uses the network configured under Training.")
     try:
-        section("ntk_kernel", kernel_controls(train), show_kernel)
+        job_section("ntk_kernel", kernel_controls(train), show_kernel)
     except MetricflowError as err:
         st.error(str(err))
 

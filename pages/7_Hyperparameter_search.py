@@ -6,17 +6,13 @@ import json
 
 import streamlit as st
 
-from dashboard import job_progress, job_store
-from metricflow.errors import MetricflowError, available_memory_bytes
+from dashboard import job_section
+from metricflow.errors import MetricflowError
 from metricflow.figures import figure_png, figures_html, tuning_figures
-from metricflow.jobs import ACTIVE, DONE, FAILED, job_key
-from metricflow.jobs import estimate as job_estimate
 from metricflow.kernels import KERNELS
 from metricflow.losses import LOSSES
 from metricflow.tuning import DEFAULT_BOUNDS, TuneConfig, evaluations_csv, table1_comparison
 
-JOB = "tune_job"  # session_state: key of the search this session launched last
-CONFIG = "tune_config"  # session_state: its config, for a retry
 
 _RANGES = {  # widget label and step of each searched parameter's bounds
     "n_train": ("Train points", 50),
@@ -75,11 +71,8 @@ def tune_controls() -> TuneConfig:
     )
 
 
-def show_result(key: str) -> None:
+def show_result(result) -> None:
     """Metrics, figures, the table of evaluations, the comparison with table 1 and downloads."""
-    result = job_store().result(key)
-    if result is None:
-        return
     m = st.columns(5)
     m[0].metric("best test gain σ₀/σ", f"{result.best_gain:.4g}", help=f"evaluation {result.best_index}; a maximum of noisy scores, so biased up")
     if result.spread:
@@ -112,29 +105,6 @@ def show_result(key: str) -> None:
     d[3].download_button("Convergence (PNG)", lambda: figure_png(figs["convergence"]), f"{stem}_convergence.png", "image/png")
 
 
-def show_job(key: str, config: TuneConfig | None) -> None:
-    """Progress, error or (once done) the result of the search ``key``."""
-    store = job_store()
-    status = store.status(key)
-    if status is not None and status.state in ACTIVE:
-        job_progress(key, "tune_cancel")
-    elif status is not None and status.state == DONE:
-        if store.result(key) is None:  # unreadable: the store has reset it, so compute it again
-            if config is not None:
-                store.submit(config)
-            st.rerun()
-        show_result(key)
-    elif status is not None:
-        (st.error if status.state == FAILED else st.warning)(f"Job {status.state}: {status.error}")
-        trace = store.traceback(key)
-        if trace:
-            with st.expander("Traceback"):
-                st.code(trace)
-        if config is not None and st.button("Retry", help="finished evaluations are reused from the store"):
-            store.submit(config)
-            st.rerun()
-
-
 def main() -> None:
     st.set_page_config(page_title="Hyperparameter search · metricflow", layout="wide")
     st.title("Hyperparameter search")
@@ -144,35 +114,14 @@ def main() -> None:
         "(otherwise the optimiser tunes to one set). Each evaluation is a cached flow job, so a cancelled "
         "search resumes where it stopped. The best setting is rerun on fresh point sets."
     )
-    store = job_store()
     try:
         config = tune_controls()
-        cost = job_estimate(config)
+        job_section(
+            "tune", config, show_result,
+            hint="Choose a kernel, the ranges and the number of evaluations, then press Run.",
+            cost_text=f" for {config.evaluations + config.spread_seeds} flows",
+        )
     except MetricflowError as err:
         st.error(str(err))
-        return
-    free = available_memory_bytes()
-    too_big = cost.bytes > free
-    st.caption(f"Estimate: about {cost.seconds:.0f} s for {config.evaluations + config.spread_seeds} flows, "
-               f"peak {cost.bytes / 2**20:,.0f} MiB ({free / 2**30:.1f} GiB free).")
-    key = job_key(config)
-    if st.button("Run", type="primary", disabled=too_big):
-        try:
-            st.session_state[JOB] = store.submit(config)
-            st.session_state[CONFIG] = config
-        except MetricflowError as err:
-            st.error(str(err))
-    if too_big:
-        st.error("The largest flow needs more memory than is free; lower the train points' upper bound.")
-    status = store.status(key)
-    shown = key if status is not None and status.state == DONE else st.session_state.get(JOB)
-    if shown is None:
-        st.info("Choose a kernel, the ranges and the number of evaluations, then press Run.")
-        return
-    if shown != key:
-        st.caption("Showing the search launched with earlier settings.")
-    st.caption(f"Job {shown[:12]}")
-    show_job(shown, config if shown == key else st.session_state.get(CONFIG))
-
 
 main()

@@ -18,6 +18,13 @@ def private_cache(tmp_path_factory):
         os.environ["METRICFLOW_CACHE"] = old
 
 
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    """A job store of this test's own (AppTest pages and their workers use it)."""
+    monkeypatch.setenv("METRICFLOW_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
 @pytest.fixture(scope="session")
 def quintic_100k():
     """10^5 points on the Fermat quintic, seed 0 (about 1 s)."""

@@ -1,53 +1,18 @@
 """Dashboard pages under streamlit.testing.v1.AppTest, with a fresh result store each test."""
 
-import base64
-import json
 import time
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-TIMEOUT = 60  # the first run imports JAX
-ROOT = Path(__file__).resolve().parent.parent
+from apptest import ROOT, TIMEOUT, figure, open_page, run_until_done, values
 
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("METRICFLOW_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+pytestmark = pytest.mark.usefixtures("cache_dir")
 
 
 def points_page() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / "1_Points.py"), default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def run_until_done(at: AppTest, timeout: float = 60.0) -> AppTest:
-    """Rerun the page (as the polling fragment would) until the metrics appear."""
-    end = time.monotonic() + timeout
-    while not at.metric:
-        assert not at.exception, at.exception
-        assert not at.error, [e.value for e in at.error]
-        assert time.monotonic() < end, "the job did not finish"
-        time.sleep(0.25)
-        at.run()
-    return at
-
-
-def figure(at: AppTest, index: int) -> dict:
-    return json.loads(at.get("plotly_chart")[index].proto.spec)
-
-
-def values(array) -> np.ndarray:
-    """A plotly JSON array: a list, or a typed array {"dtype", "bdata"}."""
-    if isinstance(array, dict):
-        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
-    return np.asarray(array)
+    return open_page("pages/1_Points.py")
 
 
 def test_home_page_renders_and_lists_cached_results():

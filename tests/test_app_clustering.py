@@ -1,41 +1,19 @@
 """The Clustering page (pages/4_Clustering.py) under streamlit.testing.v1.AppTest."""
 
 import json
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from apptest import open_page, run_until_done
 from metricflow.clustering import PAPER_SILHOUETTE
 
-TIMEOUT = 60  # the first run imports JAX
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("METRICFLOW_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+pytestmark = pytest.mark.usefixtures("cache_dir")
 
 
 def page() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / "4_Clustering.py"), default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def run_until_done(at: AppTest, timeout: float = 60.0) -> AppTest:
-    end = time.monotonic() + timeout
-    while not at.metric:
-        assert not at.exception, at.exception
-        assert not at.error, [e.value for e in at.error]
-        assert time.monotonic() < end, "the job did not finish"
-        time.sleep(0.25)
-        at.run()
-    return at
+    return open_page("pages/4_Clustering.py")
 
 
 def test_page_renders_with_estimate():

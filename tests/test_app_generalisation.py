@@ -1,28 +1,20 @@
 """The Generalisation page under streamlit.testing.v1.AppTest, small sizes, fresh result store."""
 
 import json
-import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-TIMEOUT = 90  # the first run imports JAX
-ROOT = Path(__file__).resolve().parent.parent
-PAGE = str(ROOT / "pages" / "6_Generalisation.py")
+from apptest import open_page, run_until_done
+
+PAGE = "pages/6_Generalisation.py"
 
 
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("METRICFLOW_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+pytestmark = pytest.mark.usefixtures("cache_dir")
 
 
 def page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(PAGE)
 
 
 def small(at: AppTest) -> AppTest:
@@ -30,17 +22,6 @@ def small(at: AppTest) -> AppTest:
     at.text_input[0].set_value("0, 1e-7, 1e-4")  # noise variances
     at.number_input[1].set_value(10)  # steps
     at.selectbox[0].set_value(1000)  # largest N
-    return at
-
-
-def run_until_done(at: AppTest, timeout: float = 120.0) -> AppTest:
-    end = time.monotonic() + timeout
-    while not at.metric:
-        assert not at.exception, at.exception
-        assert not at.error, [e.value for e in at.error]
-        assert time.monotonic() < end, "the jobs did not finish"
-        time.sleep(0.3)
-        at.run()
     return at
 
 

@@ -1,30 +1,13 @@
 """The NTK evolution page under streamlit.testing.v1.AppTest, with tiny jobs."""
 
-import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-TIMEOUT = 90
-ROOT = Path(__file__).resolve().parent.parent
+from apptest import ROOT, TIMEOUT, wait_for
 
 
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("METRICFLOW_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
-def wait_for(at: AppTest, done, timeout: float = 150.0) -> AppTest:
-    end = time.monotonic() + timeout
-    while not done(at):
-        assert not at.exception, at.exception
-        assert not at.error, [e.value for e in at.error]
-        assert time.monotonic() < end, "the job did not finish"
-        time.sleep(0.5)
-        at.run()
-    return at
+pytestmark = pytest.mark.usefixtures("cache_dir")
 
 
 def number(at: AppTest, label: str):

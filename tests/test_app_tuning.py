@@ -2,27 +2,20 @@
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-TIMEOUT = 60  # the first run imports JAX
-ROOT = Path(__file__).resolve().parent.parent
-PAGE = str(ROOT / "pages" / "7_Hyperparameter_search.py")
+from apptest import open_page
+
+PAGE = "pages/7_Hyperparameter_search.py"
 
 
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("METRICFLOW_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+pytestmark = pytest.mark.usefixtures("cache_dir")
 
 
 def tune_page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(PAGE)
 
 
 def tiny_search(at: AppTest) -> AppTest:
