@@ -439,13 +439,16 @@ def add_reproduce(sub) -> None:
     p.add_argument("--seed", type=_int, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--no-cache", action="store_true", help="compute afresh; do not read or write the result store")
+    p.add_argument("--parallel", action="store_true", help="run the independent pieces at once on the job runner's workers (or --scheduler)")
 
 
 def run_reproduce(args) -> dict:
     from metricflow.reproduce import ReproduceConfig, reproduce
 
     config = ReproduceConfig(quick=args.quick, seed=args.seed)
-    result = reproduce(config, args.out, cache=not args.no_cache, progress=not args.no_progress)
+    if args.parallel and args.no_cache:
+        raise MetricflowError("--parallel runs the pieces as stored jobs; drop --no-cache")
+    result = reproduce(config, args.out, cache=not args.no_cache, progress=not args.no_progress, parallel=args.parallel)
     return result.summary()
 
 

@@ -282,13 +282,15 @@ def run_width_sweep(config: WidthSweepConfig, progress: Optional[Progress] = Non
 
     Lazy learning (eq. 2.9-2.12): as the width grows the kernel change shrinks (~1/sqrt(W)
     for gradient descent), so the network approaches its linearised model (2.10).
+
+    Each width is an ordinary TrainConfig job, submitted together with ``run_many``: they run
+    in parallel on the store's executor (worker processes, or a Dask cluster) and a rerun
+    reuses the widths already trained.
     """
-    report = progress or (lambda *a, **k: None)
-    total = len(config.widths)
-    results = []
-    for i, w in enumerate(config.widths):
-        results.append(train(config.train_config(w)))
-        report(i + 1, total, f"width {w}: kernel change {results[-1].ntk_change[-1]:.3g}, gain {results[-1].gain:.3g}")
+    from metricflow.dask_executor import run_many
+
+    # one cached TrainConfig job per width, run in parallel by the store's executor
+    results = run_many([config.train_config(w) for w in config.widths], progress=progress)
     return WidthSweepResult(
         config=config,
         widths=np.asarray(config.widths, dtype=np.int64),

@@ -341,7 +341,9 @@ class _Bar:
             self.progress.stop()
 
 
-def run_plan(pieces, *, cache: bool = True, store=None, progress: bool = True) -> tuple[dict, tuple]:
+def run_plan(
+    pieces, *, cache: bool = True, store=None, progress: bool = True, parallel: bool = False
+) -> tuple[dict, tuple]:
     """Run every piece through ``run_job``; a failing piece is recorded, not fatal.
 
     Args:
@@ -349,6 +351,9 @@ def run_plan(pieces, *, cache: bool = True, store=None, progress: bool = True) -
       cache: read and write the job store (False: compute everything afresh, store nothing).
       store: the JobStore; default ``JobStore()`` (``$METRICFLOW_CACHE`` or ``cache/``).
       progress: show a progress bar on stderr.
+      parallel: first submit every piece not yet stored to the store's executor at once
+        (worker processes, or a Dask cluster) with ``run_many``; the pieces are independent.
+        Needs ``cache``. A piece that fails there is run again here, to record its error.
 
     Returns:
       (results, records): {piece name: result} of the pieces that finished, and one
@@ -370,6 +375,22 @@ def run_plan(pieces, *, cache: bool = True, store=None, progress: bool = True) -
         bar = _Bar(sum(e for *_, e in plans), len(plans), progress)
         results, records = {}, []
         try:
+            todo = [(p, est) for p, _, cached, est in plans if not cached]
+            if parallel and cache and todo:
+                from metricflow.dask_executor import run_many
+
+                est = sum(e for _, e in todo)
+                bar.start(f"{len(todo)} pieces in parallel", est)
+                start = time.perf_counter()
+                try:
+                    run_many([p.config for p, _ in todo], store)
+                except MetricflowError:
+                    pass  # the failed pieces run again below, which records their errors
+                bar.finish(est, time.perf_counter() - start, False)
+                for p, _ in todo:  # their time is shown from the store; the bar has counted them
+                    for j, (q, key, cached, e) in enumerate(plans):
+                        if q is p:
+                            plans[j] = (q, key, cached, 0.0)
             for i, (p, key, cached, est) in enumerate(plans, start=1):
                 bar.start(f"[{i}/{len(plans)}] {p.section}: {p.name}" + (" (stored)" if cached else ""), est)
                 start, error = time.perf_counter(), ""
@@ -379,6 +400,9 @@ def run_plan(pieces, *, cache: bool = True, store=None, progress: bool = True) -
                     text = str(err).strip().splitlines()
                     error = f"{type(err).__name__}: {text[0] if text else ''}"
                 seconds = time.perf_counter() - start
+                status = store.status(key) if cache else None
+                if parallel and not cached and status is not None and status.state == DONE:
+                    seconds = status.seconds  # computed by a worker above
                 bar.finish(est, seconds, cached)
                 records.append(PieceRecord(p.section, p.name, type(p.config).__name__, key, _settings(p.config),
                                            est, seconds, cached, error))
@@ -936,7 +960,9 @@ def _load() -> Optional[float]:
         return None
 
 
-def reproduce(config: ReproduceConfig, out, *, cache: bool = True, store=None, progress: bool = True) -> ReproduceResult:
+def reproduce(
+    config: ReproduceConfig, out, *, cache: bool = True, store=None, progress: bool = True, parallel: bool = False
+) -> ReproduceResult:
     """Run the plan of ``config`` and write ``out/report.html`` and ``out/report.json``.
 
     Args:
@@ -946,6 +972,7 @@ def reproduce(config: ReproduceConfig, out, *, cache: bool = True, store=None, p
       cache: use the job store (False: compute everything afresh and store nothing).
       store: the JobStore; default ``JobStore()``.
       progress: show a progress bar on stderr.
+      parallel: run the pieces not yet stored in parallel on the store's executor.
 
     Returns:
       ReproduceResult (``.failed`` names pieces that failed; their numbers are "missing").
@@ -956,7 +983,7 @@ def reproduce(config: ReproduceConfig, out, *, cache: bool = True, store=None, p
     pieces = plan(config)
     total = plan_estimate(pieces)
     load_start, start, created = _load(), time.perf_counter(), time.time()
-    results, records = run_plan(pieces, cache=cache, store=store, progress=progress)
+    results, records = run_plan(pieces, cache=cache, store=store, progress=progress, parallel=parallel)
     numbers = paper_numbers(results, records)
     result = ReproduceResult(
         config=config, records=records, numbers=numbers, seconds=time.perf_counter() - start, estimate=total,

@@ -110,3 +110,14 @@ def test_home_page_offers_the_latest_report(tiny):
     assert not at.exception
     assert any("Latest report" in m.value for m in at.markdown)
     assert len(at.get("download_button")) == 1
+
+
+def test_parallel_run_gives_the_same_numbers(tiny, tmp_path, monkeypatch):
+    """The pieces are independent: run at once on worker processes, in a store of their own,
+    they give exactly the numbers of the sequential run."""
+    _, sequential, _ = tiny
+    monkeypatch.setenv("METRICFLOW_CACHE", str(tmp_path / "store"))
+    result = reproduce(TINY, tmp_path / "out", progress=False, parallel=True)
+    assert not result.failed, result.failed
+    assert not any(r.cached for r in result.records)
+    assert [(n.id, n.ours) for n in result.numbers] == [(n.id, n.ours) for n in sequential.numbers]
