@@ -6,7 +6,7 @@ Reports where the time goes: cluster start-up, each worker's first job (JAX impo
 compilation), and the warm compute of a second batch with new seeds, against the same flows
 run one after another in this process (cold: first JAX/JIT use here; warm: a second batch).
 The ideal speedup on 2 workers is 2x for the warm compute; start-up and first-job costs are
-paid once per worker. (``reproduce --quick`` does not exist yet, so it is not timed here.)
+paid once per worker. ``benchmarks/bench_reproduce.py`` times ``reproduce --quick`` the same way.
 """
 
 from __future__ import annotations
