@@ -49,7 +49,7 @@ def main() -> None:
     n = 20_000 if args.quick else 100_000
     # the paper: M = 10^4 points a batch, about 5000 points a cluster (C = N / 5000)
     clusters, batches = max(2, n // 5000), max(1, n // 10_000)
-    cases = [("batched", n, clusters, batches, 10), ("graph", n, clusters, 1, 10), ("birch", n, clusters, 1, 10)]
+    cases = [("batched", n, clusters, batches, 6), ("graph", n, clusters, 1, 6), ("birch", n, clusters, 1, 6)]
     print("load before:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     print("| method | points | clusters | batches | seconds | peak RSS (MiB) | silhouette (5000-point sample) | smallest / largest cluster |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")

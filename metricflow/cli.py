@@ -236,7 +236,7 @@ def add_cluster(sub) -> None:
     p.add_argument("--method", action="append", default=None,
                    help="batched, full, birch or graph; repeat for several (default: all that fit)")
     p.add_argument("--merge", default="nearest", help="nearest (default) or greedy merging across batches")
-    p.add_argument("--neighbours", type=_int, default=10, help="k of the graph method's kNN graph (default 10)")
+    p.add_argument("--neighbours", type=_int, default=6, help="k of the graph method's kNN graph (default 6)")
     p.add_argument("--seed", type=_int, default=0)
     p.add_argument("--heatmap", default=None, help="write fig. 2 to this file: .html, or .png (needs kaleido)")
     p.add_argument("--manifold", default="quintic", help="quintic, quartic or cubic")

@@ -136,7 +136,7 @@ class ClusterConfig:
     n_batches: int = 5
     methods: tuple = ()
     merge: str = "nearest"
-    neighbours: int = 10
+    neighbours: int = 6
     graph_linkage: str = "ward"
     birch_threshold: float = 0.5
     silhouette_points: int = 5000
@@ -346,7 +346,7 @@ def knn_graph(z: np.ndarray, k: int) -> csr_matrix:
     return graph
 
 
-def graph_clustering(z: np.ndarray, n_clusters: int, k: int = 10, linkage: str = "ward") -> np.ndarray:
+def graph_clustering(z: np.ndarray, n_clusters: int, k: int = 6, linkage: str = "ward") -> np.ndarray:
     """Agglomeration of the projector embedding restricted to the exact kNN graph.
 
     Only clusters joined by a graph edge can merge, so the work is O(N k) pairs and no N x N
@@ -355,7 +355,7 @@ def graph_clustering(z: np.ndarray, n_clusters: int, k: int = 10, linkage: str =
     components first (with a warning, silenced here).
 
     Args:
-      z: (N, d) complex. n_clusters: C. k: neighbours per point (10-15). linkage: "ward" or
+      z: (N, d) complex. n_clusters: C. k: neighbours per point (6-15). linkage: "ward" or
         "average".
 
     Returns:
@@ -373,7 +373,7 @@ def graph_clustering(z: np.ndarray, n_clusters: int, k: int = 10, linkage: str =
 
 
 def cluster_labels(method: str, z: np.ndarray, n_clusters: int, *, n_batches: int = 1, seed: int = 0,
-                   merge: str = "nearest", neighbours: int = 10, graph_linkage: str = "ward",
+                   merge: str = "nearest", neighbours: int = 6, graph_linkage: str = "ward",
                    features: Optional[np.ndarray] = None, birch_threshold: float = 0.5,
                    dist: Optional[np.ndarray] = None, progress: Optional[Progress] = None) -> np.ndarray:
     """(N,) int labels of the points z by one of METHODS (birch needs ``features``)."""
@@ -615,7 +615,7 @@ class ClusterFlowConfig:
     n_clusters: int = 5
     n_batches: int = 1
     merge: str = "nearest"
-    neighbours: int = 10
+    neighbours: int = 6
     graph_linkage: str = "ward"
     compare: bool = True
 
