@@ -62,8 +62,10 @@ def server(tmp_path):
     log.close()
 
 
-def test_points_page_in_chromium(server):
-    from playwright.sync_api import expect, sync_playwright
+@pytest.fixture
+def page():
+    """A page of Debian's chromium, driven by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
@@ -73,80 +75,74 @@ def test_points_page_in_chromium(server):
                   "--disable-component-update", "--disable-sync"],
         )
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{server}/Points")
-            n_points = page.get_by_label("Points N")
-            n_points.wait_for(timeout=60_000)
-            n_points.fill("200")
-            n_points.press("Enter")
-            expect(page.get_by_text("Estimate: about")).to_be_visible(timeout=30_000)
-            page.get_by_role("button", name="Run").click()
-            page.wait_for_function(
-                "document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=90_000
-            )
-            expect(page.get_by_text("σ of g_FS")).to_be_visible()
-            expect(page.get_by_text("0.017619")).to_be_visible()  # exact kappa of the Fermat quintic
-            traces = page.evaluate(
-                "Array.from(document.querySelectorAll('.js-plotly-plot')).map(d => d.data[0].type)"
-            )
-            assert sorted(traces) == ["bar", "bar", "bar", "scatter3d"]
-            total = page.evaluate(
-                "Array.from(document.querySelectorAll('.js-plotly-plot'))"
-                ".find(d => d.data[0].type === 'bar')._fullData[0].y"
-                ".reduce((a, b) => a + Number(b), 0)"
-            )
-            assert total == 200
-            page.set_viewport_size({"width": 1400, "height": 2000})  # Streamlit scrolls inside the page
-            page.wait_for_timeout(500)
-            page.screenshot(path=str(ARTIFACTS / "points.png"))
-
-            page.goto(server)
-            expect(page.get_by_text("Cached results")).to_be_visible(timeout=30_000)
-            page.screenshot(path=str(ARTIFACTS / "home.png"))
+            yield browser.new_page(viewport={"width": 1400, "height": 1000})
         finally:
             browser.close()
 
 
-def test_kernel_flow_page_in_chromium(server):
-    from playwright.sync_api import expect, sync_playwright
+def test_points_page_in_chromium(server, page):
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{server}/Kernel_flow")
-            page.get_by_label("Train points").wait_for(timeout=60_000)
-            for label, value in [("Train points", "100"), ("Test points", "100"), ("Steps", "5"),
-                                 ("Learning rate Δt", "0.0001")]:
-                box = page.get_by_label(label)
-                box.fill(value)
-                box.press("Enter")
-                page.wait_for_timeout(300)
-            expect(page.get_by_text("Estimate: about")).to_be_visible(timeout=30_000)
-            expect(page.get_by_label("Learning rate Δt")).to_have_value("0.0001")
-            page.get_by_role("button", name="Run").click()
-            page.wait_for_function(
-                "document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=90_000
-            )
-            expect(page.get_by_text("steps done")).to_be_visible()
-            expect(page.get_by_text("5 of 5")).to_be_visible()
-            sigma = page.evaluate(
-                "(() => { const d = Array.from(document.querySelectorAll('.js-plotly-plot'))"
-                ".find(d => d.data[0].name && d.data[0].name.startsWith('train'));"
-                "return {n: d.data.length, type: d._fullLayout.yaxis.type,"
-                " names: d.data.map(t => t.name), y: Array.from(d._fullData[0].y).map(Number)}; })()"
-            )
-            assert sigma["n"] >= 2 and sigma["type"] == "log"
-            assert sigma["names"][0].startswith("train · delta/sigma 100+100")
-            assert sigma["names"][1].startswith("test · delta/sigma 100+100")
-            assert len(sigma["y"]) == 6 and all(0 < y < 1 for y in sigma["y"])
-            page.set_viewport_size({"width": 1400, "height": 1800})
-            page.wait_for_timeout(500)
-            page.screenshot(path=str(ARTIFACTS / "flow.png"))
-        finally:
-            browser.close()
+    page.goto(f"{server}/Points")
+    n_points = page.get_by_label("Points N")
+    n_points.wait_for(timeout=60_000)
+    n_points.fill("200")
+    n_points.press("Enter")
+    expect(page.get_by_text("Estimate: about")).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Run").click()
+    page.wait_for_function(
+        "document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=90_000
+    )
+    expect(page.get_by_text("σ of g_FS")).to_be_visible()
+    expect(page.get_by_text("0.017619")).to_be_visible()  # exact kappa of the Fermat quintic
+    traces = page.evaluate(
+        "Array.from(document.querySelectorAll('.js-plotly-plot')).map(d => d.data[0].type)"
+    )
+    assert sorted(traces) == ["bar", "bar", "bar", "scatter3d"]
+    total = page.evaluate(
+        "Array.from(document.querySelectorAll('.js-plotly-plot'))"
+        ".find(d => d.data[0].type === 'bar')._fullData[0].y"
+        ".reduce((a, b) => a + Number(b), 0)"
+    )
+    assert total == 200
+    page.set_viewport_size({"width": 1400, "height": 2000})  # Streamlit scrolls inside the page
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "points.png"))
+
+    page.goto(server)
+    expect(page.get_by_text("Cached results")).to_be_visible(timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "home.png"))
+
+
+def test_kernel_flow_page_in_chromium(server, page):
+    from playwright.sync_api import expect
+
+    page.goto(f"{server}/Kernel_flow")
+    page.get_by_label("Train points").wait_for(timeout=60_000)
+    for label, value in [("Train points", "100"), ("Test points", "100"), ("Steps", "5"),
+                         ("Learning rate Δt", "0.0001")]:
+        box = page.get_by_label(label)
+        box.fill(value)
+        box.press("Enter")
+        page.wait_for_timeout(300)
+    expect(page.get_by_text("Estimate: about")).to_be_visible(timeout=30_000)
+    expect(page.get_by_label("Learning rate Δt")).to_have_value("0.0001")
+    page.get_by_role("button", name="Run").click()
+    page.wait_for_function(
+        "document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=90_000
+    )
+    expect(page.get_by_text("steps done")).to_be_visible()
+    expect(page.get_by_text("5 of 5")).to_be_visible()
+    sigma = page.evaluate(
+        "(() => { const d = Array.from(document.querySelectorAll('.js-plotly-plot'))"
+        ".find(d => d.data[0].name && d.data[0].name.startsWith('train'));"
+        "return {n: d.data.length, type: d._fullLayout.yaxis.type,"
+        " names: d.data.map(t => t.name), y: Array.from(d._fullData[0].y).map(Number)}; })()"
+    )
+    assert sigma["n"] >= 2 and sigma["type"] == "log"
+    assert sigma["names"][0].startswith("train · delta/sigma 100+100")
+    assert sigma["names"][1].startswith("test · delta/sigma 100+100")
+    assert len(sigma["y"]) == 6 and all(0 < y < 1 for y in sigma["y"])
+    page.set_viewport_size({"width": 1400, "height": 1800})
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "flow.png"))
