@@ -36,16 +36,19 @@ def _int(text: str) -> int:
     return int(value)
 
 
+def _add_manifold(p) -> None:
+    """The options that choose the hypersurface, shared by the subcommands that sample points."""
+    p.add_argument("--manifold", default="quintic", help="quintic, quartic or cubic")
+    p.add_argument("--psi", type=_psi, default=0j, help="complex structure parameter (default 0)")
+
+
 # ---- sample ---------------------------------------------------------------------------
 
 
 def add_sample(sub) -> None:
     p = sub.add_parser("sample", help="sample points and report sigma and kappa of the FS metric")
     p.add_argument("--points", type=_int, required=True, help="number of points N")
-    p.add_argument("--seed", type=_int, default=0)
-    p.add_argument("--manifold", default="quintic", help="quintic, quartic or cubic")
-    p.add_argument("--psi", type=_psi, default=0j, help="complex structure parameter (default 0)")
-    p.add_argument("--no-cache", action="store_true", help="compute afresh; do not read or write the result store")
+    _add_manifold(p)
 
 
 def run_sample(args) -> dict:
@@ -97,10 +100,7 @@ def add_flow(sub) -> None:
     p.add_argument("--clip", type=float, default=None, help="max |lr update|_F / |g|_F per point")
     p.add_argument("--chart", type=_chart, default=None, help="common chart scale,elim (default: most common)")
     p.add_argument("--coordinates", default="reject", help="reject (paper) or transform")
-    p.add_argument("--seed", type=_int, default=0)
-    p.add_argument("--manifold", default="quintic", help="quintic, quartic or cubic")
-    p.add_argument("--psi", type=_psi, default=0j, help="complex structure parameter (default 0)")
-    p.add_argument("--no-cache", action="store_true", help="compute afresh; do not read or write the result store")
+    _add_manifold(p)
 
 
 def run_flow(args) -> dict:
@@ -159,10 +159,7 @@ def add_noise(sub) -> None:
     p.add_argument("--train", type=_int, default=1000, help="train points (default 1000)")
     p.add_argument("--steps", type=_int, default=50)
     p.add_argument("--lr", type=float, default=None, help="step size (default 3e-4 x train points)")
-    p.add_argument("--seed", type=_int, default=0)
-    p.add_argument("--manifold", default="quintic", help="quintic, quartic or cubic")
-    p.add_argument("--psi", type=_psi, default=0j, help="complex structure parameter (default 0)")
-    p.add_argument("--no-cache", action="store_true", help="compute afresh; do not read or write the result store")
+    _add_manifold(p)
 
 
 def run_noise(args) -> dict:
@@ -195,10 +192,7 @@ def add_scaling(sub) -> None:
     p.add_argument("--points", required=True, help="sizes N, comma-separated, e.g. 100,1000,10000")
     p.add_argument("--chart", default="all", help="all (points over all charts) or one (points in one chart)")
     p.add_argument("--seeds", type=_int, default=1, help="independent samples per N (default 1)")
-    p.add_argument("--seed", type=_int, default=0)
-    p.add_argument("--manifold", default="quintic", help="quintic, quartic or cubic")
-    p.add_argument("--psi", type=_psi, default=0j, help="complex structure parameter (default 0)")
-    p.add_argument("--no-cache", action="store_true", help="compute afresh; do not read or write the result store")
+    _add_manifold(p)
 
 
 def run_scaling(args) -> dict:
@@ -237,11 +231,8 @@ def add_cluster(sub) -> None:
                    help="batched, full, birch or graph; repeat for several (default: all that fit)")
     p.add_argument("--merge", default="nearest", help="nearest (default) or greedy merging across batches")
     p.add_argument("--neighbours", type=_int, default=6, help="k of the graph method's kNN graph (default 6)")
-    p.add_argument("--seed", type=_int, default=0)
     p.add_argument("--heatmap", default=None, help="write fig. 2 to this file: .html, or .png (needs kaleido)")
-    p.add_argument("--manifold", default="quintic", help="quintic, quartic or cubic")
-    p.add_argument("--psi", type=_psi, default=0j, help="complex structure parameter (default 0)")
-    p.add_argument("--no-cache", action="store_true", help="compute afresh; do not read or write the result store")
+    _add_manifold(p)
 
 
 def run_cluster(args) -> dict:
@@ -308,8 +299,6 @@ def add_train(sub) -> None:
     p.add_argument("--ntk-probe", type=_int, default=0, help="probe points for the metric-NTK (0 = none)")
     p.add_argument("--ntk-every", type=_int, default=0, help="record the metric-NTK every K epochs")
     p.add_argument("--no-ricci", action="store_true", help="skip the Ricci scalar check of the phi model")
-    p.add_argument("--seed", type=_int, default=0)
-    p.add_argument("--no-cache", action="store_true", help="compute afresh; do not read or write the result store")
 
 
 def run_train(args) -> dict:
@@ -359,7 +348,6 @@ def add_tune(sub) -> None:
     p.add_argument("--iterations", type=_int, required=True, help="optimiser steps after the random ones")
     p.add_argument("--init", type=_int, default=5, help="random settings first (default 5)")
     p.add_argument("--steps", type=_int, default=20, help="flow steps per evaluation (default 20)")
-    p.add_argument("--seed", type=_int, default=0)
     p.add_argument("--points", default=None, help="train points LOW,HIGH to search, or N to fix (default 250,2500)")
     p.add_argument("--test", type=_int, default=1000, help="test points per evaluation (default 1000)")
     p.add_argument("--lr", default=None, help="learning rate range LOW,HIGH (log scale), or a value to fix")
@@ -371,9 +359,7 @@ def add_tune(sub) -> None:
     p.add_argument("--unweighted", action="store_true", help="pointwise loss without the CY weights")
     p.add_argument("--diverged", default="last", help="score of a diverged flow: last (gain at last good step) or floor")
     p.add_argument("--spread", type=_int, default=3, help="fresh point sets for the best setting (default 3)")
-    p.add_argument("--manifold", default="quintic", help="quintic, quartic or cubic")
-    p.add_argument("--psi", type=_psi, default=0j, help="complex structure parameter (default 0)")
-    p.add_argument("--no-cache", action="store_true", help="compute afresh; do not read or write the result store")
+    _add_manifold(p)
 
 
 def run_tune(args) -> dict:
@@ -436,9 +422,7 @@ def add_reproduce(sub) -> None:
     p = sub.add_parser("reproduce", help="run every experiment of section 3 and write DIR/report.html and report.json")
     p.add_argument("--out", required=True, help="directory for report.html and report.json (created if needed)")
     p.add_argument("--quick", action="store_true", help="smaller sizes: about 10 minutes on 2 cores")
-    p.add_argument("--seed", type=_int, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    p.add_argument("--no-cache", action="store_true", help="compute afresh; do not read or write the result store")
     p.add_argument("--parallel", action="store_true", help="run the independent pieces at once on the job runner's workers (or --scheduler)")
 
 
@@ -478,7 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for add, _, _ in COMMANDS.values():
         add(sub)
-    for p in sub.choices.values():
+    for p in sub.choices.values():  # options every subcommand has
+        p.add_argument("--seed", type=_int, default=0)
+        p.add_argument("--no-cache", action="store_true", help="compute afresh; do not read or write the result store")
         p.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 

@@ -227,14 +227,20 @@ def bayes_search(
             raw = optimiser.random_sample(1)[0] if index < init_points else optimiser.suggest()
         raw = {d.name: float(raw[d.name]) for d in dimensions}
         params = {d.name: d.value(raw[d.name]) for d in dimensions}
-        value = float(objective(index, params))
-        if not math.isfinite(value):
-            raise MetricflowError(f"the objective at {params} is {value}; it must be a finite number")
-        optimiser.register(params=raw, target=value)
-        trials.append(Trial(index, params, raw, value))
-        if after is not None:
-            after(trials[-1])
+        _record(optimiser, trials, Trial(index, params, raw, objective(index, params)), after)
     return trials
+
+
+def _record(optimiser, trials: list, trial: "Trial", after) -> None:
+    """Tell the optimiser an evaluated setting, keep it, and report it."""
+    value = float(trial.value)
+    if not math.isfinite(value):
+        raise MetricflowError(f"the objective at {trial.params} is {value}; it must be a finite number")
+    trial = Trial(trial.index, trial.params, trial.raw, value)
+    optimiser.register(params=trial.raw, target=value)
+    trials.append(trial)
+    if after is not None:
+        after(trial)
 
 
 def _bayes_rounds(objective, dimensions, iterations, init_points, seed, after, batch, evaluate_batch):
@@ -264,13 +270,7 @@ def _bayes_rounds(objective, dimensions, iterations, init_points, seed, after, b
         items = [(index + j, {d.name: d.value(r[d.name]) for d in dimensions}) for j, r in enumerate(raws)]
         values = evaluate_batch(items) if evaluate_batch is not None else [objective(i, p) for i, p in items]
         for (i, params), raw, value in zip(items, raws, values):
-            value = float(value)
-            if not math.isfinite(value):
-                raise MetricflowError(f"the objective at {params} is {value}; it must be a finite number")
-            optimiser.register(params=raw, target=value)
-            trials.append(Trial(i, params, raw, value))
-            if after is not None:
-                after(trials[-1])
+            _record(optimiser, trials, Trial(i, params, raw, value), after)
         index += size
     return trials
 
