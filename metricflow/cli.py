@@ -488,3 +488,104 @@ def main(argv=None) -> int:
         return 2
     print(json.dumps(result) if args.json else show(result))
     return 0
+
+
+# ---- donaldson (balanced metrics, issue 17) ---------------------------------------------
+
+
+def add_donaldson(sub) -> None:
+    p = sub.add_parser("donaldson", help="Donaldson's balanced metrics at degrees k: sigma_k on fresh points")
+    p.add_argument("--k", required=True, help="degrees k, comma-separated, e.g. 1,2,3,4")
+    p.add_argument("--points", type=_int, required=True, help="points N for the T-operator integrals")
+    p.add_argument("--test", type=_int, default=None, help="fresh test points for sigma (default: as --points)")
+    p.add_argument("--optimise", action="store_true", help="also minimise sigma over h from the balanced h (Adam)")
+    p.add_argument("--tol", type=float, default=1e-6, help="stop when |T(h)^-1 - h| / |h| < TOL (default 1e-6)")
+    p.add_argument("--max-iterations", type=_int, default=200, help="cap on T-operator iterations per k")
+    p.add_argument("--opt-steps", type=_int, default=100, help="Adam steps of --optimise (default 100)")
+    p.add_argument("--opt-lr", type=float, default=2e-3, help="Adam learning rate of --optimise (default 2e-3)")
+    p.add_argument("--opt-points", type=_int, default=None, help="training points of --optimise (default min(N, 5000))")
+    _add_manifold(p)
+
+
+def run_donaldson(args) -> dict:
+    from metricflow.donaldson import DonaldsonConfig
+    from metricflow.jobs import run_job
+    from metricflow.manifolds import manifold
+
+    config = DonaldsonConfig(
+        manifold(args.manifold, args.psi), _number_list(args.k, "k", integer=True), args.points,
+        args.points if args.test is None else args.test, args.seed, optimise=args.optimise, tol=args.tol,
+        max_iterations=args.max_iterations, opt_steps=args.opt_steps, opt_lr=args.opt_lr,
+        opt_points=min(args.points, 5000) if args.opt_points is None else args.opt_points,
+    )
+    return run_job(config, cache=not args.no_cache).summary()
+
+
+def show_donaldson(r: dict) -> str:
+    exact = "exact" if r["kappa_exact"] else f"± {r['kappa_se']:.1e}"
+    lines = [
+        f"balanced metrics on the {r['manifold']} (psi={complex(*r['psi']):g}): {r['points']:,} points for h, "
+        f"{r['test_points']:,} fresh test points, kappa {r['kappa']:.6f} ({exact}), tol {r['tol']:g}",
+        f"sigma_FS = {r['sigma_fs']:.4f} ± {r['sigma_fs_se']:.4f} (self-normalised {r['sigma_fs_self']:.4f})",
+        f"{'k':>2} {'N_k':>4} {'sigma':>16} {'self-normalised':>16} {'iter':>5} {'seconds':>8}"
+        + (f" {'optimised sigma':>16}" if r["optimise"] else ""),
+    ]
+    for row in r["per_k"]:
+        line = (f"{row['k']:>2} {row['n_sections']:>4} {row['sigma']:>8.4f} ± {row['sigma_se']:.4f} "
+                f"{row['sigma_self']:>8.4f} ± {row['sigma_self_se']:.4f} {row['iterations']:>5} {row['seconds']:>8.2f}")
+        if r["optimise"]:
+            line += f" {row['opt_sigma']:>8.4f} ± {row['opt_sigma_se']:.4f}"
+        if not row["converged"]:
+            line += f"  (not converged: change {row['residual']:.1e})"
+        lines.append(line)
+    lines.append(f"total {r['seconds']:.1f} s")
+    return "\n".join(lines)
+
+
+COMMANDS["donaldson"] = (add_donaldson, run_donaldson, show_donaldson)
+
+
+def _psi_list(text: str) -> tuple:
+    try:
+        values = tuple(complex(t.strip().replace(" ", "").replace("i", "j")) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise MetricflowError(f"psi values must be complex numbers separated by commas, such as 0,0.5,10+3j; got {text!r}") from None
+    if not values:
+        raise MetricflowError("give at least one psi value")
+    return values
+
+
+def add_donaldson_sweep(sub) -> None:
+    p = sub.add_parser("donaldson-sweep", help="sigma_FS and the balanced sigma_k along the Dwork family (one job per psi)")
+    p.add_argument("--psis", default="0,0.1,0.3,0.5,0.8,1.5,10+3j", help="psi values, comma-separated")
+    p.add_argument("--k", type=_int, default=3, help="degree of the balanced metric (default 3)")
+    p.add_argument("--points", type=_int, default=20_000, help="points N for the T-operator (default 2e4)")
+    p.add_argument("--test", type=_int, default=None, help="fresh test points (default: as --points)")
+    p.add_argument("--degree", type=_int, default=5, help="Dwork degree d (default 5, quintics)")
+
+
+def run_donaldson_sweep(args) -> dict:
+    from metricflow.donaldson import DonaldsonSweepConfig, run_donaldson_sweep as sweep
+    from metricflow.jobs import run_job
+
+    config = DonaldsonSweepConfig(
+        psis=_psi_list(args.psis), k=args.k, n_points=args.points,
+        n_test=args.points if args.test is None else args.test, seed=args.seed, degree=args.degree,
+    )
+    if args.no_cache:
+        from metricflow.donaldson import run_donaldson as one
+
+        return sweep(config, map_configs=lambda cs, progress=None: [one(c) for c in cs]).summary()
+    return run_job(config).summary()
+
+
+def show_donaldson_sweep(r: dict) -> str:
+    lines = [f"balanced metrics at k = {r['k']}, {r['points']:,} points, {r['test_points']:,} test points",
+             f"{'psi':>10} {'sigma_FS':>16} {'sigma_k':>16} {'kappa':>10} {'iter':>5}"]
+    for row in r["per_psi"]:
+        lines.append(f"{complex(*row['psi']):>10g} {row['sigma_fs']:>8.4f} ± {row['sigma_fs_se']:.4f} "
+                     f"{row['sigma']:>8.4f} ± {row['sigma_se']:.4f} {row['kappa']:>10.6f} {row['iterations']:>5}")
+    return "\n".join(lines)
+
+
+COMMANDS["donaldson-sweep"] = (add_donaldson_sweep, run_donaldson_sweep, show_donaldson_sweep)

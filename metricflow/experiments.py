@@ -265,3 +265,18 @@ from metricflow.networks import TRAIN_SCHEMA, TrainConfig, estimate_train, train
 register(TrainConfig, train, TRAIN_SCHEMA, estimate_train)
 register(WidthSweepConfig, run_width_sweep, WIDTH_SCHEMA, estimate_width_sweep)
 register(TrainedKernelConfig, run_trained_kernel, TRAINED_KERNEL_SCHEMA, estimate_trained_kernel)
+
+# Donaldson's balanced metrics and their sweep along the Dwork family (issue 17).
+from metricflow.donaldson import (  # noqa: E402
+    DONALDSON_SCHEMA,
+    DONALDSON_SWEEP_SCHEMA,
+    DonaldsonConfig,
+    DonaldsonSweepConfig,
+    estimate_donaldson,
+    estimate_donaldson_sweep,
+    run_donaldson,
+    run_donaldson_sweep,
+)
+
+register(DonaldsonConfig, run_donaldson, DONALDSON_SCHEMA, estimate_donaldson)
+register(DonaldsonSweepConfig, run_donaldson_sweep, DONALDSON_SWEEP_SCHEMA, estimate_donaldson_sweep)
