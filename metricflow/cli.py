@@ -516,7 +516,7 @@ def run_donaldson(args) -> dict:
         manifold(args.manifold, args.psi), _number_list(args.k, "k", integer=True), args.points,
         args.points if args.test is None else args.test, args.seed, optimise=args.optimise, tol=args.tol,
         max_iterations=args.max_iterations, opt_steps=args.opt_steps, opt_lr=args.opt_lr,
-        opt_points=min(args.points, 5000) if args.opt_points is None else args.opt_points,
+        opt_points=args.opt_points,
     )
     return run_job(config, cache=not args.no_cache).summary()
 

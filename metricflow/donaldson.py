@@ -77,6 +77,9 @@ MAX_K = 8
 # Points per block when evaluating sections (bounds the temporaries to ~100 MiB at k = 6).
 BLOCK = 4096
 
+# Training points of the sigma optimisation by default.
+OPT_POINTS = 5_000
+
 # The psi values of the moduli sweep by default (issue 17).
 SWEEP_PSIS = (0, 0.1, 0.3, 0.5, 0.8, 1.5, 10 + 3j)
 
@@ -368,7 +371,8 @@ class DonaldsonConfig:
       tol: stop when ||T(H)^(-1) - H||_F / ||H||_F < tol.
       max_iterations: cap on T-operator applications per k.
       opt_steps, opt_lr: Adam steps and learning rate of ``optimise``.
-      opt_points: training points of ``optimise`` (the first of the n_points).
+      opt_points: training points of ``optimise``, the first of the n_points (default
+        min(n_points, OPT_POINTS)).
     """
 
     manifold: Manifold = Manifold()
@@ -381,7 +385,7 @@ class DonaldsonConfig:
     max_iterations: int = 200
     opt_steps: int = 100
     opt_lr: float = 2e-3
-    opt_points: int = 5_000
+    opt_points: Optional[int] = None
 
     def __post_init__(self):
         if not isinstance(self.manifold, Manifold):
@@ -401,7 +405,8 @@ class DonaldsonConfig:
         object.__setattr__(self, "max_iterations", check_count(self.max_iterations, "max_iterations", maximum=10_000))
         object.__setattr__(self, "opt_steps", check_count(self.opt_steps, "opt_steps", maximum=100_000))
         object.__setattr__(self, "opt_lr", check_positive(self.opt_lr, "opt_lr"))
-        object.__setattr__(self, "opt_points", check_count(self.opt_points, "opt_points"))
+        opt_points = min(self.n_points, OPT_POINTS) if self.opt_points is None else self.opt_points
+        object.__setattr__(self, "opt_points", check_count(opt_points, "opt_points"))
         need = 10 * hilbert_dimension(self.manifold.degree, ks[-1])
         if self.n_points < need:
             raise MetricflowError(
@@ -617,10 +622,13 @@ def estimate_donaldson(config: DonaldsonConfig):
     """
     from metricflow.jobs import Estimate
     from metricflow.points import memory_estimate
+    from metricflow.reference import CHUNK, REFERENCE_POINTS
 
     c = config
     d, n = c.manifold.degree, c.manifold.dim
     seconds = 3.0 + 4e-5 * (c.n_points + c.n_test)  # start-up and sampling
+    if c.manifold.exact_kappa() is None:
+        seconds += 4e-5 * REFERENCE_POINTS  # the reference kappa, the first time for this psi
     peak = 0
     for k in c.ks:
         n_k = hilbert_dimension(d, k)
@@ -630,6 +638,8 @@ def estimate_donaldson(config: DonaldsonConfig):
             peak = max(peak, 16 * c.opt_points * n_k * (n + 1) * 6)
         peak = max(peak, 16 * c.n_points * n_k * 2 + 16 * BLOCK * n_k * d * 6)
     memory = WORKER_BYTES + memory_estimate(c.n_points, d) + memory_estimate(c.n_test, d) + peak
+    if c.manifold.exact_kappa() is None:
+        memory = max(memory, WORKER_BYTES + memory_estimate(CHUNK, d))
     return Estimate(float(seconds), int(memory))
 
 

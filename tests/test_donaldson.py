@@ -172,6 +172,7 @@ def test_config_rejects_bad_input_with_one_line(kwargs, message):
 
 def test_k_max_means_one_to_k_max():
     assert DonaldsonConfig(ks=3).ks == (1, 2, 3)
+    assert DonaldsonConfig(n_points=2000).opt_points == 2000 and DonaldsonConfig(n_points=10**5).opt_points == 5000
 
 
 def test_cli_prints_per_k_rows(capsys):
@@ -218,3 +219,64 @@ def test_sweep_fans_out_one_job_per_psi():
     assert [row["psi"] for row in r.summary()["per_psi"]] == [[0.0, 0.0], [0.5, 0.0]]
     with pytest.raises(MetricflowError, match="singular locus"):
         DonaldsonSweepConfig(psis=(0, 1))
+
+
+# ---- the dashboard page ----------------------------------------------------------------
+
+
+def test_donaldson_page_runs_a_small_job_and_shows_sigma_against_k(cache_dir):
+    from apptest import figure, open_page, run_until_done, values
+
+    at = open_page("pages/8_Donaldson.py")
+    at.slider[0].set_value(3)  # k max
+    at.number_input[0].set_value(2000)  # points for h
+    at.number_input[1].set_value(2000)  # test points
+    at.run()
+    assert any("Estimate" in c.value for c in at.caption)
+    next(b for b in at.button if b.key == "donaldson_run").click().run()
+    run_until_done(at)
+    assert not at.error
+    charts = at.get("plotly_chart")
+    assert len(charts) == 4
+    sig = figure(at, 0)
+    assert [t["name"] for t in sig["data"]] == ["balanced h", "g_FS"]
+    s = values(sig["data"][0]["y"])
+    assert list(values(sig["data"][0]["x"])) == [1, 2, 3] and np.all(np.diff(s) < 0)
+    table = at.dataframe[0].value
+    assert list(table["n_sections"]) == [5, 15, 35]
+
+    # the same settings in a new session: the cached result shows at once
+    again = open_page("pages/8_Donaldson.py")
+    again.slider[0].set_value(3)
+    again.number_input[0].set_value(2000)
+    again.number_input[1].set_value(2000)
+    again.run()
+    assert [m.value for m in again.metric] == [m.value for m in at.metric]
+
+
+def test_donaldson_page_shows_bad_input_as_an_error(cache_dir):
+    from apptest import open_page
+
+    at = open_page("pages/8_Donaldson.py")
+    at.text_input[0].set_value("1").run()  # psi^5 = 1
+    assert not at.exception and any("singular locus" in e.value for e in at.error)
+    at.text_input[0].set_value("abc").run()
+    assert any("psi must be a complex number" in e.value for e in at.error)
+
+
+def test_figures_are_built_from_the_result_alone():
+    from metricflow.donaldson import DonaldsonSweepResult
+    from metricflow.figures_donaldson import donaldson_figures, donaldson_sigma_figure, donaldson_sweep_figure
+
+    r = run_donaldson(DonaldsonConfig(QUINTIC, ks=(1, 2), n_points=2000, n_test=2000, optimise=True, opt_steps=3))
+    figs = donaldson_figures(r)
+    assert [t.name for t in figs["sigma"].data] == ["balanced h", "σ-optimised h", "g_FS"]
+    assert list(figs["sigma"].data[0].y) == r.sigma.tolist() and list(figs["sigma"].data[0].error_y.array) == r.sigma_se.tolist()
+    assert list(donaldson_sigma_figure(r, self_normalised=True).data[0].y) == r.sigma_self.tolist()
+    assert list(figs["time"].data[1].x) == (r.seconds + r.opt_seconds).tolist()
+    assert [len(t.x) for t in figs["convergence"].data[:2]] == r.iterations.tolist()
+    config = DonaldsonSweepConfig(psis=(0, 10 + 3j), k=2, n_points=2000, n_test=2000)
+    sweep = DonaldsonSweepResult(config, np.array([0, 10 + 3j]), *(np.array([0.3, 0.2]),) * 8,
+                                 np.array([5, 6]), np.array([1.0, 2.0]))
+    fig = donaldson_sweep_figure(sweep)
+    assert list(fig.data[0].x) == ["0", "10+3i"] and [t.name for t in fig.data] == ["g_FS", "balanced, k = 2"]
