@@ -608,7 +608,7 @@ def run_donaldson(config: DonaldsonConfig, progress=None, reference: Kappa | Non
 
 # Seconds per complex multiply-add of the T-operator and the metric, fitted to
 # benchmarks/bench_donaldson.py on 2 cores; and a typical iteration count.
-SECONDS_PER_MAC = 2.5e-9
+SECONDS_PER_MAC = 5e-9
 TYPICAL_ITERATIONS = 12
 WORKER_BYTES = 400 * 2**20
 
