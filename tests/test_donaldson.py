@@ -24,8 +24,8 @@ from metricflow.donaldson import (
 )
 from metricflow.errors import MetricflowError
 from metricflow.manifolds import Manifold
-from metricflow.measures import measure_sigma
-from metricflow.points import SampleConfig, sample_points
+from metricflow.measures import Kappa, measure_sigma
+from metricflow.points import SampleConfig, points_from_coordinates, sample_points
 from metricflow.reference import estimate_kappa, reference_kappa
 
 QUINTIC = Manifold(5, 0)
@@ -127,6 +127,28 @@ def test_k1_balanced_metric_is_g_fs():
     assert r.iterations[0] >= 1 and r.converged[0]
     assert abs(r.sigma[0] - r.sigma_fs) < 0.003 and abs(r.sigma_self[0] - r.sigma_fs_self) < 0.003
     assert r.sigma_fs == pytest.approx(0.373, abs=4 * r.sigma_fs_se)  # the known sigma_FS (docs/GEOMETRY.md)
+
+
+@pytest.mark.parametrize("psi", [0, 10 + 3j])
+def test_k1_balanced_h_on_a_symmetric_sample_is_exactly_g_fs(psi):
+    # z -> (z_0, w z_1, w^2 z_2, w^3 z_3, w^4 z_4), w = exp(2 pi i / 5), and the cyclic
+    # permutations are symmetries of every Dwork quintic. On a sample closed under them
+    # T(1) is exactly proportional to 1, so the balanced h at k = 1 is 1 and g_1 = g_FS:
+    # sigma identical to rounding.
+    m = Manifold(5, psi)
+    base = sample_points(SampleConfig(m, 200, seed=5)).z
+    phase = np.exp(2j * np.pi * np.arange(5) / 5)
+    orbit = [np.roll(base * phase**a, r, axis=1) for a in range(5) for r in range(5)]
+    pts = points_from_coordinates(m, np.concatenate(orbit))
+    e = monomial_exponents(5, 1)
+    bal = balance(sections(pts.z, e), pts.weights, np.eye(5, dtype=complex), 1e-12, 50)
+    h = bal.h / bal.h[0, 0]
+    np.testing.assert_allclose(h, np.eye(5), atol=1e-12)
+    test = sample_points(SampleConfig(m, 2000, seed=6))
+    kref = Kappa(0.1, 0.0)  # any fixed kappa: the same for both metrics
+    a = measure_sigma(metric(test, bal.h, 1, e), test.omega_sq, test.weights, kref)
+    b = measure_sigma(test.g_fs, test.omega_sq, test.weights, kref)
+    assert a.sigma == pytest.approx(b.sigma, rel=1e-10) and a.sigma_self == pytest.approx(b.sigma_self, rel=1e-10)
 
 
 def test_sigma_falls_with_k_on_the_fermat_quintic():
@@ -280,3 +302,18 @@ def test_figures_are_built_from_the_result_alone():
                                  np.array([5, 6]), np.array([1.0, 2.0]))
     fig = donaldson_sweep_figure(sweep)
     assert list(fig.data[0].x) == ["0", "10+3i"] and [t.name for t in fig.data] == ["g_FS", "balanced, k = 2"]
+
+
+def test_the_estimate_grows_like_n_k_squared_per_point():
+    from metricflow.donaldson import estimate_donaldson
+    from metricflow.jobs import estimate
+
+    small = DonaldsonConfig(ks=(3,), n_points=100_000, n_test=1000)
+    large = DonaldsonConfig(ks=(6,), n_points=100_000, n_test=1000)
+    assert estimate(large) == estimate_donaldson(large)  # registered as a job kind
+    a, b = estimate_donaldson(small), estimate_donaldson(large)
+    ratio = (205 / 35) ** 2
+    assert 0.5 * ratio < (b.seconds - 7) / (a.seconds - 7) < 1.5 * ratio
+    assert b.bytes > 16 * 100_000 * 205
+    off_fermat = estimate_donaldson(DonaldsonConfig(Manifold(5, 0.5), ks=(3,), n_points=100_000, n_test=1000))
+    assert off_fermat.seconds > a.seconds  # the reference kappa's 10^6 points
