@@ -59,6 +59,7 @@ __all__ = [
     "initial_h",
     "metric",
     "monomial_exponents",
+    "Optimised",
     "optimise_h",
     "potential",
     "run_donaldson",
@@ -269,20 +270,27 @@ def balance(s: np.ndarray, weights: np.ndarray, h0: np.ndarray, tol: float, max_
 
 
 def optimise_h(points: Points, h: np.ndarray, k: int, kappa_value: float, steps: int, lr: float,
-               exponents: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+               exponents: np.ndarray | None = None, validation: Points | None = None,
+               check_every: int = 10) -> "Optimised":
     """Minimise sigma of g_k over H on ``points``, starting from ``h``, with Adam.
 
     H = C C^dagger with C = L_0 (1 + X), L_0 the Cholesky factor of ``h`` and X lower
     triangular (complex, diagonal included, zero at the start), so C is a Cholesky factor of H
-    and Adam's step size is relative to the start. The loss is the reference-kappa sigma (eq. B.11) on
-    the points; the H with the lowest loss seen is returned (chosen on these points only).
+    and Adam's step size is relative to the start. The loss is the reference-kappa sigma
+    (eq. B.11) on ``points``. With ``validation`` points, sigma there is measured at the start
+    and every ``check_every`` steps, and the H with the lowest validation sigma is returned
+    (the start included: early stopping, so the result is not worse than ``h`` on points it
+    was not fitted to); without, the H with the lowest training loss.
 
     Args:
       points: the training points; h: (N_k, N_k) start; k: degree; kappa_value: reference kappa.
       steps: Adam steps; lr: its learning rate.
+      exponents: the section basis (default ``monomial_exponents(degree, k)``).
+      validation: optional points for the choice of the step.
+      check_every: steps between validation measurements.
 
     Returns:
-      (h_best, losses): (N_k, N_k) complex128 and (steps + 1,) float64 training sigma.
+      Optimised.
     """
     import optax
 
@@ -291,19 +299,20 @@ def optimise_h(points: Points, h: np.ndarray, k: int, kappa_value: float, steps:
 
     if exponents is None:
         exponents = monomial_exponents(points.manifold.degree, k)
-    s, dloc = _local_sections(points, exponents, 0, len(points))
-    s, dloc = jnp.asarray(s), jnp.asarray(dloc)
-    omega_sq, w = jnp.asarray(points.omega_sq), jnp.asarray(points.weights)
     l0 = jnp.asarray(np.linalg.cholesky(h))
     n_k = h.shape[0]
     rows, cols = np.tril_indices(n_k)
+
+    def data(pts):
+        s, dloc = _local_sections(pts, exponents, 0, len(pts))
+        return jnp.asarray(s), jnp.asarray(dloc), jnp.asarray(pts.omega_sq), jnp.asarray(pts.weights)
 
     def h_of(x):
         lower = jnp.zeros((n_k, n_k), dtype=complex).at[rows, cols].set(x[0] + 1j * x[1])
         c = l0 @ (jnp.eye(n_k) + lower)
         return c @ jnp.conj(c.T)
 
-    def loss(x):
+    def loss(x, s, dloc, omega_sq, w):
         hh = h_of(x)
         hd = jnp.einsum("xy,bya->bxa", hh, dloc)
         K = jnp.real(jnp.sum(jnp.conj(s) * (s @ hh.T), axis=1))
@@ -312,31 +321,60 @@ def optimise_h(points: Points, h: np.ndarray, k: int, kappa_value: float, steps:
         g = (ddK / K[:, None, None] - dK[:, :, None] * jnp.conj(dK)[:, None, :] / (K**2)[:, None, None]) / (k * jnp.pi)
         return sigma_fn(g, omega_sq, w, kappa_value)
 
+    train = data(points)
+    val = data(validation) if validation is not None else None
+    val_loss = jax.jit(lambda x: loss(x, *val)) if val is not None else None
     opt = optax.adam(lr)
     x = jnp.zeros((2, rows.size))
     state = opt.init(x)
 
     @jax.jit
     def step(x, state):
-        value, grad = jax.value_and_grad(loss)(x)
+        value, grad = jax.value_and_grad(loss)(x, *train)
         updates, state = opt.update(grad, state, x)
         return optax.apply_updates(x, updates), state, value
 
-    losses = []
-    best_x, best = x, np.inf
-    for _ in range(steps):
+    losses, checked, val_losses = [], [], []
+    best_x, best, best_step = x, np.inf, 0
+    for i in range(steps + 1):
+        if val_loss is not None and (i % check_every == 0 or i == steps):
+            v = float(val_loss(x))
+            checked.append(i)
+            val_losses.append(v)
+            if v < best:
+                best, best_x, best_step = v, x, i
+        if i == steps:
+            losses.append(float(loss(x, *train)))
+            break
         new_x, state, value = step(x, state)
-        value = float(value)  # the loss at x, before this step
-        losses.append(value)
-        if value < best:
-            best, best_x = value, x
+        losses.append(float(value))  # the loss at x, before this step
+        if val_loss is None and losses[-1] < best:
+            best, best_x, best_step = losses[-1], x, i
         x = new_x
-    final = float(loss(x))
-    losses.append(final)
-    if final < best:
-        best_x = x
+    if val_loss is None and losses[-1] < best:
+        best_x, best_step = x, steps
     h_best = np.asarray(h_of(best_x))
-    return 0.5 * (h_best + np.conj(h_best.T)), np.asarray(losses)
+    return Optimised(0.5 * (h_best + np.conj(h_best.T)), np.asarray(losses), np.asarray(checked, dtype=np.int64),
+                     np.asarray(val_losses), best_step)
+
+
+@dataclass(frozen=True)
+class Optimised:
+    """The outcome of ``optimise_h``.
+
+    Attributes:
+      h: (N_k, N_k) complex128, the chosen H.
+      train_sigma: (steps + 1,) float64, the training loss at each step (0 = the start).
+      checked_steps: (C,) int64, the steps at which the validation sigma was measured.
+      validation_sigma: (C,) float64, sigma on the validation points there (empty without).
+      best_step: the step whose H is returned.
+    """
+
+    h: np.ndarray
+    train_sigma: np.ndarray
+    checked_steps: np.ndarray
+    validation_sigma: np.ndarray
+    best_step: int
 
 
 # ---- the study ------------------------------------------------------------------------
@@ -372,7 +410,8 @@ class DonaldsonConfig:
       max_iterations: cap on T-operator applications per k.
       opt_steps, opt_lr: Adam steps and learning rate of ``optimise``.
       opt_points: training points of ``optimise``, the first of the n_points (default
-        min(n_points, OPT_POINTS)).
+        min(n_points // 2, OPT_POINTS)); the next opt_points, if there are as many, choose the
+        step (validation).
     """
 
     manifold: Manifold = Manifold()
@@ -405,7 +444,7 @@ class DonaldsonConfig:
         object.__setattr__(self, "max_iterations", check_count(self.max_iterations, "max_iterations", maximum=10_000))
         object.__setattr__(self, "opt_steps", check_count(self.opt_steps, "opt_steps", maximum=100_000))
         object.__setattr__(self, "opt_lr", check_positive(self.opt_lr, "opt_lr"))
-        opt_points = min(self.n_points, OPT_POINTS) if self.opt_points is None else self.opt_points
+        opt_points = min(self.n_points // 2, OPT_POINTS) if self.opt_points is None else self.opt_points
         object.__setattr__(self, "opt_points", check_count(opt_points, "opt_points"))
         need = 10 * hilbert_dimension(self.manifold.degree, ks[-1])
         if self.n_points < need:
@@ -447,6 +486,9 @@ class DonaldsonResult:
       h: K arrays (N_k, N_k) complex128, the balanced H.
       opt_sigma, opt_sigma_se, opt_sigma_self, opt_sigma_self_se: (K,) float64, the same for
         the sigma-optimised H. opt_seconds: (K,) float64 (added to the balancing time).
+      opt_best_step: (K,) int64, the Adam step whose H was kept (chosen on validation points:
+        the opt_points integration points after the training ones, when there are enough);
+        -1 without optimise.
       opt_train_sigma: K arrays (opt_steps + 1,) float64, training sigma per Adam step (empty
         without optimise).
       sigma_fs, sigma_fs_se, sigma_fs_self, sigma_fs_self_se: g_FS on the test points.
@@ -474,6 +516,7 @@ class DonaldsonResult:
     opt_sigma_self: np.ndarray
     opt_sigma_self_se: np.ndarray
     opt_seconds: np.ndarray
+    opt_best_step: np.ndarray
     opt_train_sigma: tuple
     sigma_fs: float
     sigma_fs_se: float
@@ -503,7 +546,7 @@ class DonaldsonResult:
                 row.update({
                     "opt_sigma": f(self.opt_sigma[i]), "opt_sigma_se": f(self.opt_sigma_se[i]),
                     "opt_sigma_self": f(self.opt_sigma_self[i]), "opt_sigma_self_se": f(self.opt_sigma_self_se[i]),
-                    "opt_seconds": float(self.opt_seconds[i]),
+                    "opt_seconds": float(self.opt_seconds[i]), "opt_best_step": int(self.opt_best_step[i]),
                 })
             out.append(row)
         return out
@@ -554,6 +597,7 @@ def run_donaldson(config: DonaldsonConfig, progress=None, reference: Kappa | Non
     iterations = np.zeros(K, dtype=np.int64)
     converged = np.zeros(K, dtype=bool)
     residual, seconds, per_iteration, opt_seconds = _nan(K), _nan(K), _nan(K), _nan(K)
+    opt_best = np.full(K, -1, dtype=np.int64)
     histories, hs, opt_losses = [], [], []
     step = 1
     for i, k in enumerate(config.ks):
@@ -579,12 +623,15 @@ def run_donaldson(config: DonaldsonConfig, progress=None, reference: Kappa | Non
         report(step, total, f"{base}: sigma {balanced_reports[-1].sigma:.4f}")
         if config.optimise:
             t1 = time.perf_counter()
-            h_opt, losses = optimise_h(train.subset(slice(0, config.opt_points)), bal.h, k, kref.value,
-                                       config.opt_steps, config.opt_lr, exps)
+            n_opt = config.opt_points
+            validation = train.subset(slice(n_opt, 2 * n_opt)) if len(train) >= 2 * n_opt else None
+            opt = optimise_h(train.subset(slice(0, n_opt)), bal.h, k, kref.value, config.opt_steps,
+                             config.opt_lr, exps, validation=validation)
             opt_seconds[i] = time.perf_counter() - t1
-            g = metric(test, h_opt, k, exps)
+            opt_best[i] = opt.best_step
+            g = metric(test, opt.h, k, exps)
             opt_reports.append(measure_sigma(g, test.omega_sq, test.weights, kref))
-            opt_losses.append(losses)
+            opt_losses.append(opt.train_sigma)
             step += 1
             report(step, total, f"{base}: optimised sigma {opt_reports[-1].sigma:.4f}")
         else:
@@ -599,7 +646,7 @@ def run_donaldson(config: DonaldsonConfig, progress=None, reference: Kappa | Non
         iterations=iterations, converged=converged, residual=residual, seconds=seconds,
         seconds_per_iteration=per_iteration, residual_history=tuple(histories), h=tuple(hs),
         opt_sigma=o_sig, opt_sigma_se=o_se, opt_sigma_self=o_self, opt_sigma_self_se=o_self_se,
-        opt_seconds=opt_seconds, opt_train_sigma=tuple(opt_losses),
+        opt_seconds=opt_seconds, opt_best_step=opt_best, opt_train_sigma=tuple(opt_losses),
         sigma_fs=fs.sigma, sigma_fs_se=fs.sigma_se, sigma_fs_self=fs.sigma_self, sigma_fs_self_se=fs.sigma_self_se,
         kappa=float(kref.value), kappa_se=float(kref.se), kappa_exact=bool(kref.exact),
         n_points=len(train), n_test=len(test), total_seconds=time.perf_counter() - start_all,
