@@ -290,6 +290,11 @@ def test_donaldson_page_shows_bad_input_as_an_error(cache_dir):
     assert not at.exception and any("singular locus" in e.value for e in at.error)
     at.text_input[0].set_value("abc").run()
     assert any("psi must be a complex number" in e.value for e in at.error)
+    at.text_input[0].set_value("0")
+    at.text_input[1].set_value("0, 0.5, 1").run()  # the sweep's psi values
+    assert [e.value for e in at.error if "singular locus" in e.value] and not at.exception
+    at.text_input[1].set_value("0, 0.5").run()
+    assert not at.error and any("for 2 jobs" in c.value for c in at.caption)
 
 
 def test_figures_are_built_from_the_result_alone(optimised_k2):
