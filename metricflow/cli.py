@@ -503,8 +503,8 @@ def add_donaldson(sub) -> None:
     p.add_argument("--optimise", action="store_true", help="also minimise sigma over h from the balanced h (Adam)")
     p.add_argument("--tol", type=float, default=1e-6, help="stop when |T(h)^-1 - h| / |h| < TOL (default 1e-6)")
     p.add_argument("--max-iterations", type=_int, default=200, help="cap on T-operator iterations per k")
-    p.add_argument("--opt-steps", type=_int, default=100, help="Adam steps of --optimise (default 100)")
-    p.add_argument("--opt-lr", type=float, default=2e-3, help="Adam learning rate of --optimise (default 2e-3)")
+    p.add_argument("--opt-steps", type=_int, default=300, help="Adam steps of --optimise (default 300)")
+    p.add_argument("--opt-lr", type=float, default=5e-3, help="Adam learning rate of --optimise (default 5e-3)")
     p.add_argument("--opt-points", type=_int, default=None, help="training points of --optimise (default min(N/2, 5000)); the next as many choose the step")
     _add_manifold(p)
 

@@ -43,8 +43,8 @@ def donaldson_controls() -> DonaldsonConfig:
         o = st.columns(4)
         tol = o[0].number_input("Tolerance", min_value=1e-12, max_value=1e-2, value=1e-6, format="%.0e")
         max_iterations = o[1].number_input("Max iterations", 1, 10_000, 200)
-        opt_steps = o[2].number_input("Adam steps", 1, 10_000, 100)
-        opt_lr = o[3].number_input("Adam learning rate", min_value=1e-5, max_value=1.0, value=2e-3, format="%.0e")
+        opt_steps = o[2].number_input("Adam steps", 1, 10_000, 300)
+        opt_lr = o[3].number_input("Adam learning rate", min_value=1e-5, max_value=1.0, value=5e-3, format="%.0e")
     return DonaldsonConfig(
         Manifold(5, parse_psi(psi)), int(k_max), int(n_points), int(n_test), int(seed), optimise=optimise,
         tol=float(tol), max_iterations=int(max_iterations), opt_steps=int(opt_steps), opt_lr=float(opt_lr),
