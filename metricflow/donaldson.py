@@ -78,8 +78,10 @@ MAX_K = 8
 # Points per block when evaluating sections (bounds the temporaries to ~100 MiB at k = 6).
 BLOCK = 4096
 
-# Training points of the sigma optimisation by default.
+# The sigma optimisation's defaults: training points, Adam steps and learning rate.
 OPT_POINTS = 5_000
+OPT_STEPS = 300
+OPT_LR = 5e-3
 
 # The psi values of the moduli sweep by default (issue 17).
 SWEEP_PSIS = (0, 0.1, 0.3, 0.5, 0.8, 1.5, 10 + 3j)
@@ -408,7 +410,8 @@ class DonaldsonConfig:
       optimise: also minimise sigma over H from the balanced one (Headrick-Nassar).
       tol: stop when ||T(H)^(-1) - H||_F / ||H||_F < tol.
       max_iterations: cap on T-operator applications per k.
-      opt_steps, opt_lr: Adam steps and learning rate of ``optimise``.
+      opt_steps, opt_lr: Adam steps and learning rate of ``optimise`` (without ``optimise``
+        these and opt_points are set to their defaults, so the job key is per psi, k, sizes, seed).
       opt_points: training points of ``optimise``, the first of the n_points (default
         min(n_points // 2, OPT_POINTS)); the next opt_points, if there are as many, choose the
         step (validation).
@@ -422,8 +425,8 @@ class DonaldsonConfig:
     optimise: bool = False
     tol: float = 1e-6
     max_iterations: int = 200
-    opt_steps: int = 300
-    opt_lr: float = 5e-3
+    opt_steps: int = OPT_STEPS
+    opt_lr: float = OPT_LR
     opt_points: Optional[int] = None
 
     def __post_init__(self):
@@ -456,6 +459,10 @@ class DonaldsonConfig:
             raise MetricflowError(
                 f"opt_points ({self.opt_points:,}) must not exceed n_points ({self.n_points:,})"
             )
+        if not self.optimise:  # unused: keep them at their defaults so they do not change the job key
+            object.__setattr__(self, "opt_steps", OPT_STEPS)
+            object.__setattr__(self, "opt_lr", OPT_LR)
+            object.__setattr__(self, "opt_points", min(self.n_points // 2, OPT_POINTS))
 
     def sample_configs(self) -> tuple[SampleConfig, SampleConfig]:
         """The SampleConfigs of the integration points and of the fresh test points."""

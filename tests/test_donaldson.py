@@ -200,6 +200,7 @@ def test_config_rejects_bad_input_with_one_line(kwargs, message):
 
 def test_k_max_means_one_to_k_max():
     assert DonaldsonConfig(ks=3).ks == (1, 2, 3)
+    assert DonaldsonConfig(opt_steps=7) == DonaldsonConfig() != DonaldsonConfig(opt_steps=7, optimise=True)
     assert DonaldsonConfig(n_points=2000).opt_points == 1000 and DonaldsonConfig(n_points=10**5).opt_points == 5000
 
 
