@@ -146,7 +146,9 @@ def flow_label(config: "FlowConfig") -> str:
     else:
         options = ""
     extra = [options] if options else []
-    extra += ["normalised"] if c.normalise else []
+    extra += ["euclidean"] if c.update == "euclidean" else []
+    if c.normalise != (c.update == "covariant"):  # say so only where it is not the update's default
+        extra += ["normalised"] if c.normalise else ["unnormalised"]
     extra += [f"clip {c.clip:g}"] if c.clip else []
     extra += [] if c.weighted else ["unweighted"]
     tail = f" ({', '.join(extra)})" if extra else ""
