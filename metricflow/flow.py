@@ -592,18 +592,14 @@ def flow_on_points(
             if step > 0 and rep.sigma > DIVERGED_FACTOR * hist[part, "sigma"][0]:
                 return f"sigma on the {part} points grew to {rep.sigma:.3g}, over {DIVERGED_FACTOR:g} times its start"
             bad = _nonpd(g)
-            pd = (
-                measure_sigma(g, pts.omega_sq, pts.weights, kref, mask=~bad)
-                if bad.any() and not bad.all()
-                else (rep if not bad.any() else None)
-            )
+            # sigma over the PD points (NaN if there are none)
+            pd = measure_sigma(g, pts.omega_sq, pts.weights, kref, mask=~bad) if bad.any() else rep
             reports[part] = (rep, pd, int(bad.sum()))
         for part, (rep, pd, count) in reports.items():
             row = {
                 "sigma": rep.sigma, "sigma_se": rep.sigma_se, "sigma_self": rep.sigma_self,
                 "sigma_self_se": rep.sigma_self_se, "nonpd_count": count,
-                "sigma_pd": pd.sigma if pd is not None else np.nan,
-                "sigma_pd_se": pd.sigma_se if pd is not None else np.nan,
+                "sigma_pd": pd.sigma, "sigma_pd_se": pd.sigma_se,
             }
             for name, value in row.items():
                 hist[part, name][step] = value
