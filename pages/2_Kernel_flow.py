@@ -41,7 +41,7 @@ def apply_preset(kernel: str) -> None:
     st.session_state[f"flow_n_test_{kernel}"] = table["n_train"]
     st.session_state[f"flow_steps_{kernel}"] = 50
     st.session_state[f"flow_clip_{kernel}"] = 0.0
-    st.session_state[f"flow_normalise_{kernel}_euclidean"] = False
+    st.session_state[f"flow_normalise_euclidean_{kernel}"] = False
     st.session_state[f"flow_weighted_{kernel}"] = True
     if kernel == "gaussian":
         st.session_state["flow_squared_gaussian"] = False
@@ -69,40 +69,46 @@ def flow_controls() -> FlowConfig:
     c[3].button("Table 1 as printed, coordinate update", on_click=apply_preset, args=(kernel,), key="flow_preset",
                 help=PRESET_REASON)
     table = TABLE1[kernel]
-    key = lambda name: f"flow_{name}_{kernel}"  # noqa: E731
+
+    def key(name: str, default) -> str:
+        # the value goes into session_state before the widget exists (not as the widget's
+        # default), so that the preset can set it without a conflict
+        k = f"flow_{name}_{kernel}"
+        st.session_state.setdefault(k, default)
+        return k
+
     c = st.columns(4)
-    n_train = c[0].number_input("Train points", 10, 1_000_000, table["n_train"], step=100, key=key("n_train"))
-    n_test = c[1].number_input("Test points", 10, 1_000_000, table["n_train"], step=100, key=key("n_test"))
-    steps = c[2].number_input("Steps", 1, 10_000, 50, key=key("steps"))
-    lr = c[3].number_input("Learning rate Δt", 1e-12, 1e6, float(table["lr"]), format="%g", key=key("lr"))
+    n_train = c[0].number_input("Train points", 10, 1_000_000, step=100, key=key("n_train", table["n_train"]))
+    n_test = c[1].number_input("Test points", 10, 1_000_000, step=100, key=key("n_test", table["n_train"]))
+    steps = c[2].number_input("Steps", 1, 10_000, key=key("steps", 50))
+    lr = c[3].number_input("Learning rate Δt", 1e-12, 1e6, format="%g", key=key("lr", float(table["lr"])))
     c = st.columns(4)
     clip = c[0].number_input(
-        "Clip (0 = off)", 0.0, 1e6, 0.0, format="%g", key=key("clip"),
+        "Clip (0 = off)", 0.0, 1e6, format="%g", key=key("clip", 0.0),
         help="euclidean: scale down each point's update so |Δt U| ≤ clip |g| (Frobenius norms); "
         "covariant: bound the log-rescaling |Δt c/n| ≤ clip",
     )
-    seed = c[1].number_input("Seed", 0, 2**31 - 1, 0, key=key("seed"))
+    seed = c[1].number_input("Seed", 0, 2**31 - 1, key=key("seed", 0))
     options: dict = {}
     c = st.columns(4)
     if kernel == "relu-ntk":
-        options["depth"] = int(c[0].number_input("Depth", 1, 20, table["depth"], key=key("depth")))
-        options["sigma_w"] = c[1].number_input("σ_w", 1e-6, 1e6, float(table["sigma_w"]), format="%g", key=key("sigma_w"))
-        options["sigma_b"] = c[2].number_input("σ_b", 0.0, 1e6, float(table["sigma_b"]), format="%g", key=key("sigma_b"))
+        options["depth"] = int(c[0].number_input("Depth", 1, 20, key=key("depth", table["depth"])))
+        options["sigma_w"] = c[1].number_input("σ_w", 1e-6, 1e6, format="%g", key=key("sigma_w", float(table["sigma_w"])))
+        options["sigma_b"] = c[2].number_input("σ_b", 0.0, 1e6, format="%g", key=key("sigma_b", float(table["sigma_b"])))
     elif kernel == "gaussian":
-        options["sigma"] = c[0].number_input("σ (eq. 3.6)", 1e-6, 1e6, float(table["sigma"]), format="%g", key=key("sigma"))
-        options["squared"] = c[1].checkbox("exp(−d²/2σ²)", False, key=key("squared"))
-        radius = c[2].number_input("Cutoff radius (0 = dense)", 0.0, 1.5, 0.0, format="%g", key=key("radius"))
+        options["sigma"] = c[0].number_input("σ (eq. 3.6)", 1e-6, 1e6, format="%g", key=key("sigma", float(table["sigma"])))
+        options["squared"] = c[1].checkbox("exp(−d²/2σ²)", key=key("squared", False))
+        radius = c[2].number_input("Cutoff radius (0 = dense)", 0.0, 1.5, format="%g", key=key("radius", 0.0))
         options["radius"] = radius or None
     elif kernel == "cosnet":
-        options["sigma_w"] = c[0].number_input("σ_w", 1e-6, 1e6, float(table["sigma_w"]), format="%g", key=key("sigma_w"))
-        width = c[1].number_input("Width N (0 = infinite)", 0, 10**7, 0, step=256, key=key("width"))
+        options["sigma_w"] = c[0].number_input("σ_w", 1e-6, 1e6, format="%g", key=key("sigma_w", float(table["sigma_w"])))
+        width = c[1].number_input("Width N (0 = infinite)", 0, 10**7, step=256, key=key("width", 0))
         options["width"] = int(width) or None
-    st.session_state.setdefault(f"{key('normalise')}_{update}", update == "covariant")
     normalise = c[3].checkbox(
-        "Normalise the kernel", key=f"{key('normalise')}_{update}",
+        "Normalise the kernel", key=key(f"normalise_{update}", update == "covariant"),
         help="covariant: Θ(x,x′)w′/Σ Θ(x,x″)w″ (a delta kernel stays a delta); euclidean: divide by row sums",
     )
-    weighted = c[3].checkbox("Weighted loss", True, key=key("weighted"))
+    weighted = c[3].checkbox("Weighted loss", key=key("weighted", True))
     return FlowConfig(
         kernel=kernel, loss=loss, n_train=int(n_train), n_test=int(n_test), steps=int(steps), lr=float(lr),
         clip=float(clip) or None, seed=int(seed), normalise=normalise, weighted=weighted, update=update, **options,

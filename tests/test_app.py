@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apptest import ROOT, TIMEOUT, figure, open_page, run_until_done, values
+from apptest import ROOT, TIMEOUT, figure, open_page, run_until_done, values, wait_for
 
 pytestmark = pytest.mark.usefixtures("cache_dir")
 
@@ -168,7 +168,7 @@ def test_kernel_flow_page_defaults_are_table_1_with_the_covariant_update(cache_d
     at = flow_page()
     assert at.selectbox(key="flow_update").value == "covariant"
     assert at.selectbox(key="flow_loss_covariant").value == "log"
-    assert at.checkbox(key="flow_normalise_delta_covariant").value is True
+    assert at.checkbox(key="flow_normalise_covariant_delta").value is True
     assert any("diverge" in c.value for c in at.caption)
     next(b for b in at.button if b.label == "Run").click().run()
     run_until_done(at)
@@ -181,8 +181,21 @@ def test_kernel_flow_page_defaults_are_table_1_with_the_covariant_update(cache_d
     assert not at.exception and not at.warning
     assert at.selectbox(key="flow_update").value == "euclidean"
     assert at.selectbox(key="flow_loss_euclidean").value == "sigma"
-    assert at.checkbox(key="flow_normalise_gaussian_euclidean").value is False
+    assert at.checkbox(key="flow_normalise_euclidean_gaussian").value is False
     assert at.number_input(key="flow_lr_gaussian").value == 0.1583
+    # a diverged flow shows the step and no gain
+    at.selectbox(key="flow_kernel").set_value("delta").run()
+    next(b for b in at.button if b.label == "Table 1 as printed, coordinate update").click().run()
+    at.number_input(key="flow_n_train_delta").set_value(100)
+    at.number_input(key="flow_n_test_delta").set_value(30)
+    at.number_input(key="flow_lr_delta").set_value(30.0).run()
+    next(b for b in at.button if b.label == "Run").click().run()
+    wait_for(at, lambda a: any(w.value.startswith("diverged at step") for w in a.warning), 150)
+    result = JobStore(cache_dir).result(at.session_state["flow_job"])
+    assert result.config.update == "euclidean" and result.diverged_step is not None
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["train gain σ₀/σ"] == "diverged" and metrics["test gain σ₀/σ"] == "diverged"
+    assert any(w.value.startswith(f"diverged at step {result.diverged_step}:") for w in at.warning)
 
 
 def test_kernel_flow_page_refuses_a_dense_kernel_that_does_not_fit():
