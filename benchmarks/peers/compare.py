@@ -9,8 +9,8 @@ mlgeometry_worker.py in MLGeometry's, metricflow_worker.py in ours), on its own 
 one epoch each, so all see the same machine load, and each waits while another runs. After
 every epoch each saves its metric on its validation points; sigma is measured here, by the
 same code for all (``metricflow.measures.measure_sigma``), in both conventions: against the
-exact Fermat kappa, and self-normalised (kappa from the metric on the same points: cymetric's
-convention).
+exact Fermat kappa (scaled by s^3 for a metric in the class s [g_FS], as MLGeometry's is), and
+self-normalised (kappa from the metric on the same points: cymetric's convention).
 
 Prints a table as it goes, then a summary and one JSON line ("RESULT {...}"), also kept as
 result.json in the run's folder.
@@ -23,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -132,7 +133,7 @@ def main(argv=None) -> None:
     if not (args.cymetric_python or args.mlgeometry_python):
         p.error("name at least one peer: --cymetric-python and/or --mlgeometry-python")
 
-    base = Path(args.workdir) if args.workdir else Path(os.environ.get("TMPDIR", "/tmp")) / "metricflow-peers"
+    base = Path(args.workdir) if args.workdir else Path(tempfile.gettempdir()) / "metricflow-peers"
     run = base / time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     run.mkdir(parents=True, exist_ok=True)
     print(f"run files: {run}")
@@ -194,7 +195,7 @@ def main(argv=None) -> None:
                 w.proc.kill()
 
     steady = slice(1, None) if args.epochs > 1 else slice(0, None)
-    which = "epochs 2 and later" if args.epochs > 1 else "epoch 1 (the only one)"
+    which = "epochs 2 and later" if args.epochs > 1 else "epoch 1, the only one"
     ours_s = float(np.mean(models[OURS]["seconds"][steady]))
     print()
     for name, m in models.items():
