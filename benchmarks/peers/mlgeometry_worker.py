@@ -6,14 +6,15 @@ builds it with --mlgeometry). Does not import metricflow.
 generates N Fermat quintic points with MLGeometry's own Hypersurface (random lines, N / 5 of
 them), holds out 10 % (seeded), and builds the network of its guide (Guide.ipynb): the Kahler
 potential K = log(NN(z zbar)) with hidden layers of 70 and 100 units and square activations
-(its Bihomogeneous and SquareDense layers; k = 4), g = d dbar K restricted to X. Trained as its
-trainer.train_optax does (Adam at 1e-3, batch 1000, its weighted_MAPE loss, which normalises
-det g per batch), one epoch per command. K is a log of a degree-(k, k) polynomial without
-1/pi, so g lies in the class pi k [g_FS]: its reference kappa is (pi k)^3 times ours.
+(its Bihomogeneous and SquareDense layers; k = 4), g = d dbar K restricted to X. Trained the
+way its trainer.train_optax loops (shuffled batches of 1000, its compute_loss with its
+weighted_MAPE, which normalises det g per batch), with Adam at 1e-3 as in its guide, one
+epoch per command. K is the log of a degree-(k, k) polynomial without 1/pi, so g lies in the
+class pi k [g_FS]: its reference kappa is (pi k)^3 times ours.
 Then reads commands from stdin, one a line, and answers each with one line "PEER {json}":
 
-  eval PATH   the metric on the validation points -> PATH (.npz: g, omega_sq, weights, the points z),
-              untimed
+  eval PATH   the metric on the validation points -> PATH (.npz: g, omega_sq, weights and
+              the points z), untimed
   epoch       one epoch, timed
   quit        peak memory, then exit
 """
