@@ -107,6 +107,7 @@ def add_flow(sub) -> None:
     p.add_argument("--clip", type=float, default=None, help="max |lr update|_F / |g|_F per point")
     p.add_argument("--chart", type=_chart, default=None, help="common chart scale,elim (default: most common)")
     p.add_argument("--coordinates", default="reject", help="reject (paper) or transform")
+    p.add_argument("--precision", default="float64", help="float64, or float32: metrics rounded to complex64 every step")
     _add_manifold(p)
 
 
@@ -120,7 +121,7 @@ def run_flow(args) -> dict:
         lr=args.lr, sigma=args.sigma, squared=args.squared, radius=args.radius, normalise=args.normalise,
         weighted=not args.unweighted, depth=args.depth, sigma_w=args.sigma_w, sigma_b=args.sigma_b,
         width=args.width, clip=args.clip, seed=args.seed, chart=args.chart, coordinates=args.coordinates,
-        manifold=manifold(args.manifold, args.psi), update=args.update,
+        manifold=manifold(args.manifold, args.psi), update=args.update, precision=args.precision,
     )
     return run_job(config, cache=not args.no_cache).to_dict()
 

@@ -194,6 +194,8 @@ def test_cli_flow_json_and_bad_input(capsys):
                  "--loss", "ultralocal", "--lr", "1e-4", "--json", "--no-cache"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["update"] == "euclidean" and out["loss"] == "ultralocal" and out["config"]["normalise"] is False
+    assert main(["flow", "--kernel", "delta", "--train", "40", "--steps", "1", "--precision", "float32", "--json", "--no-cache"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["precision"] == "float32"
     assert main(["flow", "--kernel", "delta", "--update", "newton"]) == 2
     assert capsys.readouterr().err.startswith("error: unknown update 'newton'")
     assert main(["flow", "--kernel", "delta", "--train", "80", "--steps", "1", "--lr", "1e-4"]) == 0
