@@ -14,6 +14,7 @@ import metricflow.generalisation as gen
 from metricflow import MetricflowError, manifold
 from metricflow.cli import main
 from metricflow.flow import sample_in_chart
+from metricflow.points import points_from_coordinates
 from metricflow.generalisation import (
     NoiseConfig,
     NoiseResult,
@@ -70,20 +71,47 @@ def test_projection_is_a_small_move_along_the_normal(train):
 
 def test_noised_points_are_on_x_seeded_and_zero_noise_is_the_train_set(train):
     pts, _ = train
-    z0, redrawn = noised_points(QUINTIC, pts.z, 0.0, seed=0, level=0)
+    z0, redrawn = noised_points(QUINTIC, pts.z, 0.0, seed=0)
     assert redrawn == 0 and np.array_equal(z0, pts.z)
-    a, _ = noised_points(QUINTIC, pts.z, 1e-3, seed=0, level=3)
-    b, _ = noised_points(QUINTIC, pts.z, 1e-3, seed=0, level=3)
-    c, _ = noised_points(QUINTIC, pts.z, 1e-3, seed=1, level=3)
+    a, _ = noised_points(QUINTIC, pts.z, 1e-3, seed=0)
+    b, _ = noised_points(QUINTIC, pts.z, 1e-3, seed=0)
+    c, _ = noised_points(QUINTIC, pts.z, 1e-3, seed=1)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     assert np.max(relative_residual(QUINTIC, a)) <= 1e-10
+
+
+def test_noised_points_share_their_directions_across_levels(train):
+    # common random numbers: the unprojected noise of a point is sqrt(v) times one draw, so
+    # at small v (projection ~ normal part only) the moves scale like sqrt(v)
+    pts, _ = train
+    a, _ = noised_points(QUINTIC, pts.z, 1e-8, seed=0)
+    b, _ = noised_points(QUINTIC, pts.z, 1e-6, seed=0)
+    error = np.abs((b - pts.z) - 10 * (a - pts.z)).max() / np.abs(b - pts.z).max()
+    assert error < 1e-2, error  # O(sqrt v) = 1e-3 from the curvature of X; O(1) for other directions
+
+
+def test_noised_points_kept_in_the_chart_have_a_bounded_jacobian(train):
+    # the chart rule of the flows: |z_scale| = max |z_i|, |dp/dz_elim| = max_j |dp/dz_j|, so
+    # |dz_elim/dx_a| <= 1; without it, large noise puts points near z_scale = 0, where the
+    # train chart's coordinates and metric components blow up
+    pts, chart = train
+    free, redrawn = noised_points(QUINTIC, pts.z, 0.3, seed=0)
+    kept, redrawn_kept = noised_points(QUINTIC, pts.z, 0.3, seed=0, chart=chart)
+    assert redrawn == 0 and redrawn_kept > len(pts)
+    assert gen.points_in_chart(QUINTIC, kept, chart).all()
+    assert gen.points_in_chart(QUINTIC, free, chart).mean() < 0.3
+    charts = np.tile(chart, (len(pts), 1))
+    jac_kept = points_from_coordinates(QUINTIC, kept, chart=charts).jacobian
+    jac_free = points_from_coordinates(QUINTIC, free, chart=charts).jacobian
+    assert np.abs(jac_kept).max() <= 1 + 1e-12 and np.abs(jac_free).max() > 3
 
 
 def test_projection_that_never_converges_is_an_error(train, monkeypatch):
     pts, _ = train
     monkeypatch.setattr(gen, "NEWTON_STEPS", 0)
+    monkeypatch.setattr(gen, "MAX_REDRAWS", 5)
     with pytest.raises(MetricflowError, match="could not be projected onto the hypersurface after 5 redraws"):
-        noised_points(QUINTIC, pts.z[:10], 1e-2, seed=0, level=0)
+        noised_points(QUINTIC, pts.z[:10], 1e-2, seed=0)
 
 
 # ---- noise study ------------------------------------------------------------------------
@@ -103,6 +131,22 @@ def test_zero_noise_gives_the_train_gain_and_noise_lowers_it(kernel):
     assert np.all(r.max_residual <= 1e-10) and np.all(r.steps_done == 15)
     text = json.dumps(r.to_dict(), allow_nan=False)
     assert json.loads(text)["gain"][0] == r.train_gain
+
+
+@pytest.mark.parametrize("kernel", ["delta", "gaussian"])
+def test_far_test_points_do_not_collapse_the_gain(kernel):
+    # Regression (issue 14): at v = 0.1 and 1 most noised points leave the train chart's
+    # region, and one near z_scale = 0 (train-chart metric components ~1e-3 of the train
+    # ones) took eta ~ 1e9 from the train point's coordinate update: gains of 5e-7 (delta)
+    # and 4e-5 (gaussian) at 1000 points; here (before the fix) 0.22 and 1.5e-5 (delta),
+    # 0.25 and 2.2e-4 (gaussian). Kept in the chart, the gain falls to ~1 and stays there.
+    r = run_noise(NoiseConfig(kernel=kernel, noise=(0.0, 0.1, 1.0), n_train=100))
+    assert r.distance[1] > 0.3 and r.distance[2] > 0.7
+    assert np.all(r.outside_chart == 0)
+    assert np.all((r.gain[1:] > 0.7) & (r.gain[1:] < 1.5)), r.gain
+    # kept anywhere, the coordinate update breaks down at the far points
+    free = run_noise(NoiseConfig(kernel=kernel, noise=(1.0,), n_train=100, in_chart=False))
+    assert free.outside_chart[0] > 0.9 and free.gain[0] < 0.01
 
 
 def test_noise_config_validates_and_defaults():
