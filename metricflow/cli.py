@@ -61,10 +61,12 @@ def run_sample(args) -> dict:
 
 
 def show_sample(r: dict) -> str:
-    exact = f" (exact {r['kappa_exact']:.6f})" if r["kappa_exact"] is not None else ""
+    source = "exact" if r["kappa_exact"] is not None else f"+- {r['kappa_se']:.1e}, reference estimate"
     return (
         f"{r['points']:,} points on the {r['manifold']} (psi={complex(*r['psi']):g}, seed {r['seed']})\n"
-        f"sigma_FS = {r['sigma_fs']:.4f}\nkappa    = {r['kappa']:.6f}{exact}\n"
+        f"sigma_FS = {r['sigma_fs']:.4f} +- {r['sigma_fs_se']:.4f} (reference kappa); "
+        f"{r['sigma_fs_self']:.4f} +- {r['sigma_fs_self_se']:.4f} (self-normalised)\n"
+        f"kappa    = {r['kappa']:.6f} ({source}); from these points {r['kappa_sample']:.6f} +- {r['kappa_sample_se']:.6f}\n"
         f"charts used: {len(r['charts'])}; {r['seconds']:.2f} s"
     )
 
@@ -83,7 +85,8 @@ def _chart(text: str) -> tuple:
 def add_flow(sub) -> None:
     p = sub.add_parser("flow", help="run a kernel metric flow (eq. 3.5) and report sigma on train and test")
     p.add_argument("--kernel", required=True, help="relu-ntk, gaussian, delta or cosnet")
-    p.add_argument("--loss", default="sigma", help="sigma, ultralocal or entropy (default sigma)")
+    p.add_argument("--update", default="covariant", help="covariant (default: the kernel in each metric's frame) or euclidean (coordinate update)")
+    p.add_argument("--loss", default=None, help="log, sigma, ultralocal or entropy (default: log for covariant, sigma for euclidean)")
     p.add_argument("--train", type=_int, default=None, help="train points (default: table 1)")
     p.add_argument("--test", type=_int, default=None, help="test points (default: as train)")
     p.add_argument("--steps", type=_int, default=50)
@@ -91,7 +94,11 @@ def add_flow(sub) -> None:
     p.add_argument("--sigma", type=float, default=None, help="gaussian width (default 30)")
     p.add_argument("--squared", action="store_true", help="gaussian of d^2 / (2 sigma^2)")
     p.add_argument("--radius", type=float, default=None, help="gaussian cutoff radius: sparse kernel")
-    p.add_argument("--normalise", action="store_true", help="divide updates by kernel row sums")
+    norm = p.add_mutually_exclusive_group()
+    norm.add_argument("--normalise", dest="normalise", action="store_const", const=True, default=None,
+                      help="normalise the kernel (default for covariant: against the CY measure; euclidean: row sums)")
+    norm.add_argument("--no-normalise", dest="normalise", action="store_const", const=False,
+                      help="unnormalised kernel sum (default for euclidean)")
     p.add_argument("--unweighted", action="store_true", help="pointwise loss without the CY weights")
     p.add_argument("--depth", type=_int, default=None, help="relu-ntk hidden layers (default 1)")
     p.add_argument("--sigma-w", type=float, default=None, help="relu-ntk W_std / cosnet sigma_w")
@@ -113,7 +120,7 @@ def run_flow(args) -> dict:
         lr=args.lr, sigma=args.sigma, squared=args.squared, radius=args.radius, normalise=args.normalise,
         weighted=not args.unweighted, depth=args.depth, sigma_w=args.sigma_w, sigma_b=args.sigma_b,
         width=args.width, clip=args.clip, seed=args.seed, chart=args.chart, coordinates=args.coordinates,
-        manifold=manifold(args.manifold, args.psi),
+        manifold=manifold(args.manifold, args.psi), update=args.update,
     )
     return run_job(config, cache=not args.no_cache).to_dict()
 
@@ -121,12 +128,18 @@ def run_flow(args) -> dict:
 def show_flow(r: dict) -> str:
     c = r["config"]
     fmt = lambda v: "nan" if v is None else f"{v:.3e}"  # noqa: E731
+    gain = lambda g, se: "none (diverged)" if g is None else f"{g:.3g} +- {se:.2g}"  # noqa: E731
+    k = r["steps_done"]
     lines = [
-        f"{c['kernel']} kernel, {c['loss']} loss, lr {c['lr']:g}: {c['n_train']:,} train / {c['n_test']:,} test "
-        f"points in chart {tuple(r['chart'])} ({r['points_drawn']:,} drawn)",
-        f"train sigma {fmt(r['train_sigma'][0])} -> {fmt(r['train_sigma'][r['steps_done']])}  gain {r['train_gain']:.3g}",
-        f"test  sigma {fmt(r['test_sigma'][0])} -> {fmt(r['test_sigma'][r['steps_done']])}  gain {r['test_gain']:.3g}",
-        f"non-PD fraction at the end {r['nonpd_fraction'][r['steps_done']]:.3f}; "
+        f"{c['kernel']} kernel, {c['update']} update, {c['loss']} loss, lr {c['lr']:g}: {c['n_train']:,} train / "
+        f"{c['n_test']:,} test points in chart {tuple(r['chart'])} ({r['points_drawn']:,} drawn)",
+        f"sigma against the reference kappa {r['kappa_ref']:.6g}; self-normalised in brackets",
+        f"train sigma {fmt(r['train_sigma'][0])} -> {fmt(r['train_sigma'][k])} ({fmt(r['train_sigma_self'][k])})  "
+        f"gain {gain(r['train_gain'], r['train_gain_se'])}",
+        f"test  sigma {fmt(r['test_sigma'][0])} -> {fmt(r['test_sigma'][k])} ({fmt(r['test_sigma_self'][k])})  "
+        f"gain {gain(r['test_gain'], r['test_gain_se'])}",
+        f"non-PD test points at the end {r['test_nonpd_count'][k]:,} of {c['n_test']:,} "
+        f"(test sigma over the PD ones {fmt(r['test_sigma_pd'][k])}); "
         f"{r['steps_done']} steps in {r['seconds']:.1f} s (kernel {r['kernel_seconds']:.1f} s)",
     ]
     if r["stopped_reason"]:

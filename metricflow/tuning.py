@@ -537,7 +537,7 @@ def objective(result: FlowResult, diverged: str = "last") -> tuple[float, bool]:
     """
     if diverged == "floor" and result.stopped_reason is not None:
         return FLOOR, True
-    gain = result.test_gain
+    gain = result.test_gain if result.test_gain is not None else result.test_gain_last
     if not (math.isfinite(gain) and gain > 0) or math.log10(gain) < FLOOR:
         return FLOOR, True
     return math.log10(gain), False
@@ -576,8 +576,8 @@ def _evaluate_many(config: TuneConfig, items: list, cache: bool, store) -> list[
 def _evaluation(config: TuneConfig, index: int, params: dict, seed: int, result, reused: bool, key: str) -> Evaluation:
     score, floored = objective(result, config.diverged)
     return Evaluation(
-        index=index, seed=seed, params=dict(params), objective=score, test_gain=float(result.test_gain),
-        train_gain=float(result.train_gain), steps_done=int(result.steps_done), floored=floored,
+        index=index, seed=seed, params=dict(params), objective=score, test_gain=float(result.test_gain_last),
+        train_gain=float(result.train_gain_last), steps_done=int(result.steps_done), floored=floored,
         stopped_reason=result.stopped_reason, seconds=float(result.seconds), reused=reused, key=key,
     )
 

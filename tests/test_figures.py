@@ -15,6 +15,7 @@ from metricflow.figures import (
     weights_histogram,
 )
 from metricflow.manifolds import manifold
+from metricflow.measures import SigmaReport
 from metricflow.points import SampleConfig
 
 
@@ -25,7 +26,8 @@ def synthetic() -> SampleResult:
     eta = rng.normal(1.0, 0.3, n)
     return SampleResult(
         config=SampleConfig(manifold("quintic"), n_points=n, seed=0),
-        sigma_fs=0.375, kappa=0.0176, kappa_exact=0.017619,
+        sigma=SigmaReport(0.375, 0.001, 0.374, 0.001, 0.017619, 0.0, 0.0176, 0.0001, n),
+        kappa_exact=0.017619,
         weights=rng.lognormal(0.0, 1.0, n), eta=eta,
         charts=np.array([[0, 1], [1, 0], [2, 4]]), chart_counts=np.array([500, 300, 200]),
         plot_index=np.arange(0, n, 5), abs_z=rng.uniform(0, 1, (200, 5)),
@@ -144,8 +146,11 @@ def test_flow_gain_and_nonpd_figures():
 
 
 def test_flow_label_names_the_options():
-    assert flow_label(FlowConfig(kernel="delta", n_train=10, n_test=5, lr=0.5)) == "delta/sigma 10+5 lr 0.5 seed 0"
-    label = flow_label(FlowConfig(kernel="gaussian", radius=0.3, clip=0.1, normalise=True))
+    assert flow_label(FlowConfig(kernel="delta", n_train=10, n_test=5, lr=0.5)) == "delta/log 10+5 lr 0.5 seed 0"
+    assert flow_label(FlowConfig(kernel="delta", n_train=10, n_test=5, lr=0.5, update="euclidean")) == (
+        "delta/sigma 10+5 lr 0.5 seed 0 (euclidean)")
+    assert "unnormalised" in flow_label(FlowConfig(kernel="delta", normalise=False))
+    label = flow_label(FlowConfig(kernel="gaussian", radius=0.3, clip=0.1, normalise=True, update="euclidean"))
     assert "σ 30" in label and "r 0.3" in label and "clip 0.1" in label and "normalised" in label
     assert "∞ width" in flow_label(FlowConfig(kernel="cosnet"))
     assert "σ_b 80.52" in flow_label(FlowConfig(kernel="relu-ntk"))
