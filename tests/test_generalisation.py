@@ -87,7 +87,7 @@ def test_noised_points_share_their_directions_across_levels(train):
     a, _ = noised_points(QUINTIC, pts.z, 1e-8, seed=0)
     b, _ = noised_points(QUINTIC, pts.z, 1e-6, seed=0)
     error = np.abs((b - pts.z) - 10 * (a - pts.z)).max() / np.abs(b - pts.z).max()
-    assert error < 1e-2, error  # O(sqrt v) = 1e-3 from the curvature of X; O(1) for other directions
+    assert error < 2e-2, error  # 5e-3 from the curvature of X; O(1) for independent draws
 
 
 def test_noised_points_kept_in_the_chart_have_a_bounded_jacobian(train):
@@ -315,6 +315,23 @@ def test_extrapolation_makes_the_curve_monotone():
     # 80 at 2e-3 is above 50 at 1e-3: the running minimum caps it at 50, so 60 lies
     # between 1e3 at zero and 50 at 1e-3, reached by extrapolation below 1e-3
     assert row.status == "extrapolated" and row.distance < 1e-3
+
+
+# ---- figure -------------------------------------------------------------------------------
+
+
+def test_noise_figure_draws_errors_non_pd_fractions_and_leaves_out_diverged_levels():
+    from metricflow.figures import noise_gain_figure
+
+    r = fake_noise([0.0, 1e-3, 1e-2, 1e-1], [1e3, 10.0, 2.0, np.nan], 1e3, gain_se=[10.0, 0.5, 0.1, np.nan])
+    r.nonpd_fraction[2] = 0.25
+    r.diverged_step[3] = 7
+    fig = noise_gain_figure([r], log_x=True)
+    gain, nonpd, diverged = fig.data
+    assert list(gain.x) == [1e-3, 1e-2] and list(gain.error_y.array) == [0.5, 0.1]
+    assert nonpd.yaxis == "y2" and list(nonpd.y) == [0.0, 0.25, 0.0] and fig.layout.yaxis2.range == (0, 1)
+    assert list(diverged.x) == [1e-1] and "diverged" in diverged.name
+    assert fig.layout.yaxis.type == "log" and fig.layout.xaxis.type == "log"
 
 
 # ---- CLI ----------------------------------------------------------------------------------
