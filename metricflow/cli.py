@@ -385,7 +385,8 @@ def add_tune(sub) -> None:
     p.add_argument("--sigma-w", default=None, help="relu-ntk / cosnet sigma_w range LOW,HIGH (log scale), or a value")
     p.add_argument("--sigma-b", default=None, help="relu-ntk sigma_b range LOW,HIGH, or a value")
     p.add_argument("--normalise", default=None, help="search, on or off (default: search, except delta)")
-    p.add_argument("--loss", default="sigma", help="sigma, ultralocal or entropy (default sigma)")
+    p.add_argument("--update", default="covariant", help="the flows' update rule: covariant (default) or euclidean")
+    p.add_argument("--loss", default=None, help="log, sigma, ultralocal or entropy (default: log for covariant, sigma for euclidean)")
     p.add_argument("--unweighted", action="store_true", help="pointwise loss without the CY weights")
     p.add_argument("--diverged", default="last", help="score of a diverged flow: last (gain at last good step) or floor")
     p.add_argument("--spread", type=_int, default=3, help="fresh point sets for the best setting (default 3)")
@@ -413,7 +414,7 @@ def run_tune(args) -> dict:
     config = TuneConfig(
         kernel=args.kernel, iterations=args.iterations, init_points=args.init, steps=args.steps, seed=args.seed,
         bounds=tuple(bounds), n_test=args.test, loss=args.loss, weighted=not args.unweighted, diverged=args.diverged,
-        spread_seeds=args.spread, manifold=manifold(args.manifold, args.psi),
+        spread_seeds=args.spread, manifold=manifold(args.manifold, args.psi), update=args.update,
     )
     result = tune(config, cache=False) if args.no_cache else run_job(config)
     return result.to_dict()

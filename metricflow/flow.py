@@ -142,6 +142,9 @@ class FlowConfig:
       manifold: the hypersurface (default the Fermat quintic).
       update: "covariant" (default: the kernel in each metric's frame, g <- g exp(-lr c / n))
         or "euclidean" (the literal coordinate update of eq. 3.5).
+      precision: "float64" (default) or "float32": the metrics are rounded to complex64 after
+        every step (updates and measurements are still computed in float64), which shows
+        the floor a single-precision flow has under sigma.
     """
 
     kernel: str = "gaussian"
@@ -165,9 +168,12 @@ class FlowConfig:
     coordinates: str = "reject"
     manifold: Manifold = field(default_factory=Manifold)
     update: str = "covariant"
+    precision: str = "float64"
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        if self.precision not in ("float64", "float32"):
+            raise MetricflowError(f"precision must be 'float64' or 'float32', got {self.precision!r}")
         if self.update not in UPDATES:
             raise MetricflowError(f"unknown update {self.update!r}; expected one of {', '.join(UPDATES)}")
         if self.loss is None:
@@ -454,12 +460,12 @@ def _apply(k, grad: np.ndarray, norm: Optional[np.ndarray]) -> np.ndarray:
 
 def _volume_ratio(g: np.ndarray, omega_sq: np.ndarray) -> np.ndarray:
     """(N,) float64: det g / |Omega|^2 (NumPy; measures.volume_ratio is the JAX one)."""
-    return np.linalg.det(g).real / omega_sq
+    return np.linalg.det(g.astype(np.complex128, copy=False)).real / omega_sq
 
 
 def _nonpd(g: np.ndarray) -> np.ndarray:
     """(N,) bool: the metric has an eigenvalue <= 0."""
-    return np.linalg.eigvalsh(g)[:, 0] <= 0.0
+    return np.linalg.eigvalsh(g.astype(np.complex128, copy=False))[:, 0] <= 0.0
 
 
 def _transport(k, rate: np.ndarray, u: np.ndarray, normalise: bool) -> np.ndarray:
@@ -562,7 +568,8 @@ def flow_on_points(
     kap = float(kref.value)
     kap_train = float(kappa(train.g_fs, train.omega_sq, train.weights))
     kap_test = float(kappa(test.g_fs, test.omega_sq, test.weights))
-    g_train, g_test = train.g_fs.copy(), test.g_fs.copy()
+    stored = np.complex64 if c.precision == "float32" else np.complex128
+    g_train, g_test = train.g_fs.astype(stored), test.g_fs.astype(stored)
     dim = g_train.shape[1]
     loss_weights = train.weights if c.weighted else np.ones(c.n_train)
     nan = lambda k: np.full(k, np.nan)  # noqa: E731
@@ -624,8 +631,8 @@ def flow_on_points(
                 shift_test = np.clip(shift_test, -c.clip, c.clip)
             else:
                 clipped[step - 1] = 0.0
-            g_train = g_train * np.exp(shift_train)[:, None, None]
-            g_test = g_test * np.exp(shift_test)[:, None, None]
+            g_train = (g_train * np.exp(shift_train)[:, None, None]).astype(stored)
+            g_test = (g_test * np.exp(shift_test)[:, None, None]).astype(stored)
         else:
             grad = np.asarray(loss_gradient(g_train, train.omega_sq, loss_weights, kap, c.loss))
             if not np.all(np.isfinite(grad)):
@@ -647,8 +654,8 @@ def flow_on_points(
                 upd_test *= np.minimum(1.0, c.clip / np.maximum(ratio, 1e-300))[:, None, None]
             else:
                 clipped[step - 1] = 0.0
-            g_train = g_train - c.lr * upd_train
-            g_test = g_test - c.lr * upd_test
+            g_train = (g_train - c.lr * upd_train).astype(stored)
+            g_test = (g_test - c.lr * upd_test).astype(stored)
         why = record(step)
         if why is not None:
             stopped, diverged = f"{why}; {lr_hint}", step

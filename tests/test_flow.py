@@ -51,6 +51,7 @@ def _step(g, pts, k, lr, kern, weights):
         ({"chart": (0, 7)}, "chart must be a pair of distinct indices"),
         ({"coordinates": "nearest"}, "coordinates must be 'reject' or 'transform'"),
         ({"update": "riemann"}, "unknown update 'riemann'; expected one of covariant, euclidean"),
+        ({"precision": "float16"}, "precision must be 'float64' or 'float32'"),
     ],
 )
 def test_config_validation(kwargs, message):
@@ -311,3 +312,13 @@ def test_covariant_transport_keeps_test_metrics_positive_definite():
     # sigma over the PD test points is reported beside sigma over all of them
     assert np.isfinite(euc.test_sigma_pd[bad]) and euc.test_sigma_pd[bad] != euc.test_sigma[bad]
     assert cov.steps_done == 10 and np.all(cov.test_nonpd_count == 0) and np.all(cov.train_nonpd_count == 0)
+
+
+def test_float32_metrics_floor_the_covariant_delta_flow():
+    """Rounding the metrics to complex64 each step stops sigma near 1e-7 (the paper's ~1e6 gain);
+    float64 goes on contracting at (1 - lr) per step."""
+    c = FlowConfig(kernel="delta", n_train=200, n_test=20, steps=50, seed=8)
+    r64, r32 = run_flow(c), run_flow(replace(c, precision="float32"))
+    assert r64.train_sigma[-1] < 1e-8 and 3e-8 < r32.train_sigma[-1] < 1e-6
+    assert abs(r32.train_sigma[10] / r64.train_sigma[10] - 1) < 1e-4  # the same flow until the floor
+    assert 3e5 < r32.train_gain < 1e7 < r64.train_gain
