@@ -179,6 +179,7 @@ def add_noise(sub) -> None:
                    help="step size (default: table 1's for covariant, 3e-4 x train points for euclidean)")
     p.add_argument("--any-chart", action="store_true",
                    help="keep noised test points that leave the train chart's region (default: redraw their noise)")
+    p.add_argument("--precision", default="float64", help="float64 (default) or float32 metrics during the flow")
     _add_manifold(p)
 
 
@@ -189,7 +190,8 @@ def run_noise(args) -> dict:
 
     config = NoiseConfig(
         kernel=args.kernel, noise=_number_list(args.noise, "noise variances"), n_train=args.train, steps=args.steps,
-        update=args.update, loss=args.loss, lr=args.lr, in_chart=not args.any_chart, seed=args.seed,
+        update=args.update, loss=args.loss, lr=args.lr, in_chart=not args.any_chart, precision=args.precision,
+        seed=args.seed,
         manifold=manifold(args.manifold, args.psi),
     )
     return run_job(config, cache=not args.no_cache).to_dict()

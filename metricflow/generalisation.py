@@ -301,6 +301,8 @@ class NoiseConfig:
         points are (``noised_points`` redraws the noise of a point that leaves it). False
         keeps every projected point, measured in the train chart even near its singular set
         (z_scale -> 0), where the coordinate update is meaningless.
+      precision: "float64" or "float32" (``FlowConfig.precision``: the metrics are rounded to
+        single precision after every step, which puts a floor under sigma).
       seed: train points use stream 0 of it (as run_flow), the noise stream NOISE_STREAM.
       manifold: the hypersurface (default the Fermat quintic).
     """
@@ -316,6 +318,7 @@ class NoiseConfig:
     sigma: Optional[float] = None
     normalise: Optional[bool] = None
     in_chart: bool = True
+    precision: str = "float64"
     seed: int = 0
     manifold: Manifold = field(default_factory=Manifold)
 
@@ -353,7 +356,7 @@ class NoiseConfig:
         return FlowConfig(
             kernel=self.kernel, update=self.update, loss=self.loss, n_train=self.n_train, n_test=self.n_train,
             steps=self.steps, lr=self.lr, normalise=self.normalise, weighted=self.weighted, seed=self.seed,
-            manifold=self.manifold, **extra,
+            manifold=self.manifold, precision=self.precision, **extra,
         )
 
     def to_dict(self) -> dict:

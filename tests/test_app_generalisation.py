@@ -60,10 +60,11 @@ def test_generalisation_page_runs_small_jobs_end_to_end():
     other = small(page())
     other.radio[0].set_value("euclidean")
     other.checkbox[0].uncheck()
+    other.checkbox[1].check()
     next(b for b in other.button if b.label == "Run").click().run()
     run_until_done(other)
     configs = other.session_state["generalisation_configs"][:-1]
-    assert [(c.update, c.in_chart, c.loss) for c in configs] == [("euclidean", False, "ultralocal")] * 2
+    assert [(c.update, c.in_chart, c.loss, c.precision) for c in configs] == [("euclidean", False, "ultralocal", "float32")] * 2
 
 
 @pytest.mark.parametrize(

@@ -202,9 +202,11 @@ def test_noise_config_validates_and_defaults():
     assert e.loss == "ultralocal" and e.lr == pytest.approx(0.3) and e.normalise is False and e.weighted is False
     eg = NoiseConfig(kernel="gaussian", update="euclidean", n_train=500)
     assert eg.normalise is True and eg.lr == pytest.approx(0.15) and eg.flow_config().update == "euclidean"
+    assert NoiseConfig(precision="float32").flow_config().precision == "float32"
     for kwargs, message in [
         ({"kernel": "relu-ntk"}, "runs the kernels delta, gaussian"),
         ({"update": "nope"}, "unknown update"),
+        ({"precision": "half"}, "precision must be"),
         ({"noise": ()}, "at least one noise variance"),
         ({"noise": (0, -1e-3)}, r"in \[0, 100\]"),
         ({"noise": "0,1"}, "sequence of numbers"),
