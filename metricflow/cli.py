@@ -172,7 +172,15 @@ def add_noise(sub) -> None:
     p.add_argument("--noise", required=True, help="noise variances per real feature, comma-separated, e.g. 0,1e-6,1e-4")
     p.add_argument("--train", type=_int, default=1000, help="train points (default 1000)")
     p.add_argument("--steps", type=_int, default=50)
-    p.add_argument("--lr", type=float, default=None, help="step size (default 3e-4 x train points)")
+    p.add_argument("--update", default="covariant",
+                   help="covariant (default: the kernel in each metric's frame) or euclidean (coordinate update)")
+    p.add_argument("--loss", default=None,
+                   help="log, sigma, ultralocal or entropy (default: log for covariant, ultralocal for euclidean)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="step size (default: table 1's for covariant, 3e-4 x train points for euclidean)")
+    p.add_argument("--any-chart", action="store_true",
+                   help="keep noised test points that leave the train chart's region (default: redraw their noise)")
+    p.add_argument("--precision", default="float64", help="float64 (default) or float32 metrics during the flow")
     _add_manifold(p)
 
 
@@ -183,19 +191,30 @@ def run_noise(args) -> dict:
 
     config = NoiseConfig(
         kernel=args.kernel, noise=_number_list(args.noise, "noise variances"), n_train=args.train, steps=args.steps,
-        lr=args.lr, seed=args.seed, manifold=manifold(args.manifold, args.psi),
+        update=args.update, loss=args.loss, lr=args.lr, in_chart=not args.any_chart, precision=args.precision,
+        seed=args.seed,
+        manifold=manifold(args.manifold, args.psi),
     )
     return run_job(config, cache=not args.no_cache).to_dict()
 
 
 def show_noise(r: dict) -> str:
     c = r["config"]
+
+    def gain(g, se):
+        return f"{'diverged':>21}" if g is None else f"{g:>10.4g} +- {se:<7.2g}"
+
+    train = "diverged" if r["train_gain"] is None else f"{r['train_gain']:.3g} +- {r['train_gain_se']:.2g}"
     lines = [
-        f"{r['kernel']} kernel, {c['loss']} loss, lr {c['lr']:g}, {c['n_train']:,} train points in chart {tuple(r['chart'])}: "
-        f"train gain {r['train_gain']:.3g}",
-        f"{'noise v':>10}  {'distance':>10}  {'test gain':>10}",
+        f"{r['kernel']} kernel, {r['update']} update, {r['loss']} loss, lr {c['lr']:g}, {c['n_train']:,} train points "
+        f"in chart {tuple(r['chart'])}: train gain {train}",
+        f"sigma against the reference kappa {r['kappa_ref']:.6g}",
+        f"{'noise v':>10}  {'distance':>10}  {'test gain':>21}  {'non-PD':>7}",
     ]
-    lines += [f"{v:>10.3g}  {d:>10.4g}  {g:>10.4g}" for v, d, g in zip(r["noise"], r["distance"], r["gain"])]
+    lines += [
+        f"{v:>10.3g}  {d:>10.4g}  {gain(g, se)}  {p:>7.3f}"
+        for v, d, g, se, p in zip(r["noise"], r["distance"], r["gain"], r["gain_se"], r["nonpd_fraction"])
+    ]
     if r["stopped_reason"]:
         lines.append(r["stopped_reason"])
     return "\n".join(lines)
