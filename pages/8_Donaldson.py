@@ -54,13 +54,15 @@ def donaldson_controls() -> DonaldsonConfig:
 def show_result(result) -> None:
     """Metrics, figures, table and downloads of a DonaldsonResult."""
     r = result
-    c = st.columns(5)
-    c[0].metric("σ of g_FS", f"{r.sigma_fs:.4f} ± {r.sigma_fs_se:.4f}")
-    c[1].metric(f"σ at k = {int(r.ks[-1])}", f"{r.sigma[-1]:.4f} ± {r.sigma_se[-1]:.4f}")
+    k = int(r.ks[-1])
+    cells = [(f"σ of g_FS (± {r.sigma_fs_se:.4f})", f"{r.sigma_fs:.4f}"),
+             (f"σ at k = {k} (± {r.sigma_se[-1]:.4f})", f"{r.sigma[-1]:.4f}")]
     if r.config.optimise:
-        c[2].metric(f"optimised σ at k = {int(r.ks[-1])}", f"{r.opt_sigma[-1]:.4f} ± {r.opt_sigma_se[-1]:.4f}")
-    c[3].metric("κ (reference)", f"{r.kappa:.6f}" + ("" if r.kappa_exact else f" ± {r.kappa_se:.1e}"))
-    c[4].metric("compute time", f"{r.total_seconds:.1f} s")
+        cells.append((f"optimised σ at k = {k} (± {r.opt_sigma_se[-1]:.4f})", f"{r.opt_sigma[-1]:.4f}"))
+    cells.append(("κ (reference, exact)" if r.kappa_exact else f"κ (reference, ± {r.kappa_se:.1e})", f"{r.kappa:.6f}"))
+    cells.append(("compute time", f"{r.total_seconds:.1f} s"))
+    for column, (label, value) in zip(st.columns(len(cells)), cells):
+        column.metric(label, value)
     if not r.converged.all():
         st.warning(f"Not converged within {r.config.max_iterations} iterations at k = "
                    f"{', '.join(str(k) for k, ok in zip(r.ks, r.converged) if not ok)}.")
