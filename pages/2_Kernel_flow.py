@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from dashboard import job_progress, job_store
+from dashboard import job_progress, job_store, count_input, run_button
 from metricflow.errors import MetricflowError, available_memory_bytes
 from metricflow.experiments import flow_csv
 from metricflow.figures import figure_png, figures_html, flow_figures, flow_label
@@ -33,20 +33,20 @@ def flow_controls() -> FlowConfig:
     loss = c[1].selectbox("Loss", LOSSES, key="flow_loss")
     table = TABLE1[kernel]
     key = lambda name: f"flow_{name}_{kernel}"  # noqa: E731
-    n_train = c[2].number_input("Train points", 10, 1_000_000, table["n_train"], step=100, key=key("n_train"))
-    n_test = c[3].number_input("Test points", 10, 1_000_000, table["n_train"], step=100, key=key("n_test"))
+    n_train = count_input(c[2], "Train points", 10, 1_000_000, table["n_train"], step=100, key=key("n_train"))
+    n_test = count_input(c[3], "Test points", 10, 1_000_000, table["n_train"], step=100, key=key("n_test"))
     c = st.columns(4)
-    steps = c[0].number_input("Steps", 1, 10_000, 50, key=key("steps"))
+    steps = count_input(c[0], "Steps", 1, 10_000, 50, key=key("steps"))
     lr = c[1].number_input("Learning rate Δt", 1e-12, 1e6, float(table["lr"]), format="%g", key=key("lr"))
     clip = c[2].number_input(
         "Clip (0 = off)", 0.0, 1e6, 0.0, format="%g", key=key("clip"),
         help="scale down each point's update so |Δt U| ≤ clip |g| (Frobenius norms)",
     )
-    seed = c[3].number_input("Seed", 0, 2**31 - 1, 0, key=key("seed"))
+    seed = count_input(c[3], "Seed", 0, 2**31 - 1, 0, key=key("seed"))
     options: dict = {}
     c = st.columns(4)
     if kernel == "relu-ntk":
-        options["depth"] = int(c[0].number_input("Depth", 1, 20, table["depth"], key=key("depth")))
+        options["depth"] = int(count_input(c[0], "Depth", 1, 20, table["depth"], key=key("depth")))
         options["sigma_w"] = c[1].number_input("σ_w", 1e-6, 1e6, float(table["sigma_w"]), format="%g", key=key("sigma_w"))
         options["sigma_b"] = c[2].number_input("σ_b", 0.0, 1e6, float(table["sigma_b"]), format="%g", key=key("sigma_b"))
     elif kernel == "gaussian":
@@ -56,7 +56,7 @@ def flow_controls() -> FlowConfig:
         options["radius"] = radius or None
     elif kernel == "cosnet":
         options["sigma_w"] = c[0].number_input("σ_w", 1e-6, 1e6, float(table["sigma_w"]), format="%g", key=key("sigma_w"))
-        width = c[1].number_input("Width N (0 = infinite)", 0, 10**7, 0, step=256, key=key("width"))
+        width = count_input(c[1], "Width N (0 = infinite)", 0, 10**7, 0, step=256, key=key("width"))
         options["width"] = int(width) or None
     normalise = c[3].checkbox("Normalise by row sums", False, key=key("normalise"))
     weighted = c[3].checkbox("Weighted loss", True, key=key("weighted"))
@@ -156,7 +156,7 @@ def main() -> None:
     too_big = cost.bytes > free
     st.caption(f"Estimate: about {cost.seconds:.0f} s and {cost.bytes / 2**20:,.0f} MiB ({free / 2**30:.1f} GiB free).")
     key = job_key(config)
-    if st.button("Run", type="primary", disabled=too_big):
+    if run_button(disabled=too_big):
         try:
             st.session_state[JOB] = store.submit(config)
             st.session_state[CONFIG] = config
