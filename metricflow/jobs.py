@@ -251,14 +251,23 @@ def _type_name(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def _is_record_type(cls) -> bool:
+    """A dataclass or a NamedTuple: the structured types a stored result may hold."""
+    return isinstance(cls, type) and (
+        dataclasses.is_dataclass(cls) or (issubclass(cls, tuple) and hasattr(cls, "_fields"))
+    )
+
+
 @functools.lru_cache(maxsize=1)
 def _stored_types() -> dict:
-    """Dataclasses a stored result may hold, by name: the registered configs and result types,
-    the dataclasses their fields name, and the dataclasses defined in their modules."""
+    """Dataclasses and NamedTuples a stored result may hold, by name: the registered configs
+    and result types, the types their fields name, and those defined in their modules."""
+    import metricflow.experiments  # noqa: F401  (registers the built-in kinds)
+
     found: dict[str, type] = {}
 
     def add(cls) -> None:
-        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)) or _type_name(cls) in found:
+        if not _is_record_type(cls) or _type_name(cls) in found:
             return
         found[_type_name(cls)] = cls
         try:
@@ -293,6 +302,10 @@ def _encode(value, parts: list, size: list):
         return [_encode(v, parts, size) for v in value]
     if t is tuple:
         return {"$": "tuple", "v": [_encode(v, parts, size) for v in value]}
+    if isinstance(value, tuple) and hasattr(t, "_fields"):
+        if _stored_types().get(_type_name(t)) is not t:
+            raise MetricflowError(f"cannot store a {_type_name(t)} in a result: define it in the module of a registered job kind")
+        return {"$": "namedtuple", "type": _type_name(t), "v": [_encode(v, parts, size) for v in value]}
     if t is dict:
         return {"$": "dict", "v": [[_encode(k, parts, size), _encode(v, parts, size)] for k, v in value.items()]}
     if t is complex:
@@ -334,6 +347,11 @@ def _decode(node, data: bytes, types: dict):
     tag, v = node.get("$"), node.get("v")
     if tag == "tuple":
         return tuple(_decode(x, data, types) for x in v)
+    if tag == "namedtuple":
+        cls = types.get(node["type"])
+        if cls is None or dataclasses.is_dataclass(cls) or len(v) != len(cls._fields):
+            raise _Corrupt(f"a {node['type']} that is not a registered NamedTuple of {len(v)} fields")
+        return tuple.__new__(cls, [_decode(x, data, types) for x in v])
     if tag == "dict":
         return {_decode(k, data, types): _decode(x, data, types) for k, x in v}
     if tag == "complex":
@@ -356,7 +374,7 @@ def _decode(node, data: bytes, types: dict):
         return array if tag == "array" else array[()]
     if tag == "dataclass":
         cls = types.get(node["type"])
-        if cls is None:
+        if cls is None or not dataclasses.is_dataclass(cls):
             raise _Corrupt(f"a {node['type']}, which is not a registered result type")
         names = [f.name for f in dataclasses.fields(cls)]
         if sorted(v) != sorted(names):
