@@ -172,3 +172,14 @@ def test_noise_sweep_runs_kernels_in_parallel(store):
         local = run_noise(NoiseConfig(kernel=kernel, noise=(0.0, 1e-6), n_train=100, steps=3))
         np.testing.assert_array_equal(remote.gain, local.gain)
         np.testing.assert_array_equal(remote.distance, local.distance)
+
+
+def test_a_dask_job_and_an_inline_run_share_the_lease(store, tmp_path):
+    config = SlowConfig(str(tmp_path / "log"), steps=10, sleep=0.1)
+    key = store.submit(config)  # on the cluster: this client holds the lease
+    other = JobStore(store.directory)  # a CLI run in another session, its own handle
+    result = run_job(config, store=other)
+    assert result["steps"] == 10 and np.array_equal(result["values"], np.arange(10.0))
+    assert Path(config.log).read_text().count("start") == 1  # computed once, on the cluster
+    assert other.status(key).state == "done"
+    other.close()
