@@ -310,12 +310,14 @@ def small_configs() -> list:
     from metricflow.generalisation import NoiseConfig, ScalingConfig
     from metricflow.metric_ntk import TrainedKernelConfig, WidthSweepConfig
     from metricflow.networks import TrainConfig
+    from metricflow.reference import KappaConfig
     from metricflow.theory import TheoryConfig
     from metricflow.tuning import TuneConfig
 
     flow = FlowConfig(kernel="delta", n_train=100, n_test=100, steps=3, lr=0.05)
     return [
-        SampleConfig(manifold("quintic", 0.5 + 0.1j), n_points=200, seed=3),
+        SampleConfig(manifold("quintic"), n_points=200, seed=3),
+        KappaConfig(manifold("quintic", 0.5 + 0.1j), n_points=300, seed=3),
         flow,
         TheoryConfig(d=4, widths=(10, 30), trials=2, n_inputs=5, locality_sigma_w=(2.0,)),
         NoiseConfig(kernel="delta", noise=(0.0, 1e-4), n_train=100, steps=3),
