@@ -478,8 +478,15 @@ def show_reproduce(r: dict) -> str:
 COMMANDS["reproduce"] = (add_reproduce, run_reproduce, show_reproduce)
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (and exit 2), like every other bad input."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m metricflow", description="Neural-network metric flows on Calabi-Yau manifolds.")
+    parser = _OneLineParser(prog="python -m metricflow", description="Neural-network metric flows on Calabi-Yau manifolds.")
     parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                         help="run jobs on this Dask scheduler (default: $METRICFLOW_SCHEDULER, else locally)")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -130,5 +130,6 @@ def test_cli_bad_input_exits_2_without_traceback(args, message):
     out = _cli("sample", *args)
     assert out.returncode == 2
     assert message in out.stderr
+    assert out.stderr.count("\n") == 1, out.stderr  # one line, argparse's errors too
     assert "Traceback" not in out.stderr
     assert out.stdout == ""
