@@ -202,21 +202,24 @@ def test_every_page_shows_a_broken_store_as_an_error(tmp_path, monkeypatch):
 
 
 def test_killed_worker_and_cancel_lose_nothing(tmp_path, store):
-    config = CountConfig(str(tmp_path / "log"), value=4.0, steps=200, sleep=0.05)
-    for stop in ("kill", "cancel"):
-        key = store.submit(config)
-        end = time.monotonic() + 60
+    killed, cancelled = (CountConfig(str(tmp_path / name), value=4.0, steps=40, sleep=0.05) for name in ("k", "c"))
+    keys = [store.submit(killed), store.submit(cancelled)]  # two workers at once
+
+    def running(key):
+        end = time.monotonic() + 90
         while store.status(key).state != "running" or store.status(key).step < 2:
             assert time.monotonic() < end, store.status(key)
-            time.sleep(0.05)
-        if stop == "kill":
-            os.kill(store.status(key).pid, signal.SIGKILL)
-            assert "SIGKILL" in wait(store, key).error or "died" in store.status(key).error
-        else:
-            assert store.cancel(key) and store.status(key).state == "cancelled"
-        assert store.result(key) is None  # nothing partial
-    quick = CountConfig(str(tmp_path / "log2"), value=4.0)
-    assert wait(store, store.submit(quick)).state == DONE and store.result(job_key(quick)) == {"value": 8.0}
+            time.sleep(0.02)
+        return store.status(key)
+
+    os.kill(running(keys[0]).pid, signal.SIGKILL)
+    running(keys[1])
+    assert store.cancel(keys[1]) and store.status(keys[1]).state == "cancelled"
+    status = wait(store, keys[0])
+    assert status.state == "failed" and ("SIGKILL" in status.error or "died" in status.error)
+    assert store.result(keys[0]) is None and store.result(keys[1]) is None  # nothing partial
+    for config in (killed, cancelled):  # and the next run computes them
+        assert run_job(config, store=store) == {"value": 8.0} and runs(config) == 2
 
 
 def test_a_killed_inline_run_is_taken_over(tmp_path, store):
