@@ -50,7 +50,7 @@ def job_store() -> JobStore:
 _BAD_INPUTS = "_bad_inputs"  # session_state: {label: reason} of out-of-range inputs before the next Run
 
 
-def count_input(where, label: str, min_value: int, max_value: int, value: int, **kwargs) -> int:
+def count_input(where, label: str, min_value: int, max_value: int, value: int | None = None, **kwargs) -> int:
     """A number_input for a count in [min_value, max_value] whose value is always the one shown.
 
     Streamlit's own bounds keep the previous value when a typed one is out of range, so the
@@ -59,10 +59,14 @@ def count_input(where, label: str, min_value: int, max_value: int, value: int, *
 
     Args:
       where: the container (``st`` or a column).
-      label, value, **kwargs: as for ``st.number_input``.
+      label, value, **kwargs: as for ``st.number_input``; without ``value``, the widget's
+        ``key`` in session_state holds it.
       min_value, max_value: the allowed range, inclusive.
     """
-    got = where.number_input(label, value=value, **kwargs)
+    if value is not None:
+        kwargs["value"] = value
+    kwargs.setdefault("step", 1)  # an integer widget
+    got = where.number_input(label, **kwargs)
     bad = st.session_state.setdefault(_BAD_INPUTS, {})
     if got < min_value or got > max_value:
         side = f"below the minimum {min_value:,}" if got < min_value else f"above the maximum {max_value:,}"

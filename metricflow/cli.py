@@ -105,7 +105,8 @@ def _chart(text: str) -> tuple:
 def add_flow(sub) -> None:
     p = sub.add_parser("flow", help="run a kernel metric flow (eq. 3.5) and report sigma on train and test")
     p.add_argument("--kernel", required=True, help="relu-ntk, gaussian, delta or cosnet")
-    p.add_argument("--loss", default="sigma", help="sigma, ultralocal or entropy (default sigma)")
+    p.add_argument("--update", default="covariant", help="covariant (default: the kernel in each metric's frame) or euclidean (coordinate update)")
+    p.add_argument("--loss", default=None, help="log, sigma, ultralocal or entropy (default: log for covariant, sigma for euclidean)")
     p.add_argument("--train", type=_int, default=None, help="train points (default: table 1)")
     p.add_argument("--test", type=_int, default=None, help="test points (default: as train)")
     p.add_argument("--steps", type=_int, default=50)
@@ -113,7 +114,11 @@ def add_flow(sub) -> None:
     p.add_argument("--sigma", type=float, default=None, help="gaussian width (default 30)")
     p.add_argument("--squared", action="store_true", help="gaussian of d^2 / (2 sigma^2)")
     p.add_argument("--radius", type=float, default=None, help="gaussian cutoff radius: sparse kernel")
-    p.add_argument("--normalise", action="store_true", help="divide updates by kernel row sums")
+    norm = p.add_mutually_exclusive_group()
+    norm.add_argument("--normalise", dest="normalise", action="store_const", const=True, default=None,
+                      help="normalise the kernel (default for covariant: against the CY measure; euclidean: row sums)")
+    norm.add_argument("--no-normalise", dest="normalise", action="store_const", const=False,
+                      help="unnormalised kernel sum (default for euclidean)")
     p.add_argument("--unweighted", action="store_true", help="pointwise loss without the CY weights")
     p.add_argument("--depth", type=_int, default=None, help="relu-ntk hidden layers (default 1)")
     p.add_argument("--sigma-w", type=float, default=None, help="relu-ntk W_std / cosnet sigma_w")
@@ -122,6 +127,7 @@ def add_flow(sub) -> None:
     p.add_argument("--clip", type=float, default=None, help="max |lr update|_F / |g|_F per point")
     p.add_argument("--chart", type=_chart, default=None, help="common chart scale,elim (default: most common)")
     p.add_argument("--coordinates", default="reject", help="reject (paper) or transform")
+    p.add_argument("--precision", default="float64", help="float64, or float32: metrics rounded to complex64 every step")
     _add_manifold(p)
 
 
@@ -135,7 +141,7 @@ def run_flow(args) -> dict:
         lr=args.lr, sigma=args.sigma, squared=args.squared, radius=args.radius, normalise=args.normalise,
         weighted=not args.unweighted, depth=args.depth, sigma_w=args.sigma_w, sigma_b=args.sigma_b,
         width=args.width, clip=args.clip, seed=args.seed, chart=args.chart, coordinates=args.coordinates,
-        manifold=manifold(args.manifold, args.psi),
+        manifold=manifold(args.manifold, args.psi), update=args.update, precision=args.precision,
     )
     return run_job(config, cache=not args.no_cache).to_dict()
 
@@ -143,12 +149,18 @@ def run_flow(args) -> dict:
 def show_flow(r: dict) -> str:
     c = r["config"]
     fmt = lambda v: "nan" if v is None else f"{v:.3e}"  # noqa: E731
+    gain = lambda g, se: "none (diverged)" if g is None else f"{g:.3g} +- {se:.2g}"  # noqa: E731
+    k = r["steps_done"]
     lines = [
-        f"{c['kernel']} kernel, {c['loss']} loss, lr {c['lr']:g}: {c['n_train']:,} train / {c['n_test']:,} test "
-        f"points in chart {tuple(r['chart'])} ({r['points_drawn']:,} drawn)",
-        f"train sigma {fmt(r['train_sigma'][0])} -> {fmt(r['train_sigma'][r['steps_done']])}  gain {r['train_gain']:.3g}",
-        f"test  sigma {fmt(r['test_sigma'][0])} -> {fmt(r['test_sigma'][r['steps_done']])}  gain {r['test_gain']:.3g}",
-        f"non-PD fraction at the end {r['nonpd_fraction'][r['steps_done']]:.3f}; "
+        f"{c['kernel']} kernel, {c['update']} update, {c['loss']} loss, lr {c['lr']:g}: {c['n_train']:,} train / "
+        f"{c['n_test']:,} test points in chart {tuple(r['chart'])} ({r['points_drawn']:,} drawn)",
+        f"sigma against the reference kappa {r['kappa_ref']:.6g}; self-normalised in brackets",
+        f"train sigma {fmt(r['train_sigma'][0])} -> {fmt(r['train_sigma'][k])} ({fmt(r['train_sigma_self'][k])})  "
+        f"gain {gain(r['train_gain'], r['train_gain_se'])}",
+        f"test  sigma {fmt(r['test_sigma'][0])} -> {fmt(r['test_sigma'][k])} ({fmt(r['test_sigma_self'][k])})  "
+        f"gain {gain(r['test_gain'], r['test_gain_se'])}",
+        f"non-PD test points at the end {r['test_nonpd_count'][k]:,} of {c['n_test']:,} "
+        f"(test sigma over the PD ones {fmt(r['test_sigma_pd'][k])}); "
         f"{r['steps_done']} steps in {r['seconds']:.1f} s (kernel {r['kernel_seconds']:.1f} s)",
     ]
     if r["stopped_reason"]:
@@ -181,7 +193,15 @@ def add_noise(sub) -> None:
     p.add_argument("--noise", required=True, help="noise variances per real feature, comma-separated, e.g. 0,1e-6,1e-4")
     p.add_argument("--train", type=_int, default=1000, help="train points (default 1000)")
     p.add_argument("--steps", type=_int, default=50)
-    p.add_argument("--lr", type=float, default=None, help="step size (default 3e-4 x train points)")
+    p.add_argument("--update", default="covariant",
+                   help="covariant (default: the kernel in each metric's frame) or euclidean (coordinate update)")
+    p.add_argument("--loss", default=None,
+                   help="log, sigma, ultralocal or entropy (default: log for covariant, ultralocal for euclidean)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="step size (default: table 1's for covariant, 3e-4 x train points for euclidean)")
+    p.add_argument("--any-chart", action="store_true",
+                   help="keep noised test points that leave the train chart's region (default: redraw their noise)")
+    p.add_argument("--precision", default="float64", help="float64 (default) or float32 metrics during the flow")
     _add_manifold(p)
 
 
@@ -192,19 +212,30 @@ def run_noise(args) -> dict:
 
     config = NoiseConfig(
         kernel=args.kernel, noise=_number_list(args.noise, "noise variances"), n_train=args.train, steps=args.steps,
-        lr=args.lr, seed=args.seed, manifold=manifold(args.manifold, args.psi),
+        update=args.update, loss=args.loss, lr=args.lr, in_chart=not args.any_chart, precision=args.precision,
+        seed=args.seed,
+        manifold=manifold(args.manifold, args.psi),
     )
     return run_job(config, cache=not args.no_cache).to_dict()
 
 
 def show_noise(r: dict) -> str:
     c = r["config"]
+
+    def gain(g, se):
+        return f"{'diverged':>21}" if g is None else f"{g:>10.4g} +- {se:<7.2g}"
+
+    train = "diverged" if r["train_gain"] is None else f"{r['train_gain']:.3g} +- {r['train_gain_se']:.2g}"
     lines = [
-        f"{r['kernel']} kernel, {c['loss']} loss, lr {c['lr']:g}, {c['n_train']:,} train points in chart {tuple(r['chart'])}: "
-        f"train gain {r['train_gain']:.3g}",
-        f"{'noise v':>10}  {'distance':>10}  {'test gain':>10}",
+        f"{r['kernel']} kernel, {r['update']} update, {r['loss']} loss, lr {c['lr']:g}, {c['n_train']:,} train points "
+        f"in chart {tuple(r['chart'])}: train gain {train}",
+        f"sigma against the reference kappa {r['kappa_ref']:.6g}",
+        f"{'noise v':>10}  {'distance':>10}  {'test gain':>21}  {'non-PD':>7}",
     ]
-    lines += [f"{v:>10.3g}  {d:>10.4g}  {g:>10.4g}" for v, d, g in zip(r["noise"], r["distance"], r["gain"])]
+    lines += [
+        f"{v:>10.3g}  {d:>10.4g}  {gain(g, se)}  {p:>7.3f}"
+        for v, d, g, se, p in zip(r["noise"], r["distance"], r["gain"], r["gain_se"], r["nonpd_fraction"])
+    ]
     if r["stopped_reason"]:
         lines.append(r["stopped_reason"])
     return "\n".join(lines)
@@ -378,7 +409,8 @@ def add_tune(sub) -> None:
     p.add_argument("--sigma-w", default=None, help="relu-ntk / cosnet sigma_w range LOW,HIGH (log scale), or a value")
     p.add_argument("--sigma-b", default=None, help="relu-ntk sigma_b range LOW,HIGH, or a value")
     p.add_argument("--normalise", default=None, help="search, on or off (default: search, except delta)")
-    p.add_argument("--loss", default="sigma", help="sigma, ultralocal or entropy (default sigma)")
+    p.add_argument("--update", default="covariant", help="the flows' update rule: covariant (default) or euclidean")
+    p.add_argument("--loss", default=None, help="log, sigma, ultralocal or entropy (default: log for covariant, sigma for euclidean)")
     p.add_argument("--unweighted", action="store_true", help="pointwise loss without the CY weights")
     p.add_argument("--diverged", default="last", help="score of a diverged flow: last (gain at last good step) or floor")
     p.add_argument("--spread", type=_int, default=3, help="fresh point sets for the best setting (default 3)")
@@ -406,7 +438,7 @@ def run_tune(args) -> dict:
     config = TuneConfig(
         kernel=args.kernel, iterations=args.iterations, init_points=args.init, steps=args.steps, seed=args.seed,
         bounds=tuple(bounds), n_test=args.test, loss=args.loss, weighted=not args.unweighted, diverged=args.diverged,
-        spread_seeds=args.spread, manifold=manifold(args.manifold, args.psi),
+        spread_seeds=args.spread, manifold=manifold(args.manifold, args.psi), update=args.update,
     )
     result = tune(config, cache=False) if args.no_cache else run_job(config)
     return result.to_dict()

@@ -10,6 +10,7 @@ from dashboard import job_section, count_input
 from metricflow.errors import MetricflowError
 from metricflow.figures import figure_png, figures_html, tuning_figures
 from metricflow.kernels import KERNELS
+from metricflow.flow import DEFAULT_LOSS, UPDATES
 from metricflow.losses import LOSSES
 from metricflow.tuning import DEFAULT_BOUNDS, TuneConfig, evaluations_csv, table1_comparison
 
@@ -39,7 +40,12 @@ def tune_controls() -> TuneConfig:
     spread = count_input(c[1], "Fresh point sets for the best", 0, 100, 3, key="tune_spread",
                                help="rerun the best setting on this many new point sets: mean ± std of the objective")
     seed = count_input(c[2], "Seed", 0, 2**31 - 1, 0, key="tune_seed")
-    loss = c[3].selectbox("Loss", LOSSES, key="tune_loss")
+    c = st.columns(4)
+    update = c[0].selectbox("Update", UPDATES, key="tune_update",
+                            help="the flows' update rule: covariant (default, the kernel in each metric's frame) or "
+                            "euclidean (the literal coordinate update of eq. 3.5)")
+    st.session_state.setdefault(f"tune_loss_{update}", DEFAULT_LOSS[update])
+    loss = c[1].selectbox("Loss", list(LOSSES), key=f"tune_loss_{update}")
     c = st.columns(4)
     diverged = c[0].selectbox("A diverged flow scores", ["last", "floor"], key="tune_diverged",
                               format_func=lambda v: {"last": "its gain at the last good step", "floor": "the floor (gain 0.01)"}[v])
@@ -62,12 +68,13 @@ def tune_controls() -> TuneConfig:
         bounds.append((name, lo, hi))
     if "normalise" in defaults:
         choice = cols[-1].radio("Normalise updates", ["search", "on", "off"], key=f"tune_normalise_{kernel}",
-                                help="divide each update by its kernel row sum (section 3.2.2)")
+                                help="covariant: the kernel normalised against the CY measure; euclidean: divide each "
+                                "update by its kernel row sum (section 3.2.2)")
         bounds.append(("normalise", *{"search": (0, 1), "on": (1, 1), "off": (0, 0)}[choice]))
     return TuneConfig(
         kernel=kernel, iterations=int(iterations), init_points=int(init), steps=int(steps), seed=int(seed),
         bounds=tuple(bounds), n_test=int(n_test), loss=loss, weighted=weighted, diverged=diverged,
-        spread_seeds=int(spread),
+        spread_seeds=int(spread), update=update,
     )
 
 

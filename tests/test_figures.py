@@ -146,8 +146,11 @@ def test_flow_gain_and_nonpd_figures():
 
 
 def test_flow_label_names_the_options():
-    assert flow_label(FlowConfig(kernel="delta", n_train=10, n_test=5, lr=0.5)) == "delta/sigma 10+5 lr 0.5 seed 0"
-    label = flow_label(FlowConfig(kernel="gaussian", radius=0.3, clip=0.1, normalise=True))
+    assert flow_label(FlowConfig(kernel="delta", n_train=10, n_test=5, lr=0.5)) == "delta/log 10+5 lr 0.5 seed 0"
+    assert flow_label(FlowConfig(kernel="delta", n_train=10, n_test=5, lr=0.5, update="euclidean")) == (
+        "delta/sigma 10+5 lr 0.5 seed 0 (euclidean)")
+    assert "unnormalised" in flow_label(FlowConfig(kernel="delta", normalise=False))
+    label = flow_label(FlowConfig(kernel="gaussian", radius=0.3, clip=0.1, normalise=True, update="euclidean"))
     assert "σ 30" in label and "r 0.3" in label and "clip 0.1" in label and "normalised" in label
     assert "∞ width" in flow_label(FlowConfig(kernel="cosnet"))
     assert "σ_b 80.52" in flow_label(FlowConfig(kernel="relu-ntk"))
