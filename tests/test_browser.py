@@ -140,8 +140,8 @@ def test_kernel_flow_page_in_chromium(server, page):
         " names: d.data.map(t => t.name), y: Array.from(d._fullData[0].y).map(Number)}; })()"
     )
     assert sigma["n"] >= 2 and sigma["type"] == "log"
-    assert sigma["names"][0].startswith("train · delta/sigma 100+100")
-    assert sigma["names"][1].startswith("test · delta/sigma 100+100")
+    assert sigma["names"][0].startswith("train · delta/log 100+100")  # the default loss of the covariant update
+    assert sigma["names"][1].startswith("test · delta/log 100+100")
     assert len(sigma["y"]) == 6 and all(0 < y < 1 for y in sigma["y"])
     page.set_viewport_size({"width": 1400, "height": 1800})
     page.wait_for_timeout(500)
