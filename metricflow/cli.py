@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+from decimal import Decimal, InvalidOperation
 
 import numpy as np
 
@@ -26,14 +27,33 @@ def _psi(text: str) -> complex:
         raise argparse.ArgumentTypeError(f"psi must be a complex number such as 0.5 or 1+0.2j, got {text!r}")
 
 
+# The largest integer the CLI takes (a signed 64-bit integer, the widest seed NumPy's
+# generators and the job keys carry exactly).
+MAX_INT = 2**63 - 1
+
+
+def _exact_int(text: str) -> int:
+    """'42', '1e5', '1_000' -> an int, parsed exactly (decimal, never through float).
+
+    Raises ValueError with a one-line message if ``text`` is not an integer in
+    [-MAX_INT, MAX_INT].
+    """
+    try:
+        value = Decimal(text.strip())
+    except (InvalidOperation, ValueError):
+        raise ValueError(f"expected an integer, got {text!r}") from None
+    if not value.is_finite() or value != value.to_integral_value():
+        raise ValueError(f"expected an integer, got {text!r}")
+    if abs(value) > MAX_INT:
+        raise ValueError(f"expected an integer of at most 2**63 - 1 = {MAX_INT}, got {text!r}")
+    return int(value)
+
+
 def _int(text: str) -> int:
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if not np.isfinite(value) or value != int(value):
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
-    return int(value)
+        return _exact_int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _add_manifold(p) -> None:
@@ -160,9 +180,10 @@ def _number_list(text: str, name: str, integer: bool = False) -> tuple:
     if not values:
         raise MetricflowError(f"give at least one value for {name}")
     if integer:
-        if not all(np.isfinite(v) and v == int(v) for v in values):
-            raise MetricflowError(f"{name} must be integers such as 100,1000,1e4; got {text!r}")
-        values = tuple(int(v) for v in values)
+        try:
+            values = tuple(_exact_int(t) for t in text.split(",") if t.strip())
+        except ValueError:
+            raise MetricflowError(f"{name} must be integers such as 100,1000,1e4; got {text!r}") from None
     return values
 
 
@@ -489,8 +510,15 @@ def show_reproduce(r: dict) -> str:
 COMMANDS["reproduce"] = (add_reproduce, run_reproduce, show_reproduce)
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (and exit 2), like every other bad input."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m metricflow", description="Neural-network metric flows on Calabi-Yau manifolds.")
+    parser = _OneLineParser(prog="python -m metricflow", description="Neural-network metric flows on Calabi-Yau manifolds.")
     parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                         help="run jobs on this Dask scheduler (default: $METRICFLOW_SCHEDULER, else locally)")
     sub = parser.add_subparsers(dest="command", required=True)

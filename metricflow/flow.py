@@ -50,7 +50,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from metricflow.distance import FSNeighbours
-from metricflow.errors import MetricflowError, check_count, check_positive
+from metricflow.errors import MetricflowError, check_count, check_points, check_positive
 from metricflow.kernels import (
     KERNELS,
     cosnet_empirical_kernel,
@@ -199,8 +199,8 @@ class FlowConfig:
         for name, value in defaults.items():
             if getattr(self, name) is None:
                 set_(name, value)
-        set_("n_train", check_count(self.n_train, "train points"))
-        set_("n_test", check_count(self.n_train if self.n_test is None else self.n_test, "test points"))
+        set_("n_train", check_points(self.n_train, "train points"))
+        set_("n_test", check_points(self.n_train if self.n_test is None else self.n_test, "test points"))
         set_("steps", check_count(self.steps, "steps", minimum=0, maximum=100_000))
         set_("seed", check_count(self.seed, "seed", minimum=0, maximum=2**63))
         set_("lr", check_positive(self.lr, "lr"))

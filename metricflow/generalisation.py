@@ -38,7 +38,7 @@ import numpy as np
 from scipy.stats import linregress
 
 from metricflow.distance import ZERO_BELOW, FSNeighbours, fs_distance, nearest_neighbour_stats
-from metricflow.errors import MetricflowError, check_count, check_positive
+from metricflow.errors import MetricflowError, check_count, check_points, check_positive
 from metricflow.flow import TABLE1, FlowConfig, flow_on_points, sample_in_chart
 from metricflow.jobs import Estimate
 from metricflow.manifolds import Manifold
@@ -334,7 +334,7 @@ class NoiseConfig:
         if not all(math.isfinite(v) and 0 <= v <= 100 for v in noise):
             raise MetricflowError(f"noise variances must be in [0, 100], got {self.noise!r}")
         set_("noise", tuple(sorted(set(noise))))
-        set_("n_train", check_count(self.n_train, "train points", minimum=2, maximum=10**6))
+        set_("n_train", check_points(self.n_train, "train points", maximum=10**6))
         set_("steps", check_count(self.steps, "steps", minimum=0, maximum=100_000))
         set_("seed", check_count(self.seed, "seed", minimum=0, maximum=2**63))
         for name, value in _flow_defaults(self.update, self.kernel, self.n_train).items():

@@ -41,7 +41,7 @@ from typing import Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
 
-from metricflow.errors import MetricflowError, check_count
+from metricflow.errors import MetricflowError, check_count, check_points
 from metricflow.flow import DEFAULT_LOSS, TABLE1, UPDATES, FlowConfig, FlowResult, _stream_seed
 from metricflow.jobs import Estimate
 from metricflow.kernels import KERNELS
@@ -398,7 +398,7 @@ class TuneConfig:
         set_("init_points", check_count(self.init_points, "init points", minimum=1, maximum=10_000))
         set_("steps", check_count(self.steps, "steps", minimum=1, maximum=100_000))
         set_("seed", check_count(self.seed, "seed", minimum=0, maximum=2**63))
-        set_("n_test", check_count(self.n_test, "test points"))
+        set_("n_test", check_points(self.n_test, "test points"))
         set_("spread_seeds", check_count(self.spread_seeds, "spread seeds", minimum=0, maximum=1000))
         set_("weighted", bool(self.weighted))
         set_("bounds", _resolve_bounds(self.kernel, self.bounds))

@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from dashboard import job_progress, job_store
+from dashboard import job_progress, job_store, count_input, run_button
 from metricflow.errors import MetricflowError, available_memory_bytes
 from metricflow.experiments import flow_csv
 from metricflow.figures import figure_png, figures_html, flow_figures, flow_label
@@ -78,9 +78,9 @@ def flow_controls() -> FlowConfig:
         return k
 
     c = st.columns(4)
-    n_train = c[0].number_input("Train points", 10, 1_000_000, step=100, key=key("n_train", table["n_train"]))
-    n_test = c[1].number_input("Test points", 10, 1_000_000, step=100, key=key("n_test", table["n_train"]))
-    steps = c[2].number_input("Steps", 1, 10_000, key=key("steps", 50))
+    n_train = count_input(c[0], "Train points", 10, 1_000_000, step=100, key=key("n_train", table["n_train"]))
+    n_test = count_input(c[1], "Test points", 10, 1_000_000, step=100, key=key("n_test", table["n_train"]))
+    steps = count_input(c[2], "Steps", 1, 10_000, key=key("steps", 50))
     lr = c[3].number_input("Learning rate Δt", 1e-12, 1e6, format="%g", key=key("lr", float(table["lr"])))
     c = st.columns(4)
     clip = c[0].number_input(
@@ -88,11 +88,11 @@ def flow_controls() -> FlowConfig:
         help="euclidean: scale down each point's update so |Δt U| ≤ clip |g| (Frobenius norms); "
         "covariant: bound the log-rescaling |Δt c/n| ≤ clip",
     )
-    seed = c[1].number_input("Seed", 0, 2**31 - 1, key=key("seed", 0))
+    seed = count_input(c[1], "Seed", 0, 2**31 - 1, key=key("seed", 0))
     options: dict = {}
     c = st.columns(4)
     if kernel == "relu-ntk":
-        options["depth"] = int(c[0].number_input("Depth", 1, 20, key=key("depth", table["depth"])))
+        options["depth"] = int(count_input(c[0], "Depth", 1, 20, key=key("depth", table["depth"])))
         options["sigma_w"] = c[1].number_input("σ_w", 1e-6, 1e6, format="%g", key=key("sigma_w", float(table["sigma_w"])))
         options["sigma_b"] = c[2].number_input("σ_b", 0.0, 1e6, format="%g", key=key("sigma_b", float(table["sigma_b"])))
     elif kernel == "gaussian":
@@ -102,7 +102,7 @@ def flow_controls() -> FlowConfig:
         options["radius"] = radius or None
     elif kernel == "cosnet":
         options["sigma_w"] = c[0].number_input("σ_w", 1e-6, 1e6, format="%g", key=key("sigma_w", float(table["sigma_w"])))
-        width = c[1].number_input("Width N (0 = infinite)", 0, 10**7, step=256, key=key("width", 0))
+        width = count_input(c[1], "Width N (0 = infinite)", 0, 10**7, step=256, key=key("width", 0))
         options["width"] = int(width) or None
     normalise = c[3].checkbox(
         "Normalise the kernel", key=key(f"normalise_{update}", update == "covariant"),
@@ -236,7 +236,7 @@ def main() -> None:
     too_big = cost.bytes > free
     st.caption(f"Estimate: about {cost.seconds:.0f} s and {cost.bytes / 2**20:,.0f} MiB ({free / 2**30:.1f} GiB free).")
     key = job_key(config)
-    if st.button("Run", type="primary", disabled=too_big):
+    if run_button(disabled=too_big):
         try:
             st.session_state[JOB] = store.submit(config)
             st.session_state[CONFIG] = config

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import streamlit as st
 
-from dashboard import job_progress, job_store
+from dashboard import job_progress, job_store, count_input, run_button
 from metricflow.errors import MetricflowError, available_memory_bytes
 from metricflow.figures import figures_html, generalisation_figures
 from metricflow.generalisation import DEFAULT_NOISE, PAPER_FIT, UPDATES, NoiseConfig, ScalingConfig, extrapolate
@@ -38,10 +38,10 @@ def generalisation_controls():
     st.subheader("Noise study (fig. 3 left)")
     c = st.columns([2, 1, 3, 1, 1])
     kernels = c[0].multiselect("Kernels", KERNELS, default=KERNELS)
-    n_train = c[1].number_input("Train points", 10, 100_000, 1000, step=100)
+    n_train = count_input(c[1], "Train points", 10, 100_000, 1000, step=100)
     noise = c[2].text_input("Noise variances v", NOISE, help="complex Gaussian noise of variance v per real feature")
-    steps = c[3].number_input("Steps", 0, 10_000, 50)
-    seed = c[4].number_input("Seed", 0, 2**31 - 1, 0)
+    steps = count_input(c[3], "Steps", 0, 10_000, 50)
+    seed = count_input(c[4], "Seed", 0, 2**31 - 1, 0)
     c = st.columns([2, 2, 2])
     update = c[0].radio("Update", UPDATES, horizontal=True,
                         help="covariant: the kernel acts in each metric's own frame (default); euclidean: the literal "
@@ -63,7 +63,7 @@ def generalisation_controls():
     largest = c[0].selectbox("Largest N", LARGEST, index=LARGEST.index(100_000))
     chart = c[1].radio("Points in", ["all", "one"], format_func=lambda v: f"{v} chart{'s' if v == 'all' else ''}",
                        horizontal=True)
-    seeds = c[2].number_input("Seeds per N", 1, 20, 1)
+    seeds = count_input(c[2], "Seeds per N", 1, 20, 1)
     targets = parse_numbers(c[3].text_input("Target test gains", "100, 1e6"), "target gains")
     log_x = c[4].checkbox("log distance axis", value=True)
     if not kernels:
@@ -221,7 +221,7 @@ def main() -> None:
         f"{need / 2**20:,.0f} MiB each ({free / 2**30:.1f} GiB free)."
     )
     keys = [job_key(c) for c in configs]
-    if st.button("Run", type="primary", disabled=too_big):
+    if run_button(disabled=too_big):
         try:
             st.session_state[JOBS] = [store.submit(c) for c in configs]
             st.session_state[CONFIGS] = configs

@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from dashboard import job_section
+from dashboard import job_section, count_input
 from metricflow.errors import MetricflowError
 from metricflow.figures import figure_png, figures_html, tuning_figures
 from metricflow.kernels import KERNELS
@@ -32,14 +32,14 @@ def tune_controls() -> TuneConfig:
     """
     c = st.columns(4)
     kernel = c[0].selectbox("Kernel", KERNELS, index=KERNELS.index("delta"), key="tune_kernel")
-    init = c[1].number_input("Random settings first", 1, 1000, 5, key="tune_init")
-    iterations = c[2].number_input("Optimiser iterations", 0, 1000, 10, key="tune_iterations")
-    steps = c[3].number_input("Flow steps per evaluation", 1, 10_000, 20, key="tune_steps")
+    init = count_input(c[1], "Random settings first", 1, 1000, 5, key="tune_init")
+    iterations = count_input(c[2], "Optimiser iterations", 0, 1000, 10, key="tune_iterations")
+    steps = count_input(c[3], "Flow steps per evaluation", 1, 10_000, 20, key="tune_steps")
     c = st.columns(4)
-    n_test = c[0].number_input("Test points", 10, 1_000_000, 1000, step=100, key="tune_n_test")
-    spread = c[1].number_input("Fresh point sets for the best", 0, 100, 3, key="tune_spread",
+    n_test = count_input(c[0], "Test points", 10, 1_000_000, 1000, step=100, key="tune_n_test")
+    spread = count_input(c[1], "Fresh point sets for the best", 0, 100, 3, key="tune_spread",
                                help="rerun the best setting on this many new point sets: mean ± std of the objective")
-    seed = c[2].number_input("Seed", 0, 2**31 - 1, 0, key="tune_seed")
+    seed = count_input(c[2], "Seed", 0, 2**31 - 1, 0, key="tune_seed")
     c = st.columns(4)
     update = c[0].selectbox("Update", UPDATES, key="tune_update",
                             help="the flows' update rule: covariant (default, the kernel in each metric's frame) or "
@@ -60,8 +60,8 @@ def tune_controls() -> TuneConfig:
         low, high = defaults[name]
         key = f"tune_{name}_{kernel}"
         if name == "n_train":
-            lo = col.number_input(f"{label} from", 1, 1_000_000, int(low), step=step, key=f"{key}_low")
-            hi = col.number_input(f"{label} to", 1, 1_000_000, int(high), step=step, key=f"{key}_high")
+            lo = count_input(col, f"{label} from", 1, 1_000_000, int(low), step=step, key=f"{key}_low")
+            hi = count_input(col, f"{label} to", 1, 1_000_000, int(high), step=step, key=f"{key}_high")
         else:
             lo = col.number_input(f"{label} from", 0.0, 1e6, float(low), format="%g", key=f"{key}_low")
             hi = col.number_input(f"{label} to", 0.0, 1e6, float(high), format="%g", key=f"{key}_high")
