@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from dashboard import job_section
+from dashboard import count_input, job_section
 from metricflow.donaldson import MAX_K, SWEEP_PSIS, DonaldsonConfig, DonaldsonSweepConfig, hilbert_dimension
 from metricflow.errors import MetricflowError
 from metricflow.figures import figures_html
@@ -35,15 +35,15 @@ def donaldson_controls() -> DonaldsonConfig:
     c = st.columns(6)
     psi = c[0].text_input("ψ (quintic)", value="0", help="e.g. 0 (Fermat), 0.5 or 10+3i; ψ^5 = 1 is singular")
     k_max = c[1].slider("k max", 1, MAX_K, 4, help="degrees 1 … k max")
-    n_points = c[2].number_input("Points for h", min_value=100, max_value=1_000_000, value=20_000, step=1000)
-    n_test = c[3].number_input("Test points", min_value=100, max_value=1_000_000, value=20_000, step=1000)
-    seed = c[4].number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1)
+    n_points = count_input(c[2], "Points for h", min_value=100, max_value=1_000_000, value=20_000, step=1000)
+    n_test = count_input(c[3], "Test points", min_value=100, max_value=1_000_000, value=20_000, step=1000)
+    seed = count_input(c[4], "Seed", min_value=0, max_value=2**31 - 1, value=0, step=1)
     optimise = c[5].checkbox("σ-optimised h", value=False, help="also minimise σ over h with Adam (Headrick–Nassar)")
     with st.expander("Iteration and optimiser settings"):
         o = st.columns(4)
         tol = o[0].number_input("Tolerance", min_value=1e-12, max_value=1e-2, value=1e-6, format="%.0e")
-        max_iterations = o[1].number_input("Max iterations", 1, 10_000, 200)
-        opt_steps = o[2].number_input("Adam steps", 1, 10_000, 300)
+        max_iterations = count_input(o[1], "Max iterations", 1, 10_000, 200)
+        opt_steps = count_input(o[2], "Adam steps", 1, 10_000, 300)
         opt_lr = o[3].number_input("Adam learning rate", min_value=1e-5, max_value=1.0, value=5e-3, format="%.0e")
     return DonaldsonConfig(
         Manifold(5, parse_psi(psi)), int(k_max), int(n_points), int(n_test), int(seed), optimise=optimise,
@@ -86,8 +86,8 @@ def sweep_controls() -> DonaldsonSweepConfig:
     c = st.columns([3, 1, 1, 1])
     psis = c[0].text_input("ψ values", ", ".join(psi_label(p) for p in SWEEP_PSIS))
     k = c[1].slider("k", 1, MAX_K, 3, key="sweep_k")
-    n_points = c[2].number_input("Points per ψ", 100, 1_000_000, 10_000, step=1000, key="sweep_points")
-    seed = c[3].number_input("Seed", 0, 2**31 - 1, 0, key="sweep_seed")
+    n_points = count_input(c[2], "Points per ψ", 100, 1_000_000, 10_000, step=1000, key="sweep_points")
+    seed = count_input(c[3], "Seed", 0, 2**31 - 1, 0, key="sweep_seed")
     return DonaldsonSweepConfig(psis=parse_psis(psis), k=int(k), n_points=int(n_points), n_test=int(n_points),
                                 seed=int(seed))
 

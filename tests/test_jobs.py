@@ -306,6 +306,7 @@ def same(a, b, where="result") -> None:
 def small_configs() -> list:
     """One small config of every registered job kind."""
     from metricflow.clustering import ClusterConfig, ClusterFlowConfig
+    from metricflow.donaldson import DonaldsonConfig, DonaldsonSweepConfig
     from metricflow.flow import FlowConfig
     from metricflow.generalisation import NoiseConfig, ScalingConfig
     from metricflow.metric_ntk import TrainedKernelConfig, WidthSweepConfig
@@ -330,6 +331,8 @@ def small_configs() -> list:
         WidthSweepConfig(widths=(8, 16), n_points=200, epochs=1, ntk_probe=3),
         TrainedKernelConfig(train=TrainConfig(n_points=200, epochs=1, width=8, depth=1, ricci=False),
                             n_train=20, n_test=20, steps=3),
+        DonaldsonConfig(ks=(1, 2), n_points=300, n_test=200, optimise=True, opt_steps=3),
+        DonaldsonSweepConfig(psis=(0, 0.5), k=2, n_points=300, n_test=200),
     ]
 
 
@@ -346,6 +349,7 @@ class ThreadExecutor:
 
 
 def test_every_registered_kind_round_trips_exactly(tmp_path, monkeypatch):
+    import metricflow.experiments  # noqa: F401  (registers the built-in kinds)
     from metricflow import dask_executor
     from metricflow.jobs import _KINDS, decode_result, encode_result, job_kind
 
