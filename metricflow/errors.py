@@ -11,10 +11,10 @@ __all__ = ["MetricflowError", "StoreError", "check_count", "check_points", "chec
 # A point count above this is refused whatever the memory says: it is a typo, not a run.
 MAX_POINTS = 10**8
 
-# The fewest points a sigma-measure is taken on. With one point, kappa (eq. B.10) from that
-# point makes eta = 1 there, so sigma = 0 and every gain is 0; and no standard error exists.
+# The fewest points a sigma-measure is taken on. One point has no standard error, and once
+# measured a self-normalised kappa (eq. B.10) from that point makes eta = 1 there: sigma = 0.
 MIN_POINTS = 2
-WHY_MIN_POINTS = "with one point, kappa comes from that point alone, so sigma = 0 and the gain is 0"
+WHY_MIN_POINTS = "one point has no spread, so sigma and its standard error are not defined"
 
 
 class MetricflowError(ValueError):

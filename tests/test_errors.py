@@ -51,7 +51,7 @@ def test_one_train_or_test_point_is_refused_with_the_reason():
     from metricflow.metric_ntk import TrainedKernelConfig
     from metricflow.tuning import TuneConfig
 
-    why = "must be at least 2, got 1 \\(with one point, kappa comes from that point alone, so sigma = 0 and the gain is 0\\)"
+    why = "must be at least 2, got 1 \\(one point has no spread, so sigma and its standard error are not defined\\)"
     for make in (lambda: FlowConfig(kernel="delta", n_train=1), lambda: FlowConfig(kernel="delta", n_train=10, n_test=1),
                  lambda: NoiseConfig(n_train=1), lambda: TrainedKernelConfig(n_train=1),
                  lambda: TrainedKernelConfig(n_test=1), lambda: TuneConfig(n_test=1),
@@ -113,7 +113,7 @@ def test_cli_human_summary():
     [
         (["--points", "0"], "points must be at least 2"),
         (["--points", "-4"], "points must be at least 2"),
-        (["--points", "1"], "sigma = 0 and the gain is 0"),
+        (["--points", "1"], "sigma and its standard error are not defined"),
         (["--points", "100", "--seed", str(2**63)], "at most 2**63 - 1"),
         (["--points", "100", "--seed", "1e19"], "at most 2**63 - 1"),
         (["--points", "100", "--psi", "0.309019+0.951057j"], "at least 1e-05 from every root"),

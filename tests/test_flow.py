@@ -39,8 +39,9 @@ def _step(g, pts, k, lr, kern, weights):
     [
         ({"kernel": "rbf"}, "unknown kernel 'rbf'; expected one of relu-ntk, gaussian, delta, cosnet"),
         ({"loss": "mse"}, "unknown loss 'mse'"),
-        ({"n_train": 0}, "train points must be at least 1, got 0"),
-        ({"n_test": -5}, "test points must be at least 1"),
+        ({"n_train": 0}, "train points must be at least 2, got 0"),
+        ({"n_test": -5}, "test points must be at least 2"),
+        ({"n_train": 1}, "train points must be at least 2, got 1"),
         ({"steps": 2.5}, "steps must be an integer"),
         ({"lr": -0.1}, "lr must be a positive finite number"),
         ({"lr": float("nan")}, "lr must be a positive finite number"),
