@@ -30,6 +30,7 @@ from metricflow.losses import LOSSES, loss_gradient, loss_values, total_loss
 from metricflow.manifolds import MANIFOLDS, Manifold, manifold
 from metricflow.measures import eta, kappa, sigma, volume_ratio
 from metricflow.points import Points, SampleConfig, points_from_coordinates, sample_points
+from metricflow.saved_models import TrainedModel, evaluate_model, load_model, save_model
 
 __all__ = [
     "FLOW_SCHEMA_VERSION",
@@ -68,6 +69,10 @@ __all__ = [
     "points_from_coordinates",
     "projector_embedding",
     "sample_points",
+    "TrainedModel",
+    "evaluate_model",
+    "load_model",
+    "save_model",
     "sigma",
     "volume_ratio",
 ]
