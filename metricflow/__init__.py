@@ -28,7 +28,8 @@ from metricflow.kernels import (
 )
 from metricflow.losses import LOSSES, loss_gradient, loss_values, total_loss
 from metricflow.manifolds import MANIFOLDS, Manifold, manifold
-from metricflow.measures import eta, kappa, sigma, volume_ratio
+from metricflow.measures import Kappa, SigmaReport, eta, kappa, measure_sigma, sigma, volume_ratio, weighted_mean_se
+from metricflow.reference import KappaConfig, reference_kappa
 from metricflow.points import Points, SampleConfig, points_from_coordinates, sample_points
 from metricflow.saved_models import TrainedModel, evaluate_model, load_model, save_model
 
@@ -38,6 +39,12 @@ __all__ = [
     "LOSSES",
     "TABLE1",
     "FlowConfig",
+    "Kappa",
+    "KappaConfig",
+    "SigmaReport",
+    "measure_sigma",
+    "reference_kappa",
+    "weighted_mean_se",
     "FlowResult",
     "cosnet_empirical_kernel",
     "cosnet_init",

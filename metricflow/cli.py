@@ -61,10 +61,12 @@ def run_sample(args) -> dict:
 
 
 def show_sample(r: dict) -> str:
-    exact = f" (exact {r['kappa_exact']:.6f})" if r["kappa_exact"] is not None else ""
+    source = "exact" if r["kappa_exact"] is not None else f"+- {r['kappa_se']:.1e}, reference estimate"
     return (
         f"{r['points']:,} points on the {r['manifold']} (psi={complex(*r['psi']):g}, seed {r['seed']})\n"
-        f"sigma_FS = {r['sigma_fs']:.4f}\nkappa    = {r['kappa']:.6f}{exact}\n"
+        f"sigma_FS = {r['sigma_fs']:.4f} +- {r['sigma_fs_se']:.4f} (reference kappa); "
+        f"{r['sigma_fs_self']:.4f} +- {r['sigma_fs_self_se']:.4f} (self-normalised)\n"
+        f"kappa    = {r['kappa']:.6f} ({source}); from these points {r['kappa_sample']:.6f} +- {r['kappa_sample_se']:.6f}\n"
         f"charts used: {len(r['charts'])}; {r['seconds']:.2f} s"
     )
 

@@ -18,6 +18,8 @@ from metricflow.errors import MetricflowError
 from metricflow.flow import SAMPLE_BATCH, SCHEMA_VERSION as FLOW_SCHEMA, FlowConfig, run_flow
 from metricflow.jobs import Estimate, register
 from metricflow.kernels import MAX_DENSE_ENTRIES
+from metricflow.measures import SigmaReport, measure_sigma
+from metricflow.reference import KAPPA_SCHEMA, CHUNK, KappaConfig, reference_kappa, run_kappa, set_kappa_loader
 from metricflow.points import SampleConfig, memory_estimate
 from metricflow.theory import THEORY_SCHEMA, TheoryConfig, estimate_theory, run_theory
 from metricflow.clustering import (
@@ -45,7 +47,7 @@ __all__ = [
 ]
 
 # Bump when SampleResult's fields or their meaning change: cached results are then recomputed.
-SAMPLE_SCHEMA = 1
+SAMPLE_SCHEMA = 2
 
 # How many points keep their |z_i| for scatter plots.
 PLOT_POINTS = 500
@@ -59,11 +61,11 @@ class SampleResult:
 
     Attributes:
       config: the SampleConfig.
-      sigma_fs: sigma of g_FS (eq. B.11).
-      kappa: kappa of g_FS from the points (eq. B.10).
+      sigma: sigma of g_FS (eq. B.11) in both conventions, with standard errors: against
+        the manifold's reference kappa, and self-normalised (kappa_self from these points).
       kappa_exact: kappa in closed form (Fermat point only), else None.
       weights: (N,) float64, Monte-Carlo weights |Omega|^2 / det g_FS.
-      eta: (N,) float64, det g_FS / (kappa |Omega|^2) (eq. B.11).
+      eta: (N,) float64, det g_FS / (kappa_ref |Omega|^2) (eq. B.11).
       charts: (C, 2) int, the (scale, elim) index pairs in use, sorted.
       chart_counts: (C,) int, how many points use each chart.
       plot_index: (M,) int, the points kept for scatter plots (indices into weights, eta).
@@ -73,8 +75,7 @@ class SampleResult:
     """
 
     config: SampleConfig
-    sigma_fs: float
-    kappa: float
+    sigma: SigmaReport
     kappa_exact: float | None
     weights: np.ndarray
     eta: np.ndarray
@@ -89,6 +90,16 @@ class SampleResult:
     def n_points(self) -> int:
         return int(self.weights.shape[0])
 
+    @property
+    def sigma_fs(self) -> float:
+        """Reference-kappa sigma of g_FS."""
+        return self.sigma.sigma
+
+    @property
+    def kappa(self) -> float:
+        """The reference kappa."""
+        return self.sigma.kappa
+
     def summary(self) -> dict:
         """The scalars as a JSON-ready dict (the same fields as ``metricflow sample --json``)."""
         m = self.config.manifold
@@ -98,9 +109,15 @@ class SampleResult:
             "seed": self.config.seed,
             "points": self.n_points,
             "lines_drawn": self.lines_drawn,
-            "sigma_fs": self.sigma_fs,
-            "kappa": self.kappa,
+            "sigma_fs": self.sigma.sigma,
+            "sigma_fs_se": self.sigma.sigma_se,
+            "sigma_fs_self": self.sigma.sigma_self,
+            "sigma_fs_self_se": self.sigma.sigma_self_se,
+            "kappa": self.sigma.kappa,
+            "kappa_se": self.sigma.kappa_se,
             "kappa_exact": self.kappa_exact,
+            "kappa_sample": self.sigma.kappa_self,
+            "kappa_sample_se": self.sigma.kappa_self_se,
             "charts": {f"{a},{e}": int(c) for (a, e), c in zip(self.charts, self.chart_counts)},
             "seconds": self.seconds,
         }
@@ -121,7 +138,6 @@ def run_sample(config: SampleConfig, progress=None) -> SampleResult:
       config: what to sample.
       progress: optional ``progress(step, total, message)``.
     """
-    from metricflow.measures import eta, kappa, sigma
     from metricflow.points import sample_points
 
     report = progress or (lambda *a, **k: None)
@@ -129,17 +145,16 @@ def run_sample(config: SampleConfig, progress=None) -> SampleResult:
     report(0, 3, "sampling points")
     pts = sample_points(config)
     report(1, 3, "measuring sigma and kappa")
-    k = float(kappa(pts.g_fs, pts.omega_sq, pts.weights))
-    s = float(sigma(pts.g_fs, pts.omega_sq, pts.weights))
-    e = np.asarray(eta(pts.g_fs, pts.omega_sq, k))
+    reference = reference_kappa(config.manifold)
+    measured = measure_sigma(pts.g_fs, pts.omega_sq, pts.weights, reference)
+    e = np.real(np.linalg.det(pts.g_fs)) / pts.omega_sq / reference.value
     report(2, 3, "summarising")
     charts, counts = np.unique(pts.chart, axis=0, return_counts=True)
     rng = np.random.default_rng(config.seed)
     keep = np.sort(rng.choice(len(pts), size=min(len(pts), PLOT_POINTS), replace=False))
     result = SampleResult(
         config=config,
-        sigma_fs=s,
-        kappa=k,
+        sigma=measured,
         kappa_exact=config.manifold.exact_kappa(),
         weights=np.asarray(pts.weights, dtype=np.float64),
         eta=e.astype(np.float64),
@@ -236,6 +251,22 @@ def estimate_flow(config: FlowConfig) -> Estimate:
     return Estimate(float(seconds), int(memory))
 
 
+def estimate_kappa_job(config: KappaConfig) -> Estimate:
+    """Sampling in chunks: the time of sampling the points, the memory of one chunk."""
+    d = config.manifold.degree
+    return Estimate(2.0 + 3.5e-6 * d * config.n_points, memory_estimate(min(config.n_points, CHUNK), d))
+
+
+def _stored_reference_kappa(m) -> object:
+    """The default reference-kappa estimate for ``m``, computed once and kept in the job store."""
+    from metricflow import reference
+    from metricflow.jobs import run_job
+
+    return run_job(KappaConfig(m, reference.REFERENCE_POINTS, reference.REFERENCE_SEED))
+
+
+register(KappaConfig, run_kappa, KAPPA_SCHEMA, estimate_kappa_job)
+set_kappa_loader(_stored_reference_kappa)
 register(SampleConfig, run_sample, SAMPLE_SCHEMA, estimate_sample)
 register(FlowConfig, run_flow, FLOW_SCHEMA, estimate_flow)
 register(TheoryConfig, run_theory, THEORY_SCHEMA, estimate_theory)

@@ -74,7 +74,7 @@ def weights_histogram(result: SampleResult) -> go.Figure:
 
 def eta_histogram(result: SampleResult) -> go.Figure:
     """Histogram of eta = det g_FS / (kappa |Omega|^2) (eq. B.11), with a line at eta = 1."""
-    fig = histogram(result.eta, f"η of the FS metric (σ = {result.sigma_fs:.4f})", "η")
+    fig = histogram(result.eta, f"η of the FS metric (σ = {result.sigma.sigma:.4f} ± {result.sigma.sigma_se:.4f})", "η")
     fig.add_vline(x=1.0, line_dash="dash", annotation_text="Ricci-flat: η = 1")
     return fig
 

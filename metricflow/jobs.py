@@ -514,6 +514,8 @@ def execute(task: Task) -> None:
     raises JobCancelled once the job has been cancelled, so cancellation also works where
     the executor cannot kill the worker.
     """
+    import metricflow.experiments  # noqa: F401  (the kinds, and the stored reference kappa)
+
     store = JobStore(task.directory, executor=_NoExecutor())
     try:
         if not store.mark_running(task.key):

@@ -34,12 +34,14 @@ def points_controls() -> SampleConfig:
 
 def show_result(result) -> None:
     """Metrics, figures and downloads of a SampleResult."""
+    s = result.sigma
     c = st.columns(5)
-    c[0].metric("σ of g_FS", f"{result.sigma_fs:.4f}")
-    c[1].metric("κ (Monte Carlo)", f"{result.kappa:.6f}")
-    c[2].metric("κ exact", "n/a" if result.kappa_exact is None else f"{result.kappa_exact:.6f}")
-    c[3].metric("points", f"{result.n_points:,}")
-    c[4].metric("compute time", f"{result.seconds:.2f} s")
+    c[0].metric("σ of g_FS (reference κ)", f"{s.sigma:.4f} ± {s.sigma_se:.4f}")
+    c[1].metric("σ self-normalised", f"{s.sigma_self:.4f} ± {s.sigma_self_se:.4f}")
+    source = "exact" if result.kappa_exact is not None else f"± {s.kappa_se:.1e}, 10⁶-point estimate"
+    c[2].metric("reference κ", f"{s.kappa:.6f}", help=source)
+    c[3].metric("κ from these points", f"{s.kappa_self:.6f} ± {s.kappa_self_se:.6f}")
+    c[4].metric("points · time", f"{result.n_points:,} · {result.seconds:.2f} s")
     figs = points_figures(result)
     left, right = st.columns(2)
     left.plotly_chart(figs["eta"], key="fig_eta")

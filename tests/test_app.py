@@ -32,9 +32,10 @@ def test_points_page_runs_a_small_job_end_to_end(cache_dir):
     assert "points_job" in at.session_state
     run_until_done(at)
     metrics = {m.label: m.value for m in at.metric}
-    assert 0 < float(metrics["σ of g_FS"]) < 1
-    assert metrics["κ exact"] == "0.017619"
-    assert metrics["points"] == "200"
+    s, _, se = metrics["σ of g_FS (reference κ)"].partition(" ± ")
+    assert 0 < float(s) < 1 and 0 < float(se) < 0.1
+    assert metrics["reference κ"] == "0.017619"
+    assert metrics["points · time"].startswith("200 ·")
     eta = figure(at, 0)
     assert eta["data"][0]["type"] == "bar" and values(eta["data"][0]["y"]).sum() == 200
     charts = figure(at, 2)

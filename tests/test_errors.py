@@ -47,12 +47,17 @@ def test_cli_sample_json():
     out = _cli("sample", "--points", "2000", "--seed", "3", "--json")
     assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout)
-    assert {"points", "sigma_fs", "kappa", "seconds"} <= r.keys()
+    assert {"points", "sigma_fs", "sigma_fs_se", "sigma_fs_self", "kappa", "kappa_se", "seconds"} <= r.keys()
     assert r["points"] == 2000
     pts = sample_points(SampleConfig(manifold("quintic"), 2000, 3))
     w = pts.weights
-    assert r["sigma_fs"] == pytest.approx(np.mean(np.abs(w - w.mean())) / w.mean(), rel=1e-12)
-    assert r["kappa"] == pytest.approx(1 / w.mean(), rel=1e-12)
+    # self-normalised: kappa = 1/mean(w), sigma = mean|w - mean w| / mean w
+    assert r["sigma_fs_self"] == pytest.approx(np.mean(np.abs(w - w.mean())) / w.mean(), rel=1e-12)
+    assert r["kappa_sample"] == pytest.approx(1 / w.mean(), rel=1e-12)
+    # reference kappa: the closed form, eta = 1 / (kappa w)
+    k = manifold("quintic").exact_kappa()
+    assert r["kappa"] == k and r["kappa_se"] == 0.0
+    assert r["sigma_fs"] == pytest.approx(np.sum(np.abs(w - 1 / k)) / np.sum(w), rel=1e-12)
 
 
 def test_cli_human_summary():

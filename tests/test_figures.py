@@ -15,6 +15,7 @@ from metricflow.figures import (
     weights_histogram,
 )
 from metricflow.manifolds import manifold
+from metricflow.measures import SigmaReport
 from metricflow.points import SampleConfig
 
 
@@ -25,7 +26,8 @@ def synthetic() -> SampleResult:
     eta = rng.normal(1.0, 0.3, n)
     return SampleResult(
         config=SampleConfig(manifold("quintic"), n_points=n, seed=0),
-        sigma_fs=0.375, kappa=0.0176, kappa_exact=0.017619,
+        sigma=SigmaReport(0.375, 0.001, 0.374, 0.001, 0.017619, 0.0, 0.0176, 0.0001, n),
+        kappa_exact=0.017619,
         weights=rng.lognormal(0.0, 1.0, n), eta=eta,
         charts=np.array([[0, 1], [1, 0], [2, 4]]), chart_counts=np.array([500, 300, 200]),
         plot_index=np.arange(0, n, 5), abs_z=rng.uniform(0, 1, (200, 5)),
