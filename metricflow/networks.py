@@ -875,9 +875,9 @@ def _lbfgs_finish(c: TrainConfig, loss, params, tr: Points, validate, elapsed: f
     return params, sigmas, ses, seconds, done
 
 
-# Seconds per point-epoch on 2 cores (benchmarks/bench_networks.py, 3 x 64, load ~5), training
-# and validation together.
-SECONDS_PER_POINT_EPOCH = {"metric": 2.5e-5, "phi": 3.5e-4}
+# Seconds per point-epoch on 2 cores (benchmarks/bench_networks.py, 3 x 64, load 5-7), training
+# and validation together: metric 0.5-1 s, phi (batch 100) 11-16 s per epoch of 10^5 points.
+SECONDS_PER_POINT_EPOCH = {"metric": 1e-5, "phi": 1.7e-4}
 
 
 def estimate_train(config: TrainConfig):
@@ -887,8 +887,9 @@ def estimate_train(config: TrainConfig):
     model's cost (SECONDS_PER_POINT_EPOCH, scaled by depth * width^2 / (3 * 64^2), at least
     0.3 of it); per metric-NTK snapshot with k = 9 P rows ~3e-10 k^2 (parameters) for the
     kernel (3x for phi) and 7e-10 k^3 for the spectrum, plus ~10 s of compile (TensorFlow
-    import); the phi model's Ricci check ~50 s. Memory: the worker with TensorFlow
-    (~1.6 GB), ~3 kB per point of chart data, batch activations, and the metric-NTK
+    import); the phi model's Ricci check ~50 s; an L-BFGS step ~3 full-batch gradients. Memory: the worker with TensorFlow
+    (~1.6 GB), ~3 kB per point of chart data, batch activations (the L-BFGS batch too),
+    and the metric-NTK
     ((9P)^2 float64, twice) with the parameter jacobian (9P x parameters).
     """
     from metricflow.jobs import Estimate
@@ -903,6 +904,9 @@ def estimate_train(config: TrainConfig):
         seconds += 10.0 + snaps * (3e-10 * k * k * params * (3 if c.model == "phi" else 1) + 7e-10 * k**3)
     if c.model == "phi" and c.ricci:
         seconds += 50.0
-    memory = 1600 * 2**20 + 3000 * c.n_points + 8 * 20 * c.batch_size * c.width * c.depth
+    # an L-BFGS step: a full-batch gradient and its line search, about 3 gradients
+    seconds += 3 * SECONDS_PER_POINT_EPOCH[c.model] * scale * min(c.lbfgs_points, c.n_points) * c.lbfgs_steps
+    batch = max(c.batch_size, min(c.lbfgs_points, c.n_points) if c.lbfgs_steps else 0)
+    memory = 1600 * 2**20 + 3000 * c.n_points + 8 * 20 * batch * c.width * c.depth
     memory += 16 * k * k + 8 * k * params
     return Estimate(float(seconds), int(memory))

@@ -133,22 +133,27 @@ def test_validation_sigma_is_measured_against_the_exact_kappa():
     from metricflow.measures import kappa as kappa_of
     from metricflow.networks import split_points
 
-    cfg = TrainConfig(model="phi", n_points=600, epochs=2, width=8, depth=1, ricci=False, seed=4)
+    cfg = TrainConfig(model="phi", n_points=600, epochs=2, width=8, depth=1, ricci=False, seed=4,
+                      lbfgs_steps=2, lbfgs_every=1, lbfgs_points=200)
     r = train(cfg)
     kexact = 5**5 / (6 * np.pi**3 * (math.gamma(0.2) / math.gamma(0.8)) ** 5)
     assert r.kappa.exact and r.kappa.se == 0 and r.kappa.value == pytest.approx(kexact, rel=1e-12)
     pts = sample_points(SampleConfig(manifold("quintic"), 600, 4))
     _, va = split_points(pts, cfg.n_val, cfg.seed)
-    g = np.asarray(jax.jit(metric_fn(cfg, 3, 5))(r.params_final, model_input(va)))
-    vol = np.real(np.linalg.det(g)) / va.omega_sq
     w = va.weights
-    expect = np.sum(w * np.abs(1 - vol / kexact)) / np.sum(w)
-    assert r.val_sigma[-1] == pytest.approx(expect, rel=1e-10)
-    k_self = float(kappa_of(g, va.omega_sq, w))
-    assert r.val_kappa_self[-1] == pytest.approx(k_self, rel=1e-10)
-    assert r.val_sigma_self[-1] == pytest.approx(np.sum(w * np.abs(1 - vol / k_self)) / np.sum(w), rel=1e-10)
-    assert r.final.sigma == r.val_sigma[-1] and r.gain == pytest.approx(r.val_sigma[0] / r.val_sigma[-1])
-    assert r.train_seconds[0] == 0 and np.all(np.diff(r.train_seconds) > 0)
+    f = jax.jit(metric_fn(cfg, 3, 5))
+    for params, sigma, sigma_self, k_self in [(r.params_initial, r.val_sigma[0], r.val_sigma_self[0], r.val_kappa_self[0]),
+                                              (r.params_final, r.final.sigma, r.final.sigma_self, r.final.kappa_self)]:
+        g = np.asarray(f(params, model_input(va)))
+        vol = np.real(np.linalg.det(g)) / va.omega_sq
+        assert sigma == pytest.approx(np.sum(w * np.abs(1 - vol / kexact)) / np.sum(w), rel=1e-10)
+        k = float(kappa_of(g, va.omega_sq, w))
+        assert k_self == pytest.approx(k, rel=1e-10)
+        assert sigma_self == pytest.approx(np.sum(w * np.abs(1 - vol / k)) / np.sum(w), rel=1e-10)
+    # the L-BFGS finish ran its 2 steps and its record ends at the final model
+    assert r.lbfgs_steps_done == 2 and len(r.lbfgs_sigma) == 2 and r.lbfgs_sigma[-1] == r.final.sigma
+    assert r.gain == pytest.approx(r.val_sigma[0] / r.final.sigma)
+    assert r.train_seconds[0] == 0 and np.all(np.diff(r.train_seconds) > 0) and r.lbfgs_seconds[0] > r.train_seconds[-1]
     assert len(r.load_average) == 2
 
 
