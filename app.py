@@ -78,6 +78,8 @@ st.markdown(
   spectrum move (feature learning); a width sweep, and the trained kernel used in the flow.
 - **Hyperparameter search**: Bayesian optimisation of a kernel flow, with a new point set
   for every evaluation, as in the paper.
+- **Donaldson**: the classical discrete flow: balanced metrics of degree k (T-operator
+  iteration) and σ-optimised ones, σ_k against k and time, and σ along the Dwork family.
 
 Every computation is a cached job: the same settings are computed once, by whichever session
 asks first, and come back instantly afterwards, also after a restart.

@@ -1,14 +1,15 @@
-"""What the dashboard pages share: the job store handle. Pages import it by name."""
+"""What the dashboard pages share: the job store handle, the Run button and bounded count
+inputs. Pages import them by name."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from metricflow.errors import MetricflowError, available_memory_bytes
+from metricflow.errors import MetricflowError, StoreError, available_memory_bytes
 from metricflow.jobs import ACTIVE, DONE, FAILED, JobStore, cache_directory, job_key
 from metricflow.jobs import estimate as job_estimate
 
-__all__ = ["job_store", "job_progress", "show_job", "job_section"]
+__all__ = ["job_store", "job_progress", "show_job", "job_section", "count_input", "run_button"]
 
 POLL_SECONDS = 0.5
 
@@ -28,8 +29,61 @@ def _open_store(directory: str, scheduler: str = "") -> JobStore:
 def job_store() -> JobStore:
     """The server's JobStore on ``$METRICFLOW_CACHE`` (default ``cache/``), running jobs on the
     Dask scheduler of this session's sidebar setting, if any (raises MetricflowError if it
-    cannot be reached)."""
-    return _open_store(str(cache_directory()), st.session_state.get(SCHEDULER, "").strip())
+    cannot be reached).
+
+    A store that cannot be used (a broken cache.db, a read-only folder, a file in the way)
+    is shown as an error and the page stops there; the server stays up, and the next rerun
+    tries to open it again.
+    """
+    try:
+        store = _open_store(str(cache_directory()), st.session_state.get(SCHEDULER, "").strip())
+        store.check()
+        return store
+    except StoreError as err:
+        _open_store.clear()
+        st.error(f"The result store cannot be used. {str(err)[0].upper()}{str(err)[1:]}.")
+        st.stop()
+
+
+# ---- inputs that cannot diverge from the config ------------------------------------------
+
+_BAD_INPUTS = "_bad_inputs"  # session_state: {label: reason} of out-of-range inputs before the next Run
+
+
+def count_input(where, label: str, min_value: int, max_value: int, value: int | None = None, **kwargs) -> int:
+    """A number_input for a count in [min_value, max_value] whose value is always the one shown.
+
+    Streamlit's own bounds keep the previous value when a typed one is out of range, so the
+    config would differ from the box. Here the typed value is returned as it is; out of
+    range, it is marked with the bound and the next ``run_button`` is disabled, saying why.
+
+    Args:
+      where: the container (``st`` or a column).
+      label, value, **kwargs: as for ``st.number_input``; without ``value``, the widget's
+        ``key`` in session_state holds it.
+      min_value, max_value: the allowed range, inclusive.
+    """
+    if value is not None:
+        kwargs["value"] = value
+    kwargs.setdefault("step", 1)  # an integer widget
+    got = where.number_input(label, **kwargs)
+    bad = st.session_state.setdefault(_BAD_INPUTS, {})
+    if got < min_value or got > max_value:
+        side = f"below the minimum {min_value:,}" if got < min_value else f"above the maximum {max_value:,}"
+        bad[label] = f"{label} {got:,} is {side}"
+        where.error(f"{label}: at most {max_value:,}" if got > max_value else f"{label}: at least {min_value:,}")
+    else:
+        bad.pop(label, None)
+    return got
+
+
+def run_button(label: str = "Run", key: str | None = None, disabled: bool = False) -> bool:
+    """The primary Run button; disabled, with the reason, while a count_input above is out of range."""
+    bad = st.session_state.get(_BAD_INPUTS) or {}
+    st.session_state[_BAD_INPUTS] = {}  # each input above sets its entry again on every run
+    if bad:
+        st.error("Run is disabled: " + "; ".join(bad.values()) + ". Change the value to run.")
+    return st.button(label, type="primary", disabled=disabled or bool(bad), key=key)
 
 
 @st.fragment(run_every=POLL_SECONDS)
@@ -107,7 +161,7 @@ def job_section(name: str, config, show_result, hint: str = "", cost_text: str =
         f"({free / 2**30:.1f} GiB free)."
     )
     key = job_key(config)
-    if st.button("Run", type="primary", disabled=too_big, key=f"{name}_run"):
+    if run_button(key=f"{name}_run", disabled=too_big):
         try:
             st.session_state[f"{name}_job"] = store.submit(config)
             st.session_state[f"{name}_config"] = config

@@ -3,8 +3,13 @@
 Each case runs in its own subprocess so that ru_maxrss is that case's peak. Prints a
 markdown table. Usage:
 
-  python benchmarks/bench_flow.py            # all cases (several minutes)
-  python benchmarks/bench_flow.py --quick    # 2500-point cases only
+  python benchmarks/bench_flow.py                      # all cases, covariant update (several minutes)
+  python benchmarks/bench_flow.py --quick              # 2500-point cases only
+  python benchmarks/bench_flow.py --large              # the 10^5-point cases only
+  python benchmarks/bench_flow.py --update euclidean   # the coordinate update (lr 1e-4)
+
+The covariant update runs at the table 1 learning rate with the log loss; the euclidean one at
+lr 1e-4 with normalised updates, so that every case runs all its steps.
 """
 
 from __future__ import annotations
@@ -33,24 +38,25 @@ CASES = [
 CHILD = """
 import json, resource, sys, time
 from metricflow.flow import FlowConfig, run_flow
-kernel, n_train, n_test, steps, options = json.loads(sys.argv[1])
-lr = 1e-4  # small, with normalised updates, so every case runs all its steps
+kernel, n_train, n_test, steps, options, update = json.loads(sys.argv[1])
+lr = 1e-4 if update == "euclidean" else None  # euclidean: small, with normalised updates, so every case runs all its steps
 stamps = {}
 start = time.perf_counter()
 r = run_flow(FlowConfig(kernel=kernel, n_train=n_train, n_test=n_test, steps=steps, lr=lr, normalise=True, weighted=False,
-                        **options),
+                        update=update, **options),
              progress=lambda step, total, message: stamps.__setitem__(step, time.perf_counter()))
 print(json.dumps({
-    "total_s": time.perf_counter() - start, "step_s": (stamps[r.steps_done] - stamps[1]) / max(r.steps_done - 1, 1), "kernel_s": r.kernel_seconds, "drawn": r.points_drawn,
+    "total_s": time.perf_counter() - start, "kernel_s": r.kernel_seconds, "drawn": r.points_drawn,
+    "step_s": (stamps[r.steps_done] - stamps[1]) / (r.steps_done - 1) if r.steps_done > 1 else None, "stopped": r.stopped_reason,
     "steps_done": r.steps_done, "train_gain": r.train_gain, "test_gain": r.test_gain,
     "isolated": r.isolated_test, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
 }))
 """
 
 
-def run_case(kernel, n_train, n_test, options, steps):
+def run_case(kernel, n_train, n_test, options, steps, update="covariant"):
     """Run one flow in a fresh interpreter; time per step from the progress callback."""
-    p = subprocess.run([sys.executable, "-c", CHILD, json.dumps([kernel, n_train, n_test, steps, options])],
+    p = subprocess.run([sys.executable, "-c", CHILD, json.dumps([kernel, n_train, n_test, steps, options, update])],
                        capture_output=True, text=True)
     if p.returncode != 0:
         return {"error": p.stderr.strip().splitlines()[-1]}
@@ -60,20 +66,25 @@ def run_case(kernel, n_train, n_test, options, steps):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--large", action="store_true", help="only the 10^5-point cases")
     parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--update", default="covariant", choices=["covariant", "euclidean"])
     args = parser.parse_args()
+    print(f"{args.update} update")
     print("| kernel | options | train | test | total 50 steps (s) | kernel (s) | per step (ms) | peak RSS (MiB) | drawn |")
     print("|---|---|---|---|---|---|---|---|---|")
     for kernel, n_train, n_test, options in CASES:
-        if args.quick and n_train > 2500:
+        if (args.quick and n_train > 2500) or (args.large and n_train < 100_000):
             continue
-        r = run_case(kernel, n_train, n_test, options, args.steps)
+        r = run_case(kernel, n_train, n_test, options, args.steps, args.update)
         opts = ", ".join(f"{k}={v}" for k, v in options.items()) or "-"
         if "error" in r:
             print(f"| {kernel} | {opts} | {n_train:,} | {n_test:,} | failed: {r['error']} |||||")
         else:
+            step = "-" if r["step_s"] is None else f"{1000 * r['step_s']:.1f}"
+            note = f" ({r['stopped']})" if r["stopped"] else ""
             print(f"| {kernel} | {opts} | {n_train:,} | {n_test:,} | {r['total_s']:.1f} | {r['kernel_s']:.1f} | "
-                  f"{1000 * r['step_s']:.1f} | {r['peak_mib']:.0f} | {r['drawn']:,} |", flush=True)
+                  f"{step} | {r['peak_mib']:.0f} | {r['drawn']:,}{note} |", flush=True)
 
 
 if __name__ == "__main__":

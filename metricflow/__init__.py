@@ -11,6 +11,7 @@ from metricflow.distance import (
     nearest_neighbour_stats,
     projector_embedding,
 )
+from metricflow.donaldson import DonaldsonConfig, DonaldsonResult, DonaldsonSweepConfig, run_donaldson
 from metricflow.errors import MetricflowError
 from metricflow.flow import SCHEMA_VERSION as FLOW_SCHEMA_VERSION
 from metricflow.flow import TABLE1, FlowConfig, FlowResult, run_flow, sample_in_chart
@@ -34,6 +35,10 @@ from metricflow.points import Points, SampleConfig, points_from_coordinates, sam
 from metricflow.saved_models import TrainedModel, evaluate_model, load_model, save_model
 
 __all__ = [
+    "DonaldsonConfig",
+    "DonaldsonResult",
+    "DonaldsonSweepConfig",
+    "run_donaldson",
     "FLOW_SCHEMA_VERSION",
     "KERNELS",
     "LOSSES",

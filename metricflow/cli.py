@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+from decimal import Decimal, InvalidOperation
 
 import numpy as np
 
@@ -26,14 +27,33 @@ def _psi(text: str) -> complex:
         raise argparse.ArgumentTypeError(f"psi must be a complex number such as 0.5 or 1+0.2j, got {text!r}")
 
 
+# The largest integer the CLI takes (a signed 64-bit integer, the widest seed NumPy's
+# generators and the job keys carry exactly).
+MAX_INT = 2**63 - 1
+
+
+def _exact_int(text: str) -> int:
+    """'42', '1e5', '1_000' -> an int, parsed exactly (decimal, never through float).
+
+    Raises ValueError with a one-line message if ``text`` is not an integer in
+    [-MAX_INT, MAX_INT].
+    """
+    try:
+        value = Decimal(text.strip())
+    except (InvalidOperation, ValueError):
+        raise ValueError(f"expected an integer, got {text!r}") from None
+    if not value.is_finite() or value != value.to_integral_value():
+        raise ValueError(f"expected an integer, got {text!r}")
+    if abs(value) > MAX_INT:
+        raise ValueError(f"expected an integer of at most 2**63 - 1 = {MAX_INT}, got {text!r}")
+    return int(value)
+
+
 def _int(text: str) -> int:
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if not np.isfinite(value) or value != int(value):
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
-    return int(value)
+        return _exact_int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _add_manifold(p) -> None:
@@ -85,7 +105,8 @@ def _chart(text: str) -> tuple:
 def add_flow(sub) -> None:
     p = sub.add_parser("flow", help="run a kernel metric flow (eq. 3.5) and report sigma on train and test")
     p.add_argument("--kernel", required=True, help="relu-ntk, gaussian, delta or cosnet")
-    p.add_argument("--loss", default="sigma", help="sigma, ultralocal or entropy (default sigma)")
+    p.add_argument("--update", default="covariant", help="covariant (default: the kernel in each metric's frame) or euclidean (coordinate update)")
+    p.add_argument("--loss", default=None, help="log, sigma, ultralocal or entropy (default: log for covariant, sigma for euclidean)")
     p.add_argument("--train", type=_int, default=None, help="train points (default: table 1)")
     p.add_argument("--test", type=_int, default=None, help="test points (default: as train)")
     p.add_argument("--steps", type=_int, default=50)
@@ -93,7 +114,11 @@ def add_flow(sub) -> None:
     p.add_argument("--sigma", type=float, default=None, help="gaussian width (default 30)")
     p.add_argument("--squared", action="store_true", help="gaussian of d^2 / (2 sigma^2)")
     p.add_argument("--radius", type=float, default=None, help="gaussian cutoff radius: sparse kernel")
-    p.add_argument("--normalise", action="store_true", help="divide updates by kernel row sums")
+    norm = p.add_mutually_exclusive_group()
+    norm.add_argument("--normalise", dest="normalise", action="store_const", const=True, default=None,
+                      help="normalise the kernel (default for covariant: against the CY measure; euclidean: row sums)")
+    norm.add_argument("--no-normalise", dest="normalise", action="store_const", const=False,
+                      help="unnormalised kernel sum (default for euclidean)")
     p.add_argument("--unweighted", action="store_true", help="pointwise loss without the CY weights")
     p.add_argument("--depth", type=_int, default=None, help="relu-ntk hidden layers (default 1)")
     p.add_argument("--sigma-w", type=float, default=None, help="relu-ntk W_std / cosnet sigma_w")
@@ -102,6 +127,7 @@ def add_flow(sub) -> None:
     p.add_argument("--clip", type=float, default=None, help="max |lr update|_F / |g|_F per point")
     p.add_argument("--chart", type=_chart, default=None, help="common chart scale,elim (default: most common)")
     p.add_argument("--coordinates", default="reject", help="reject (paper) or transform")
+    p.add_argument("--precision", default="float64", help="float64, or float32: metrics rounded to complex64 every step")
     _add_manifold(p)
 
 
@@ -115,7 +141,7 @@ def run_flow(args) -> dict:
         lr=args.lr, sigma=args.sigma, squared=args.squared, radius=args.radius, normalise=args.normalise,
         weighted=not args.unweighted, depth=args.depth, sigma_w=args.sigma_w, sigma_b=args.sigma_b,
         width=args.width, clip=args.clip, seed=args.seed, chart=args.chart, coordinates=args.coordinates,
-        manifold=manifold(args.manifold, args.psi),
+        manifold=manifold(args.manifold, args.psi), update=args.update, precision=args.precision,
     )
     return run_job(config, cache=not args.no_cache).to_dict()
 
@@ -123,12 +149,18 @@ def run_flow(args) -> dict:
 def show_flow(r: dict) -> str:
     c = r["config"]
     fmt = lambda v: "nan" if v is None else f"{v:.3e}"  # noqa: E731
+    gain = lambda g, se: "none (diverged)" if g is None else f"{g:.3g} +- {se:.2g}"  # noqa: E731
+    k = r["steps_done"]
     lines = [
-        f"{c['kernel']} kernel, {c['loss']} loss, lr {c['lr']:g}: {c['n_train']:,} train / {c['n_test']:,} test "
-        f"points in chart {tuple(r['chart'])} ({r['points_drawn']:,} drawn)",
-        f"train sigma {fmt(r['train_sigma'][0])} -> {fmt(r['train_sigma'][r['steps_done']])}  gain {r['train_gain']:.3g}",
-        f"test  sigma {fmt(r['test_sigma'][0])} -> {fmt(r['test_sigma'][r['steps_done']])}  gain {r['test_gain']:.3g}",
-        f"non-PD fraction at the end {r['nonpd_fraction'][r['steps_done']]:.3f}; "
+        f"{c['kernel']} kernel, {c['update']} update, {c['loss']} loss, lr {c['lr']:g}: {c['n_train']:,} train / "
+        f"{c['n_test']:,} test points in chart {tuple(r['chart'])} ({r['points_drawn']:,} drawn)",
+        f"sigma against the reference kappa {r['kappa_ref']:.6g}; self-normalised in brackets",
+        f"train sigma {fmt(r['train_sigma'][0])} -> {fmt(r['train_sigma'][k])} ({fmt(r['train_sigma_self'][k])})  "
+        f"gain {gain(r['train_gain'], r['train_gain_se'])}",
+        f"test  sigma {fmt(r['test_sigma'][0])} -> {fmt(r['test_sigma'][k])} ({fmt(r['test_sigma_self'][k])})  "
+        f"gain {gain(r['test_gain'], r['test_gain_se'])}",
+        f"non-PD test points at the end {r['test_nonpd_count'][k]:,} of {c['n_test']:,} "
+        f"(test sigma over the PD ones {fmt(r['test_sigma_pd'][k])}); "
         f"{r['steps_done']} steps in {r['seconds']:.1f} s (kernel {r['kernel_seconds']:.1f} s)",
     ]
     if r["stopped_reason"]:
@@ -148,9 +180,10 @@ def _number_list(text: str, name: str, integer: bool = False) -> tuple:
     if not values:
         raise MetricflowError(f"give at least one value for {name}")
     if integer:
-        if not all(np.isfinite(v) and v == int(v) for v in values):
-            raise MetricflowError(f"{name} must be integers such as 100,1000,1e4; got {text!r}")
-        values = tuple(int(v) for v in values)
+        try:
+            values = tuple(_exact_int(t) for t in text.split(",") if t.strip())
+        except ValueError:
+            raise MetricflowError(f"{name} must be integers such as 100,1000,1e4; got {text!r}") from None
     return values
 
 
@@ -160,7 +193,15 @@ def add_noise(sub) -> None:
     p.add_argument("--noise", required=True, help="noise variances per real feature, comma-separated, e.g. 0,1e-6,1e-4")
     p.add_argument("--train", type=_int, default=1000, help="train points (default 1000)")
     p.add_argument("--steps", type=_int, default=50)
-    p.add_argument("--lr", type=float, default=None, help="step size (default 3e-4 x train points)")
+    p.add_argument("--update", default="covariant",
+                   help="covariant (default: the kernel in each metric's frame) or euclidean (coordinate update)")
+    p.add_argument("--loss", default=None,
+                   help="log, sigma, ultralocal or entropy (default: log for covariant, ultralocal for euclidean)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="step size (default: table 1's for covariant, 3e-4 x train points for euclidean)")
+    p.add_argument("--any-chart", action="store_true",
+                   help="keep noised test points that leave the train chart's region (default: redraw their noise)")
+    p.add_argument("--precision", default="float64", help="float64 (default) or float32 metrics during the flow")
     _add_manifold(p)
 
 
@@ -171,19 +212,30 @@ def run_noise(args) -> dict:
 
     config = NoiseConfig(
         kernel=args.kernel, noise=_number_list(args.noise, "noise variances"), n_train=args.train, steps=args.steps,
-        lr=args.lr, seed=args.seed, manifold=manifold(args.manifold, args.psi),
+        update=args.update, loss=args.loss, lr=args.lr, in_chart=not args.any_chart, precision=args.precision,
+        seed=args.seed,
+        manifold=manifold(args.manifold, args.psi),
     )
     return run_job(config, cache=not args.no_cache).to_dict()
 
 
 def show_noise(r: dict) -> str:
     c = r["config"]
+
+    def gain(g, se):
+        return f"{'diverged':>21}" if g is None else f"{g:>10.4g} +- {se:<7.2g}"
+
+    train = "diverged" if r["train_gain"] is None else f"{r['train_gain']:.3g} +- {r['train_gain_se']:.2g}"
     lines = [
-        f"{r['kernel']} kernel, {c['loss']} loss, lr {c['lr']:g}, {c['n_train']:,} train points in chart {tuple(r['chart'])}: "
-        f"train gain {r['train_gain']:.3g}",
-        f"{'noise v':>10}  {'distance':>10}  {'test gain':>10}",
+        f"{r['kernel']} kernel, {r['update']} update, {r['loss']} loss, lr {c['lr']:g}, {c['n_train']:,} train points "
+        f"in chart {tuple(r['chart'])}: train gain {train}",
+        f"sigma against the reference kappa {r['kappa_ref']:.6g}",
+        f"{'noise v':>10}  {'distance':>10}  {'test gain':>21}  {'non-PD':>7}",
     ]
-    lines += [f"{v:>10.3g}  {d:>10.4g}  {g:>10.4g}" for v, d, g in zip(r["noise"], r["distance"], r["gain"])]
+    lines += [
+        f"{v:>10.3g}  {d:>10.4g}  {gain(g, se)}  {p:>7.3f}"
+        for v, d, g, se, p in zip(r["noise"], r["distance"], r["gain"], r["gain_se"], r["nonpd_fraction"])
+    ]
     if r["stopped_reason"]:
         lines.append(r["stopped_reason"])
     return "\n".join(lines)
@@ -412,7 +464,8 @@ def add_tune(sub) -> None:
     p.add_argument("--sigma-w", default=None, help="relu-ntk / cosnet sigma_w range LOW,HIGH (log scale), or a value")
     p.add_argument("--sigma-b", default=None, help="relu-ntk sigma_b range LOW,HIGH, or a value")
     p.add_argument("--normalise", default=None, help="search, on or off (default: search, except delta)")
-    p.add_argument("--loss", default="sigma", help="sigma, ultralocal or entropy (default sigma)")
+    p.add_argument("--update", default="covariant", help="the flows' update rule: covariant (default) or euclidean")
+    p.add_argument("--loss", default=None, help="log, sigma, ultralocal or entropy (default: log for covariant, sigma for euclidean)")
     p.add_argument("--unweighted", action="store_true", help="pointwise loss without the CY weights")
     p.add_argument("--diverged", default="last", help="score of a diverged flow: last (gain at last good step) or floor")
     p.add_argument("--spread", type=_int, default=3, help="fresh point sets for the best setting (default 3)")
@@ -440,7 +493,7 @@ def run_tune(args) -> dict:
     config = TuneConfig(
         kernel=args.kernel, iterations=args.iterations, init_points=args.init, steps=args.steps, seed=args.seed,
         bounds=tuple(bounds), n_test=args.test, loss=args.loss, weighted=not args.unweighted, diverged=args.diverged,
-        spread_seeds=args.spread, manifold=manifold(args.manifold, args.psi),
+        spread_seeds=args.spread, manifold=manifold(args.manifold, args.psi), update=args.update,
     )
     result = tune(config, cache=False) if args.no_cache else run_job(config)
     return result.to_dict()
@@ -512,8 +565,15 @@ def show_reproduce(r: dict) -> str:
 COMMANDS["reproduce"] = (add_reproduce, run_reproduce, show_reproduce)
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (and exit 2), like every other bad input."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m metricflow", description="Neural-network metric flows on Calabi-Yau manifolds.")
+    parser = _OneLineParser(prog="python -m metricflow", description="Neural-network metric flows on Calabi-Yau manifolds.")
     parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                         help="run jobs on this Dask scheduler (default: $METRICFLOW_SCHEDULER, else locally)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -545,3 +605,104 @@ def main(argv=None) -> int:
         return 2
     print(json.dumps(result) if args.json else show(result))
     return 0
+
+
+# ---- donaldson (balanced metrics, issue 17) ---------------------------------------------
+
+
+def add_donaldson(sub) -> None:
+    p = sub.add_parser("donaldson", help="Donaldson's balanced metrics at degrees k: sigma_k on fresh points")
+    p.add_argument("--k", required=True, help="degrees k, comma-separated, e.g. 1,2,3,4")
+    p.add_argument("--points", type=_int, required=True, help="points N for the T-operator integrals")
+    p.add_argument("--test", type=_int, default=None, help="fresh test points for sigma (default: as --points)")
+    p.add_argument("--optimise", action="store_true", help="also minimise sigma over h from the balanced h (Adam)")
+    p.add_argument("--tol", type=float, default=1e-6, help="stop when |T(h)^-1 - h| / |h| < TOL (default 1e-6)")
+    p.add_argument("--max-iterations", type=_int, default=200, help="cap on T-operator iterations per k")
+    p.add_argument("--opt-steps", type=_int, default=300, help="Adam steps of --optimise (default 300)")
+    p.add_argument("--opt-lr", type=float, default=5e-3, help="Adam learning rate of --optimise (default 5e-3)")
+    p.add_argument("--opt-points", type=_int, default=None, help="training points of --optimise (default min(N/2, 5000)); the next as many choose the step")
+    _add_manifold(p)
+
+
+def run_donaldson(args) -> dict:
+    from metricflow.donaldson import DonaldsonConfig
+    from metricflow.jobs import run_job
+    from metricflow.manifolds import manifold
+
+    config = DonaldsonConfig(
+        manifold(args.manifold, args.psi), _number_list(args.k, "k", integer=True), args.points,
+        args.points if args.test is None else args.test, args.seed, optimise=args.optimise, tol=args.tol,
+        max_iterations=args.max_iterations, opt_steps=args.opt_steps, opt_lr=args.opt_lr,
+        opt_points=args.opt_points,
+    )
+    return run_job(config, cache=not args.no_cache).summary()
+
+
+def show_donaldson(r: dict) -> str:
+    exact = "exact" if r["kappa_exact"] else f"± {r['kappa_se']:.1e}"
+    lines = [
+        f"balanced metrics on the {r['manifold']} (psi={complex(*r['psi']):g}): {r['points']:,} points for h, "
+        f"{r['test_points']:,} fresh test points, kappa {r['kappa']:.6f} ({exact}), tol {r['tol']:g}",
+        f"sigma_FS = {r['sigma_fs']:.4f} ± {r['sigma_fs_se']:.4f} (self-normalised {r['sigma_fs_self']:.4f})",
+        f"{'k':>2} {'N_k':>4} {'sigma':>16} {'self-normalised':>16} {'iter':>5} {'seconds':>8}"
+        + (f" {'optimised sigma':>16}" if r["optimise"] else ""),
+    ]
+    for row in r["per_k"]:
+        line = (f"{row['k']:>2} {row['n_sections']:>4} {row['sigma']:>8.4f} ± {row['sigma_se']:.4f} "
+                f"{row['sigma_self']:>8.4f} ± {row['sigma_self_se']:.4f} {row['iterations']:>5} {row['seconds']:>8.2f}")
+        if r["optimise"]:
+            line += f" {row['opt_sigma']:>8.4f} ± {row['opt_sigma_se']:.4f}"
+        if not row["converged"]:
+            line += f"  (not converged: change {row['residual']:.1e})"
+        lines.append(line)
+    lines.append(f"total {r['seconds']:.1f} s")
+    return "\n".join(lines)
+
+
+COMMANDS["donaldson"] = (add_donaldson, run_donaldson, show_donaldson)
+
+
+def _psi_list(text: str) -> tuple:
+    try:
+        values = tuple(complex(t.strip().replace(" ", "").replace("i", "j")) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise MetricflowError(f"psi values must be complex numbers separated by commas, such as 0,0.5,10+3j; got {text!r}") from None
+    if not values:
+        raise MetricflowError("give at least one psi value")
+    return values
+
+
+def add_donaldson_sweep(sub) -> None:
+    p = sub.add_parser("donaldson-sweep", help="sigma_FS and the balanced sigma_k along the Dwork family (one job per psi)")
+    p.add_argument("--psis", default="0,0.1,0.3,0.5,0.8,1.5,10+3j", help="psi values, comma-separated")
+    p.add_argument("--k", type=_int, default=3, help="degree of the balanced metric (default 3)")
+    p.add_argument("--points", type=_int, default=20_000, help="points N for the T-operator (default 2e4)")
+    p.add_argument("--test", type=_int, default=None, help="fresh test points (default: as --points)")
+    p.add_argument("--degree", type=_int, default=5, help="Dwork degree d (default 5, quintics)")
+
+
+def run_donaldson_sweep(args) -> dict:
+    from metricflow.donaldson import DonaldsonSweepConfig, run_donaldson_sweep as sweep
+    from metricflow.jobs import run_job
+
+    config = DonaldsonSweepConfig(
+        psis=_psi_list(args.psis), k=args.k, n_points=args.points,
+        n_test=args.points if args.test is None else args.test, seed=args.seed, degree=args.degree,
+    )
+    if args.no_cache:
+        from metricflow.donaldson import run_donaldson as one
+
+        return sweep(config, map_configs=lambda cs, progress=None: [one(c) for c in cs]).summary()
+    return run_job(config).summary()
+
+
+def show_donaldson_sweep(r: dict) -> str:
+    lines = [f"balanced metrics at k = {r['k']}, {r['points']:,} points, {r['test_points']:,} test points",
+             f"{'psi':>10} {'sigma_FS':>16} {'sigma_k':>16} {'kappa':>10} {'iter':>5}"]
+    for row in r["per_psi"]:
+        lines.append(f"{complex(*row['psi']):>10g} {row['sigma_fs']:>8.4f} ± {row['sigma_fs_se']:.4f} "
+                     f"{row['sigma']:>8.4f} ± {row['sigma_se']:.4f} {row['kappa']:>10.6f} {row['iterations']:>5}")
+    return "\n".join(lines)
+
+
+COMMANDS["donaldson-sweep"] = (add_donaldson_sweep, run_donaldson_sweep, show_donaldson_sweep)

@@ -680,22 +680,25 @@ class ClusterFlowResult:
 
     def summary(self) -> dict:
         def last(r, name):
-            return None if r is None else float(getattr(r, name)[r.steps_done])
+            if r is None or getattr(r, name, None) is None:
+                return None
+            return float(getattr(r, name)[r.steps_done])
 
         clean = lambda v: None if v is None or not math.isfinite(v) else float(v)  # noqa: E731
-        return {
+        out = {
             "method": self.config.method,
             "clusters": self.config.n_clusters,
             "train_sizes": self.train_sizes.tolist(),
             "test_sizes": self.test_sizes.tolist(),
             "kernel_entries": self.kernel_entries,
-            "test_sigma_clustered": last(self.clustered, "test_sigma"),
-            "test_sigma_unclustered": last(self.unclustered, "test_sigma"),
-            "train_sigma_clustered": last(self.clustered, "train_sigma"),
-            "train_sigma_unclustered": last(self.unclustered, "train_sigma"),
-            "test_sigma_ratio": clean(self.test_sigma_ratio),
-            "seconds": self.seconds,
         }
+        for s in ("test", "train"):
+            for name, flow in (("clustered", self.clustered), ("unclustered", self.unclustered)):
+                for column in ("sigma", "sigma_se", "sigma_self", "sigma_self_se"):
+                    out[f"{s}_{column}_{name}"] = clean(last(flow, f"{s}_{column}"))
+        out["test_sigma_ratio"] = clean(self.test_sigma_ratio)
+        out["seconds"] = self.seconds
+        return out
 
 
 class _ClusterKernels:

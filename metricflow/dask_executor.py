@@ -9,6 +9,11 @@ writes status, progress and the result into its local diskcache, so the dashboar
 CLI see remote jobs like local ones. The job record's pid is the client's: if the client
 dies, ``JobStore.status`` marks its unfinished jobs failed, as it does for a dead local worker.
 
+The job record is the lease on a key (docs/RELIABILITY.md): the client writes it when it
+submits, so a CLI ``run_job`` or a dashboard session asking for the same key meanwhile waits
+for the cluster's result instead of computing it again. Results come back through Dask's
+pickle (what this process sent, not stored data) and are stored in the checked plain format.
+
 Faults:
   * A worker that dies during a job (killed, out of memory, machine lost): the scheduler
     reruns the task on another worker, up to ``distributed.scheduler.allowed-failures``

@@ -6,23 +6,44 @@ import math
 import numbers
 import os
 
-__all__ = ["MetricflowError", "check_count", "check_positive", "check_memory", "available_memory_bytes"]
+__all__ = ["MetricflowError", "StoreError", "check_count", "check_points", "check_positive", "check_memory", "available_memory_bytes"]
 
 # A point count above this is refused whatever the memory says: it is a typo, not a run.
 MAX_POINTS = 10**8
+
+# The fewest points a sigma-measure is taken on. With one point, kappa (eq. B.10) from that
+# point makes eta = 1 there, so sigma = 0 and every gain is 0; and no standard error exists.
+MIN_POINTS = 2
+WHY_MIN_POINTS = "with one point, kappa comes from that point alone, so sigma = 0 and the gain is 0"
 
 
 class MetricflowError(ValueError):
     """Bad input or a failed computation, with a one-line message that says how to fix it."""
 
 
-def check_count(value, name: str, minimum: int = 1, maximum: int = MAX_POINTS) -> int:
+class StoreError(MetricflowError):
+    """The result store cannot be used: a broken cache.db, a read-only folder, a file in the way.
+
+    Attributes:
+      path: the file or folder at fault.
+      reason: why, in a few words.
+    """
+
+    REMEDY = "move it away, or run with --no-cache (the dashboard: set METRICFLOW_CACHE to another folder)"
+
+    def __init__(self, path, reason: str):
+        self.path, self.reason = str(path), " ".join(str(reason).split())
+        super().__init__(f"the result store {self.path} cannot be used: {self.reason}; {self.REMEDY}")
+
+
+def check_count(value, name: str, minimum: int = 1, maximum: int = MAX_POINTS, why: str = "") -> int:
     """Return ``value`` as an int if it is an integer in [minimum, maximum], else raise.
 
     Args:
       value: the count as given (an int, or an integral float such as 1e5).
       name: what the count is, for the message (for example "points").
       minimum, maximum: the allowed range, inclusive.
+      why: the reason for the minimum, added to its message.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise MetricflowError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
@@ -30,10 +51,15 @@ def check_count(value, name: str, minimum: int = 1, maximum: int = MAX_POINTS) -
         raise MetricflowError(f"{name} must be an integer, got {value!r}")
     value = int(value)
     if value < minimum:
-        raise MetricflowError(f"{name} must be at least {minimum}, got {value}")
+        raise MetricflowError(f"{name} must be at least {minimum}, got {value}" + (f" ({why})" if why else ""))
     if value > maximum:
         raise MetricflowError(f"{name} must be at most {maximum:,}, got {value:,}; use fewer")
     return value
+
+
+def check_points(value, name: str, maximum: int = MAX_POINTS) -> int:
+    """``check_count`` for a set of points that a sigma-measure is taken on: at least MIN_POINTS."""
+    return check_count(value, name, minimum=MIN_POINTS, maximum=maximum, why=WHY_MIN_POINTS)
 
 
 def check_positive(value, name: str) -> float:

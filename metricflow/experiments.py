@@ -175,19 +175,28 @@ def estimate_sample(config: SampleConfig) -> Estimate:
     return Estimate(2.0 + 3.5e-6 * d * config.n_points, memory_estimate(config.n_points, d))
 
 
+# Per-step columns of a FlowResult beyond the first four, written when the result has them.
+FLOW_CSV_EXTRA = tuple(
+    f"{s}_{c}" for c in ("sigma_se", "sigma_self", "sigma_self_se", "sigma_pd", "sigma_pd_se", "nonpd_count")
+    for s in ("train", "test")
+)
+
+
 def flow_csv(result) -> str:
     """Per-step data of a FlowResult as CSV text (empty cells after a stop, and at step 0
     for clipped_fraction): step, train_sigma, test_sigma, train_nonpd_fraction,
-    test_nonpd_fraction, clipped_fraction."""
+    test_nonpd_fraction, clipped_fraction, then the standard errors, self-normalised and
+    PD-only sigma and non-PD counts (``FLOW_CSV_EXTRA``) where the result has them."""
     out = io.StringIO()
     writer = csv.writer(out)
     names = ["train_sigma", "test_sigma", "train_nonpd_fraction", "test_nonpd_fraction"]
-    writer.writerow(["step", *names, "clipped_fraction"])
+    extra = [n for n in FLOW_CSV_EXTRA if getattr(result, n, None) is not None]
+    writer.writerow(["step", *names, "clipped_fraction", *extra])
     cell = lambda v: "" if not np.isfinite(v) else repr(float(v))  # noqa: E731
     for step in range(len(result.train_sigma)):
         row = [cell(getattr(result, n)[step]) for n in names]
         clipped = cell(result.clipped_fraction[step - 1]) if step > 0 else ""
-        writer.writerow([step, *row, clipped])
+        writer.writerow([step, *row, clipped, *(cell(getattr(result, n)[step]) for n in extra)])
     return out.getvalue()
 
 
@@ -296,3 +305,18 @@ from metricflow.networks import TRAIN_SCHEMA, TrainConfig, estimate_train, train
 register(TrainConfig, train, TRAIN_SCHEMA, estimate_train)
 register(WidthSweepConfig, run_width_sweep, WIDTH_SCHEMA, estimate_width_sweep)
 register(TrainedKernelConfig, run_trained_kernel, TRAINED_KERNEL_SCHEMA, estimate_trained_kernel)
+
+# Donaldson's balanced metrics and their sweep along the Dwork family (issue 17).
+from metricflow.donaldson import (  # noqa: E402
+    DONALDSON_SCHEMA,
+    DONALDSON_SWEEP_SCHEMA,
+    DonaldsonConfig,
+    DonaldsonSweepConfig,
+    estimate_donaldson,
+    estimate_donaldson_sweep,
+    run_donaldson,
+    run_donaldson_sweep,
+)
+
+register(DonaldsonConfig, run_donaldson, DONALDSON_SCHEMA, estimate_donaldson)
+register(DonaldsonSweepConfig, run_donaldson_sweep, DONALDSON_SWEEP_SCHEMA, estimate_donaldson_sweep)

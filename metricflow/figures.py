@@ -146,7 +146,9 @@ def flow_label(config: "FlowConfig") -> str:
     else:
         options = ""
     extra = [options] if options else []
-    extra += ["normalised"] if c.normalise else []
+    extra += ["euclidean"] if c.update == "euclidean" else []
+    if c.normalise != (c.update == "covariant"):  # say so only where it is not the update's default
+        extra += ["normalised"] if c.normalise else ["unnormalised"]
     extra += [f"clip {c.clip:g}"] if c.clip else []
     extra += [] if c.weighted else ["unweighted"]
     tail = f" ({', '.join(extra)})" if extra else ""
@@ -365,25 +367,47 @@ def cluster_flow_figure(result) -> go.Figure:
 def noise_gain_figure(results: Sequence["NoiseResult"], log_x: bool = False) -> go.Figure:
     """Fig. 3 (left): test gain against mean FS distance of the noised test points, log y.
 
-    One curve per NoiseResult (kernel). With ``log_x`` the zero-distance level (the train
-    gain) is drawn as a horizontal dotted line instead of a point.
+    One curve per NoiseResult (kernel, update), with standard-error bars; levels whose flow
+    diverged are left out (their gain is null). The fraction of test points whose metric is
+    not positive definite at the end is drawn against the right axis where it is nonzero.
+    With ``log_x`` the zero-distance level (the train gain) is drawn as a horizontal dotted
+    line instead of a point.
     """
     fig = go.Figure()
+    any_nonpd = False
     for i, r in enumerate(results):
         colour = COLOURS[i % len(COLOURS)]
-        keep = r.distance > 0 if log_x else np.ones(len(r.distance), bool)
+        name = f"{r.config.kernel} ({r.config.update})"
+        keep = (r.distance > 0 if log_x else np.ones(len(r.distance), bool)) & np.isfinite(r.gain)
         fig.add_trace(go.Scatter(
-            x=r.distance[keep], y=r.gain[keep], mode="lines+markers", name=r.config.kernel,
-            line=dict(color=colour), customdata=r.noise[keep],
-            hovertemplate="distance %{x:.3g}<br>gain %{y:.3g}<br>noise v %{customdata:.1e}<extra>" + r.config.kernel + "</extra>",
+            x=r.distance[keep], y=r.gain[keep], mode="lines+markers", name=name,
+            line=dict(color=colour), error_y=dict(type="data", array=r.gain_se[keep], visible=True),
+            customdata=np.c_[r.noise[keep], r.gain_se[keep], r.nonpd_fraction[keep]],
+            hovertemplate="distance %{x:.3g}<br>gain %{y:.3g} ± %{customdata[1]:.2g}<br>noise v %{customdata[0]:.1e}"
+                          "<br>non-PD %{customdata[2]:.3f}<extra>" + name + "</extra>",
         ))
-        if log_x:
+        if np.any(r.nonpd_fraction > 0):
+            any_nonpd = True
+            fig.add_trace(go.Scatter(
+                x=r.distance[r.distance > 0] if log_x else r.distance, yaxis="y2", mode="lines",
+                y=r.nonpd_fraction[r.distance > 0] if log_x else r.nonpd_fraction,
+                line=dict(color=colour, dash="dot"), name=f"{name}: non-PD fraction",
+            ))
+        diverged = r.diverged_step >= 0
+        if np.any(diverged):
+            fig.add_trace(go.Scatter(
+                x=r.distance[diverged], y=np.ones(int(diverged.sum())), mode="markers", name=f"{name}: diverged",
+                marker=dict(color=colour, symbol="x", size=10),
+            ))
+        if log_x and np.isfinite(r.train_gain):
             fig.add_hline(y=r.train_gain, line=dict(color=colour, dash="dot"),
-                          annotation_text=f"{r.config.kernel} train gain {r.train_gain:.3g}")
+                          annotation_text=f"{name} train gain {r.train_gain:.3g}")
     fig.add_hline(y=1.0, line=dict(color="grey", dash="dash"))
     fig.update_layout(title="Test gain against distance to the train points (fig. 3 left)",
                       xaxis_title="mean FS distance, train point to noised test point", yaxis_title="gain σ₀ / σ₅₀")
-    fig.update_yaxes(type="log", exponentformat="power")
+    if any_nonpd:
+        fig.update_layout(yaxis2=dict(title="non-PD fraction", overlaying="y", side="right", range=[0, 1]))
+    fig.update_layout(yaxis=dict(type="log", exponentformat="power"))
     if log_x:
         fig.update_xaxes(type="log", exponentformat="power")
     return fig

@@ -1,12 +1,33 @@
 """Kernel metric flows: the discrete flow (3.5) on train and test points.
 
-    g^(n+1)(x) = g^(n)(x) - lr sum_{x' in train} Theta(x, x') dl(x') / dg(x'),
+Two update rules (``FlowConfig.update``, docs/FLOWS.md derives both):
 
-with Theta_ijkl(x, x') = delta_ik delta_jl Theta(x, x') (eq. 2.23), so every metric component
-is updated by the same scalar kernel from the same component of the loss gradient. The flow
-starts from g_FS at every point; train points feed the sum, test points only receive
-updates. After every step the sigma measure (B.11) is recorded on both sets, with the
-weights and kappa of each set fixed at their FS values.
+  ``covariant`` (default): the kernel acts in each metric's own frame,
+      Theta(x, x') = K(x, x') g(x) (x) g(x). For a loss of eta alone the correction a train
+      point x' asks for, relative to its metric, is the scalar r(x') = F'(eta') eta'
+      (``losses.relative_gradient``); the transported relative correction at x is
+      c(x) = sum_x' Kn(x, x') r(x'), and the step integrates dg/dt = -c g exactly:
+
+          g(x) <- g(x) exp(-lr c(x) / n),       n = complex dimension,
+
+      so that ln eta(x) <- ln eta(x) - lr c(x). This is chart-independent, invariant under
+      g_FS -> lambda g_FS, and keeps every metric positive definite. Kn is the kernel
+      normalised against the CY measure (``normalise``, the default here):
+      Kn(x, x') = K(x, x') u(x') / sum_x'' K(x, x'') u(x''), u the loss weights; the delta
+      kernel stays a Kronecker delta, and with the log loss F = (ln eta)^2 / 2 its step is
+      Newton's step on ln eta: ln eta <- (1 - lr) ln eta.
+  ``euclidean``: the literal coordinate update of (3.5) with Theta_ijkl = delta_ik delta_jl K,
+
+          g^(n+1)(x) = g^(n)(x) - lr sum_{x' in train} K(x, x') dl(x') / dg(x'),
+
+      every metric component updated by the same scalar kernel from the same component of the
+      loss gradient (eq. 2.23).
+
+The flow starts from g_FS at every point; train points feed the sum, test points only
+receive updates. After every step sigma (B.11) is measured on both sets against the
+reference kappa (``metricflow.reference.reference_kappa``; the same kappa is in the loss),
+with its standard error, beside the self-normalised sigma (kappa from the metric on the same
+points) and sigma over the points whose metric is still positive definite.
 
 Common coordinates (section 3.1): the metric components at different points can only be
 added if they are in the same chart. As in the paper, points are oversampled and only those
@@ -29,7 +50,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from metricflow.distance import FSNeighbours
-from metricflow.errors import MetricflowError, check_count, check_positive
+from metricflow.errors import MetricflowError, check_count, check_points, check_positive
 from metricflow.kernels import (
     KERNELS,
     cosnet_empirical_kernel,
@@ -41,14 +62,25 @@ from metricflow.kernels import (
     relu_ntk,
     row_sums,
 )
-from metricflow.losses import LOSSES, loss_gradient
+from metricflow.losses import LOSSES, loss_gradient, relative_gradient
 from metricflow.manifolds import Manifold
-from metricflow.measures import kappa, sigma
+from metricflow.measures import Kappa, kappa, measure_sigma
+from metricflow.reference import reference_kappa
 from metricflow.points import Points, SampleConfig, points_from_coordinates, sample_points
 
-__all__ = ["SCHEMA_VERSION", "TABLE1", "FlowConfig", "FlowResult", "run_flow", "flow_on_points", "sample_in_chart", "flow_kernels"]
+__all__ = ["SCHEMA_VERSION", "TABLE1", "UPDATES", "DEFAULT_LOSS", "DIVERGED_FACTOR", "FlowConfig", "FlowResult", "run_flow", "flow_on_points", "sample_in_chart", "flow_kernels"]
 
-SCHEMA_VERSION = 1
+# 2: the covariant update and log loss (defaults), sigma against the reference kappa with
+# standard errors, self-normalised and PD-only sigma, non-PD counts, null gains on divergence.
+SCHEMA_VERSION = 2
+
+# The update rules, and the loss each uses when FlowConfig.loss is None.
+UPDATES = ("covariant", "euclidean")
+DEFAULT_LOSS = {"covariant": "log", "euclidean": "sigma"}
+
+# A flow whose sigma on either set exceeds this many times its step-0 value has diverged
+# (eta ~ 1e6: the metric blew up), as has one with a NaN/inf gradient or sigma.
+DIVERGED_FACTOR = 1e6
 
 # Hyperparameters of table 1 (n_train, lr and kernel options), used where a config leaves
 # them as None. cosnet is not in table 1; its defaults are ours (docs/FLOWS.md).
@@ -84,28 +116,39 @@ class FlowConfig:
 
     Attributes:
       kernel: one of KERNELS ("relu-ntk", "gaussian", "delta", "cosnet").
-      loss: one of LOSSES ("sigma", "ultralocal", "entropy").
+      loss: one of LOSSES ("log", "sigma", "ultralocal", "entropy"); None = the update's
+        default (``DEFAULT_LOSS``: log for covariant, sigma for euclidean).
       n_train: train points (table 1: 2500, or 1000 for delta).
       n_test: test points (default n_train).
       steps: flow steps (the paper: 50).
       lr: step size Delta t of eq. (3.5).
       sigma: gaussian width of eq. (3.6). squared: use exp(-d^2 / (2 sigma^2)).
       radius: gaussian cutoff radius in (0, pi/2): sparse kernel; None = dense.
-      normalise: divide each point's update by its kernel row sum sum_x' Theta(x, x').
+      normalise: covariant: use the kernel normalised against the CY measure,
+        Kn(x, x') = K(x, x') u(x') / sum_x'' K(x, x'') u(x'') (u the loss weights), instead
+        of the Monte-Carlo sum sum_x' K(x, x') u(x') / sum u; euclidean: divide each point's
+        update by its kernel row sum sum_x' K(x, x'). None = True for covariant, False for
+        euclidean.
       weighted: loss sum w F(eta) / sum w (True), or the same with w = 1 (False). The
         recorded sigma always uses the CY weights.
       depth, sigma_w, sigma_b: relu-ntk architecture (W_std, b_std); cosnet uses sigma_w.
       width: cosnet width N for the empirical kernel (2.33); None = analytic (2.35).
-      clip: if set, scale down each point's update so |lr U|_F <= clip |g|_F.
+      clip: if set, scale down each point's update so |lr U|_F <= clip |g|_F (euclidean),
+        or bound the log-rescaling |lr c / n| <= clip (covariant).
       seed: train points use streams of this seed, test points other streams of it.
       chart: (scale, elim) pair for common coordinates; None = most common in the first
         train batch.
       coordinates: "reject" (paper: keep only points in the chart) or "transform".
       manifold: the hypersurface (default the Fermat quintic).
+      update: "covariant" (default: the kernel in each metric's frame, g <- g exp(-lr c / n))
+        or "euclidean" (the literal coordinate update of eq. 3.5).
+      precision: "float64" (default) or "float32": the metrics are rounded to complex64 after
+        every step (updates and measurements are still computed in float64), which shows
+        the floor a single-precision flow has under sigma.
     """
 
     kernel: str = "gaussian"
-    loss: str = "sigma"
+    loss: Optional[str] = None
     n_train: Optional[int] = None
     n_test: Optional[int] = None
     steps: int = 50
@@ -113,7 +156,7 @@ class FlowConfig:
     sigma: Optional[float] = None
     squared: bool = False
     radius: Optional[float] = None
-    normalise: bool = False
+    normalise: Optional[bool] = None
     weighted: bool = True
     depth: Optional[int] = None
     sigma_w: Optional[float] = None
@@ -124,9 +167,20 @@ class FlowConfig:
     chart: Optional[tuple] = None
     coordinates: str = "reject"
     manifold: Manifold = field(default_factory=Manifold)
+    update: str = "covariant"
+    precision: str = "float64"
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        if self.precision not in ("float64", "float32"):
+            raise MetricflowError(f"precision must be 'float64' or 'float32', got {self.precision!r}")
+        if self.update not in UPDATES:
+            raise MetricflowError(f"unknown update {self.update!r}; expected one of {', '.join(UPDATES)}")
+        if self.loss is None:
+            set_("loss", DEFAULT_LOSS[self.update])
+        if self.normalise is None:
+            set_("normalise", self.update == "covariant")
+        set_("normalise", bool(self.normalise))
         if self.kernel not in KERNELS:
             raise MetricflowError(f"unknown kernel {self.kernel!r}; expected one of {', '.join(KERNELS)}")
         if self.loss not in LOSSES:
@@ -145,8 +199,8 @@ class FlowConfig:
         for name, value in defaults.items():
             if getattr(self, name) is None:
                 set_(name, value)
-        set_("n_train", check_count(self.n_train, "train points"))
-        set_("n_test", check_count(self.n_train if self.n_test is None else self.n_test, "test points"))
+        set_("n_train", check_points(self.n_train, "train points"))
+        set_("n_test", check_points(self.n_train if self.n_test is None else self.n_test, "test points"))
         set_("steps", check_count(self.steps, "steps", minimum=0, maximum=100_000))
         set_("seed", check_count(self.seed, "seed", minimum=0, maximum=2**63))
         set_("lr", check_positive(self.lr, "lr"))
@@ -191,23 +245,38 @@ class FlowConfig:
 
 @dataclass(frozen=True, eq=False)
 class FlowResult:
-    """The record of one flow. S = config.steps; arrays are NaN after a stop.
+    """The record of one flow. S = config.steps; per-step arrays are NaN after a stop.
+
+    Every sigma is sigma (B.11) measured against the reference kappa (``kappa_ref``, the
+    same kappa as in the loss), unless named ``_self``: the self-normalised sigma, with kappa
+    from the metric on the same points (cymetric's convention). ``_se`` is the Monte-Carlo
+    standard error; ``_pd`` is over the points whose metric is positive definite.
 
     Attributes:
       config: the FlowConfig that was run.
-      train_sigma, test_sigma: (S+1,) float64, sigma (B.11) after each step; [0] is g_FS.
+      train_sigma, test_sigma: (S+1,) float64, sigma after each step; [0] is g_FS.
       train_nonpd_fraction, test_nonpd_fraction: (S+1,) float64, fraction of points whose
         metric has an eigenvalue <= 0.
       clipped_fraction: (S,) float64, fraction of train points whose update was clipped.
-      train_gain, test_gain: sigma_0 / sigma_last over the steps that ran.
+      train_gain, test_gain: sigma_0 / sigma_S, or None if the flow diverged.
       steps_done: steps completed (S unless stopped).
       chart: the (scale, elim) pair of the common coordinates.
       points_drawn: points sampled to obtain the train and test sets in that chart.
-      kappa_train, kappa_test: kappa of g_FS on each set, held fixed.
+      kappa_train, kappa_test: kappa of g_FS on each set (the self-normalised kappa at step 0).
       isolated_test: test points with no train point in the kernel's support (cutoff).
       kernel_seconds, seconds: time for the kernel matrices, and for everything.
-      stopped_reason: None if all steps ran, else a one-line message naming the step.
+      stopped_reason: None if all steps ran, else "diverged at step k: ...".
       schema_version: SCHEMA_VERSION.
+      train_sigma_se, test_sigma_se: (S+1,) float64.
+      train_sigma_self, test_sigma_self, train_sigma_self_se, test_sigma_self_se: (S+1,).
+      train_sigma_pd, test_sigma_pd, train_sigma_pd_se, test_sigma_pd_se: (S+1,) float64,
+        over the PD points of that step (NaN if none is PD).
+      train_nonpd_count, test_nonpd_count: (S+1,) float64, points with a non-PD metric.
+      train_gain_se, test_gain_se: standard errors of the gains (paired: the same points at
+        step 0 and S), or None if diverged.
+      test_gain_pd, test_gain_pd_se: sigma_0 / sigma_S over the test points PD at step S.
+      kappa_ref, kappa_ref_se: the reference kappa and its standard error (0 if exact).
+      diverged_step: the step k at which the flow diverged, or None.
     """
 
     config: FlowConfig
@@ -216,8 +285,8 @@ class FlowResult:
     train_nonpd_fraction: np.ndarray
     test_nonpd_fraction: np.ndarray
     clipped_fraction: np.ndarray
-    train_gain: float
-    test_gain: float
+    train_gain: Optional[float]
+    test_gain: Optional[float]
     steps_done: int
     chart: tuple
     points_drawn: int
@@ -228,6 +297,25 @@ class FlowResult:
     seconds: float
     stopped_reason: Optional[str] = None
     schema_version: int = SCHEMA_VERSION
+    train_sigma_se: Optional[np.ndarray] = None
+    test_sigma_se: Optional[np.ndarray] = None
+    train_sigma_self: Optional[np.ndarray] = None
+    test_sigma_self: Optional[np.ndarray] = None
+    train_sigma_self_se: Optional[np.ndarray] = None
+    test_sigma_self_se: Optional[np.ndarray] = None
+    train_sigma_pd: Optional[np.ndarray] = None
+    test_sigma_pd: Optional[np.ndarray] = None
+    train_sigma_pd_se: Optional[np.ndarray] = None
+    test_sigma_pd_se: Optional[np.ndarray] = None
+    train_nonpd_count: Optional[np.ndarray] = None
+    test_nonpd_count: Optional[np.ndarray] = None
+    train_gain_se: Optional[float] = None
+    test_gain_se: Optional[float] = None
+    test_gain_pd: Optional[float] = None
+    test_gain_pd_se: Optional[float] = None
+    kappa_ref: Optional[float] = None
+    kappa_ref_se: Optional[float] = None
+    diverged_step: Optional[int] = None
 
     @property
     def nonpd_fraction(self) -> np.ndarray:
@@ -235,8 +323,18 @@ class FlowResult:
         n, m = self.config.n_train, self.config.n_test
         return (n * self.train_nonpd_fraction + m * self.test_nonpd_fraction) / (n + m)
 
+    @property
+    def train_gain_last(self) -> float:
+        """sigma_0 / sigma at the last completed step, also after a divergence (then it is not a gain)."""
+        return float(self.train_sigma[0] / self.train_sigma[self.steps_done])
+
+    @property
+    def test_gain_last(self) -> float:
+        """As ``train_gain_last``, on the test points."""
+        return float(self.test_sigma[0] / self.test_sigma[self.steps_done])
+
     def to_dict(self) -> dict:
-        """JSON-ready dict; NaN (steps after a stop) becomes None."""
+        """JSON-ready dict; NaN (steps after a stop) becomes None. Names the update and loss."""
 
         def clean(x):
             if isinstance(x, np.ndarray):
@@ -246,8 +344,14 @@ class FlowResult:
             return x
 
         out = {f.name: clean(getattr(self, f.name)) for f in fields(self) if f.name != "config"}
+        for name in ("train_nonpd_count", "test_nonpd_count"):
+            if out[name] is not None:
+                out[name] = [None if v is None else int(v) for v in out[name]]
         out["nonpd_fraction"] = clean(self.nonpd_fraction)
         out["chart"] = list(self.chart)
+        out["update"] = self.config.update
+        out["loss"] = self.config.loss
+        out["diverged"] = self.diverged_step is not None
         out["config"] = self.config.to_dict()
         return out
 
@@ -354,17 +458,46 @@ def _apply(k, grad: np.ndarray, norm: Optional[np.ndarray]) -> np.ndarray:
     return out.view(np.complex128).reshape(-1, a, a)
 
 
-def _nonpd(g: np.ndarray) -> float:
-    return float(np.mean(np.linalg.eigvalsh(g)[:, 0] <= 0.0))
+def _volume_ratio(g: np.ndarray, omega_sq: np.ndarray) -> np.ndarray:
+    """(N,) float64: det g / |Omega|^2 (NumPy; measures.volume_ratio is the JAX one)."""
+    return np.linalg.det(g.astype(np.complex128, copy=False)).real / omega_sq
+
+
+def _nonpd(g: np.ndarray) -> np.ndarray:
+    """(N,) bool: the metric has an eigenvalue <= 0."""
+    return np.linalg.eigvalsh(g.astype(np.complex128, copy=False))[:, 0] <= 0.0
+
+
+def _transport(k, rate: np.ndarray, u: np.ndarray, normalise: bool) -> np.ndarray:
+    """c(x) = sum_x' Kn(x, x') rate(x') for the covariant update, shape (M,) float64.
+
+    normalise: Kn = K u' / sum_x'' K u'' (rows with sum <= 0 give 0: no update); else the
+    Monte-Carlo sum K u' / sum u.
+    """
+    num = np.asarray(k @ (u * rate), dtype=np.float64).reshape(-1)
+    if not normalise:
+        return num / np.sum(u)
+    den = np.asarray(k @ u, dtype=np.float64).reshape(-1)
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+
+
+def _paired_gain(before: np.ndarray, after: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    """Gain sum w before / sum w after and its standard error (delta method, same points)."""
+    b, a = np.sum(w * before), np.sum(w * after)
+    ratio = b / a
+    return float(ratio), float(np.sqrt(np.sum((w * (before - ratio * after)) ** 2)) / a)
 
 
 def run_flow(config: FlowConfig, progress: Optional[Progress] = None) -> FlowResult:
     """Run the discrete kernel metric flow (3.5) from g_FS and record sigma (B.11).
 
-    Each step: D(x') = dl/dg(x') on the train points (``loss_gradient``, Hermitian), then
-    g(x) <- g(x) - lr sum_x' Theta(x, x') D(x') on train and test points alike. A non-finite
-    gradient, metric or sigma stops the flow; the result keeps the history up to the last
-    good step and says why in ``stopped_reason``.
+    Each step (covariant): r(x') = F'(eta') eta' on the train points, c(x) = sum_x' Kn(x, x') r(x'),
+    g(x) <- g(x) exp(-lr c(x) / n). Each step (euclidean): D(x') = dl/dg(x') on the train
+    points (``loss_gradient``, Hermitian), g(x) <- g(x) - lr sum_x' K(x, x') D(x'). Train and
+    test points are updated alike. A non-finite gradient or sigma, or a sigma over
+    DIVERGED_FACTOR times its start, stops the flow: it diverged; the result keeps the
+    history up to the last good step, says "diverged at step k: ..." in ``stopped_reason``
+    and has null gains.
 
     Args:
       config: a FlowConfig.
@@ -392,6 +525,7 @@ def flow_on_points(
     progress: Optional[Progress] = None,
     start: Optional[float] = None,
     kernels: Optional[Callable] = None,
+    reference: Optional[Kappa] = None,
 ) -> FlowResult:
     """The flow (3.5) on given train and test points, all in the common ``chart``.
 
@@ -408,6 +542,8 @@ def flow_on_points(
       start: perf_counter value at which the timing starts (default: now).
       kernels: optional replacement of ``flow_kernels`` with the same signature and return
         value (``metricflow.clustering.run_cluster_flow`` passes per-cluster kernels).
+      reference: the kappa in the loss and in every sigma; default
+        ``reference_kappa(config.manifold)`` (exact for the Fermat point).
 
     Returns:
       FlowResult.
@@ -422,71 +558,131 @@ def flow_on_points(
     t0 = time.perf_counter()
     k_train, k_test, isolated = (kernels or flow_kernels)(c, train, test)
     norm_train = norm_test = None
-    if c.normalise:
+    if c.normalise and c.update == "euclidean":
         norm_train, norm_test = row_sums(k_train), row_sums(k_test)
         norm_test = np.where(norm_test > 0, norm_test, 1.0)  # empty rows get no update
     kernel_seconds = time.perf_counter() - t0
     report(0, c.steps, f"kernel {c.kernel} ready in {kernel_seconds:.1f} s")
 
+    kref: Kappa = reference if reference is not None else reference_kappa(c.manifold)
+    kap = float(kref.value)
     kap_train = float(kappa(train.g_fs, train.omega_sq, train.weights))
     kap_test = float(kappa(test.g_fs, test.omega_sq, test.weights))
-    g_train, g_test = train.g_fs.copy(), test.g_fs.copy()
+    stored = np.complex64 if c.precision == "float32" else np.complex128
+    g_train, g_test = train.g_fs.astype(stored), test.g_fs.astype(stored)
+    dim = g_train.shape[1]
     loss_weights = train.weights if c.weighted else np.ones(c.n_train)
     nan = lambda k: np.full(k, np.nan)  # noqa: E731
-    train_sigma, test_sigma = nan(c.steps + 1), nan(c.steps + 1)
-    train_nonpd, test_nonpd = nan(c.steps + 1), nan(c.steps + 1)
+    names = ("sigma", "sigma_se", "sigma_self", "sigma_self_se", "sigma_pd", "sigma_pd_se", "nonpd_count")
+    hist = {(part, name): nan(c.steps + 1) for part in ("train", "test") for name in names}
     clipped = nan(c.steps)
+    sets = {"train": train, "test": test}
 
-    def record(step: int) -> bool:
-        s_train = float(sigma(g_train, train.omega_sq, train.weights, kap_train))
-        s_test = float(sigma(g_test, test.omega_sq, test.weights, kap_test))
-        if not (math.isfinite(s_train) and math.isfinite(s_test)):
-            return False
-        train_sigma[step], test_sigma[step] = s_train, s_test
-        train_nonpd[step], test_nonpd[step] = _nonpd(g_train), _nonpd(g_test)
-        return True
+    def deviation(g, pts):
+        return np.abs(1.0 - _volume_ratio(g, pts.omega_sq) / kap)
 
-    record(0)
-    stopped, done = None, 0
+    def record(step: int) -> Optional[str]:
+        """Measure both sets after ``step``; return why the flow diverged, or None."""
+        reports = {}
+        for part, g in (("train", g_train), ("test", g_test)):
+            pts = sets[part]
+            rep = measure_sigma(g, pts.omega_sq, pts.weights, kref)
+            if not math.isfinite(rep.sigma):
+                return f"sigma on the {part} points became NaN/inf (metric entries overflowed)"
+            if step > 0 and rep.sigma > DIVERGED_FACTOR * hist[part, "sigma"][0]:
+                return f"sigma on the {part} points grew to {rep.sigma:.3g}, over {DIVERGED_FACTOR:g} times its start"
+            bad = _nonpd(g)
+            # sigma over the PD points (NaN if there are none)
+            pd = measure_sigma(g, pts.omega_sq, pts.weights, kref, mask=~bad) if bad.any() else rep
+            reports[part] = (rep, pd, int(bad.sum()))
+        for part, (rep, pd, count) in reports.items():
+            row = {
+                "sigma": rep.sigma, "sigma_se": rep.sigma_se, "sigma_self": rep.sigma_self,
+                "sigma_self_se": rep.sigma_self_se, "nonpd_count": count,
+                "sigma_pd": pd.sigma, "sigma_pd_se": pd.sigma_se,
+            }
+            for name, value in row.items():
+                hist[part, name][step] = value
+        return None
+
+    if record(0) is not None:
+        raise MetricflowError("sigma of g_FS is not finite: the points or the reference kappa are broken")
+    dev0 = {"train": deviation(g_train, train), "test": deviation(g_test, test)}
+    stopped, done, diverged = None, 0, None
+    lr_hint = f"the learning rate {c.lr:g} is likely too large"
     for step in range(1, c.steps + 1):
-        grad = np.asarray(loss_gradient(g_train, train.omega_sq, loss_weights, kap_train, c.loss))
-        if not np.all(np.isfinite(grad)):
-            bad = int(np.sum(~np.all(np.isfinite(grad), axis=(1, 2))))
-            stopped = (
-                f"stopped at step {step}: the {c.loss} loss gradient is NaN/inf at {bad:,} train points "
-                f"(non-PD fraction {train_nonpd[step - 1]:.3f}); the learning rate {c.lr:g} is likely too large"
-            )
-            break
-        grad = 0.5 * (grad + np.conj(np.swapaxes(grad, 1, 2)))  # remove autodiff rounding asymmetry
-        upd_train, upd_test = _apply(k_train, grad, norm_train), _apply(k_test, grad, norm_test)
-        if c.clip is not None:
-            ratio = c.lr * np.linalg.norm(upd_train, axis=(1, 2)) / np.linalg.norm(g_train, axis=(1, 2))
-            clipped[step - 1] = float(np.mean(ratio > c.clip))
-            upd_train *= np.minimum(1.0, c.clip / np.maximum(ratio, 1e-300))[:, None, None]
-            ratio = c.lr * np.linalg.norm(upd_test, axis=(1, 2)) / np.linalg.norm(g_test, axis=(1, 2))
-            upd_test *= np.minimum(1.0, c.clip / np.maximum(ratio, 1e-300))[:, None, None]
+        if c.update == "covariant":
+            eta_train = _volume_ratio(g_train, train.omega_sq) / kap
+            rate = np.asarray(relative_gradient(eta_train, c.loss))
+            if not np.all(np.isfinite(rate)):
+                bad = int(np.sum(~np.isfinite(rate)))
+                stopped = f"the {c.loss} loss gradient is NaN/inf at {bad:,} train points; {lr_hint}"
+                diverged = step
+                break
+            shift_train = -c.lr / dim * _transport(k_train, rate, loss_weights, c.normalise)
+            shift_test = -c.lr / dim * _transport(k_test, rate, loss_weights, c.normalise)
+            if c.clip is not None:
+                clipped[step - 1] = float(np.mean(np.abs(shift_train) > c.clip))
+                shift_train = np.clip(shift_train, -c.clip, c.clip)
+                shift_test = np.clip(shift_test, -c.clip, c.clip)
+            else:
+                clipped[step - 1] = 0.0
+            g_train = (g_train * np.exp(shift_train)[:, None, None]).astype(stored)
+            g_test = (g_test * np.exp(shift_test)[:, None, None]).astype(stored)
         else:
-            clipped[step - 1] = 0.0
-        g_train = g_train - c.lr * upd_train
-        g_test = g_test - c.lr * upd_test
-        if not record(step):
-            stopped = (
-                f"stopped at step {step}: sigma became NaN/inf (metric entries overflowed); "
-                f"the learning rate {c.lr:g} is likely too large"
-            )
+            grad = np.asarray(loss_gradient(g_train, train.omega_sq, loss_weights, kap, c.loss))
+            if not np.all(np.isfinite(grad)):
+                bad = int(np.sum(~np.all(np.isfinite(grad), axis=(1, 2))))
+                count = int(hist["train", "nonpd_count"][step - 1])
+                stopped = (
+                    f"the {c.loss} loss gradient is NaN/inf at {bad:,} train points "
+                    f"({count:,} of {c.n_train:,} train metrics not PD); {lr_hint}"
+                )
+                diverged = step
+                break
+            grad = 0.5 * (grad + np.conj(np.swapaxes(grad, 1, 2)))  # remove autodiff rounding asymmetry
+            upd_train, upd_test = _apply(k_train, grad, norm_train), _apply(k_test, grad, norm_test)
+            if c.clip is not None:
+                ratio = c.lr * np.linalg.norm(upd_train, axis=(1, 2)) / np.linalg.norm(g_train, axis=(1, 2))
+                clipped[step - 1] = float(np.mean(ratio > c.clip))
+                upd_train *= np.minimum(1.0, c.clip / np.maximum(ratio, 1e-300))[:, None, None]
+                ratio = c.lr * np.linalg.norm(upd_test, axis=(1, 2)) / np.linalg.norm(g_test, axis=(1, 2))
+                upd_test *= np.minimum(1.0, c.clip / np.maximum(ratio, 1e-300))[:, None, None]
+            else:
+                clipped[step - 1] = 0.0
+            g_train = (g_train - c.lr * upd_train).astype(stored)
+            g_test = (g_test - c.lr * upd_test).astype(stored)
+        why = record(step)
+        if why is not None:
+            stopped, diverged = f"{why}; {lr_hint}", step
             break
         done = step
-        report(step, c.steps, f"step {step}: train sigma {train_sigma[step]:.3e}, test sigma {test_sigma[step]:.3e}")
+        report(step, c.steps, f"step {step}: train sigma {hist['train', 'sigma'][step]:.3e}, "
+               f"test sigma {hist['test', 'sigma'][step]:.3e}")
+    if diverged is not None:
+        clipped[diverged - 1] = np.nan
+        stopped = f"diverged at step {diverged}: {stopped}"
 
+    gains = {}
+    if diverged is None:
+        for part, g in (("train", g_train), ("test", g_test)):
+            pts = sets[part]
+            gains[part] = _paired_gain(dev0[part], deviation(g, pts), pts.weights)
+        pd = ~_nonpd(g_test)
+        gains["test_pd"] = (
+            _paired_gain(dev0["test"][pd], deviation(g_test[pd], test.subset(pd)), test.weights[pd]) if pd.any() else (None, None)
+        )
+    none = (None, None)
+    frac = lambda part: hist[part, "nonpd_count"] / len(sets[part])  # noqa: E731
     return FlowResult(
         config=c,
-        train_sigma=train_sigma,
-        test_sigma=test_sigma,
-        train_nonpd_fraction=train_nonpd,
-        test_nonpd_fraction=test_nonpd,
+        train_sigma=hist["train", "sigma"],
+        test_sigma=hist["test", "sigma"],
+        train_nonpd_fraction=frac("train"),
+        test_nonpd_fraction=frac("test"),
         clipped_fraction=clipped,
-        train_gain=float(train_sigma[0] / train_sigma[done]),
-        test_gain=float(test_sigma[0] / test_sigma[done]),
+        train_gain=gains.get("train", none)[0],
+        test_gain=gains.get("test", none)[0],
         steps_done=done,
         chart=chart,
         points_drawn=points_drawn,
@@ -496,4 +692,23 @@ def flow_on_points(
         kernel_seconds=kernel_seconds,
         seconds=time.perf_counter() - start,
         stopped_reason=stopped,
+        train_sigma_se=hist["train", "sigma_se"],
+        test_sigma_se=hist["test", "sigma_se"],
+        train_sigma_self=hist["train", "sigma_self"],
+        test_sigma_self=hist["test", "sigma_self"],
+        train_sigma_self_se=hist["train", "sigma_self_se"],
+        test_sigma_self_se=hist["test", "sigma_self_se"],
+        train_sigma_pd=hist["train", "sigma_pd"],
+        test_sigma_pd=hist["test", "sigma_pd"],
+        train_sigma_pd_se=hist["train", "sigma_pd_se"],
+        test_sigma_pd_se=hist["test", "sigma_pd_se"],
+        train_nonpd_count=hist["train", "nonpd_count"],
+        test_nonpd_count=hist["test", "nonpd_count"],
+        train_gain_se=gains.get("train", none)[1],
+        test_gain_se=gains.get("test", none)[1],
+        test_gain_pd=gains.get("test_pd", none)[0],
+        test_gain_pd_se=gains.get("test_pd", none)[1],
+        kappa_ref=kap,
+        kappa_ref_se=float(kref.se),
+        diverged_step=diverged,
     )

@@ -37,12 +37,12 @@ from typing import Callable, Optional
 import numpy as np
 from scipy.stats import linregress
 
-from metricflow.distance import FSNeighbours, fs_distance, nearest_neighbour_stats
-from metricflow.errors import MetricflowError, check_count, check_positive
-from metricflow.flow import FlowConfig, FlowResult, _stream_seed, flow_on_points, sample_in_chart
+from metricflow.distance import ZERO_BELOW, FSNeighbours, fs_distance, nearest_neighbour_stats
+from metricflow.errors import MetricflowError, check_count, check_points, check_positive
+from metricflow.flow import TABLE1, FlowConfig, flow_on_points, sample_in_chart
 from metricflow.jobs import Estimate
 from metricflow.manifolds import Manifold
-from metricflow.points import SampleConfig, points_from_coordinates, sample_points
+from metricflow.points import SampleConfig, choose_patch, points_from_coordinates, sample_points
 
 __all__ = [
     "NOISE_SCHEMA",
@@ -50,6 +50,10 @@ __all__ = [
     "PAPER_FIT",
     "PROJECTION_TOL",
     "LR_PER_POINT",
+    "KERNELS",
+    "UPDATES",
+    "GAUSSIAN_WIDTH",
+    "DEFAULT_NOISE",
     "NoiseConfig",
     "NoiseResult",
     "ScalingConfig",
@@ -58,7 +62,9 @@ __all__ = [
     "ExtrapolationRow",
     "project_to_hypersurface",
     "noised_points",
+    "points_in_chart",
     "run_noise",
+    "monotone_violations",
     "noise_sweep",
     "run_noise_sweep",
     "run_scaling",
@@ -69,7 +75,10 @@ __all__ = [
 ]
 
 # Bump when a result's fields or their meaning change: cached results are then recomputed.
-NOISE_SCHEMA = 1
+# 2: covariant update by default, test points kept in the train chart, common noise
+# directions across levels, sigma against the reference kappa with standard errors, gains
+# with errors, non-PD fractions, null (NaN) gains for diverged flows.
+NOISE_SCHEMA = 2
 SCALING_SCHEMA = 1
 
 # Eq. (3.7): mu = .968 N^-0.184 (the paper gives no error).
@@ -78,10 +87,11 @@ PAPER_FIT = {"prefactor": 0.968, "exponent": -0.184}
 # A projected point is on X when |p(z)| / (sum of |monomials|) is at most this.
 PROJECTION_TOL = 1e-12
 # Newton iterations per projection attempt, halvings of a step whose |p| grows, and noise
-# redraws for points whose projection fails.
+# redraws for points whose projection fails or leaves the train chart (at v = 1 on 1000
+# quintic points about 6% of draws stay in the chart; the last point needed 120 draws).
 NEWTON_STEPS = 60
 MAX_HALVINGS = 30
-MAX_REDRAWS = 5
+MAX_REDRAWS = 1000
 
 # Default step size per train point: lr = LR_PER_POINT * n_train keeps each point's step the
 # same at every N, since the loss gradient at a point is ~1/N (metricflow.losses.total_loss).
@@ -170,18 +180,45 @@ def project_to_hypersurface(manifold: Manifold, z: np.ndarray, tol: float = PROJ
     return z, converged
 
 
-def noised_points(manifold: Manifold, z: np.ndarray, variance: float, seed: int, level: int):
+def _noise_draw(seed: int, attempt: int, shape: tuple) -> np.ndarray:
+    """Complex noise a + ib, a, b ~ N(0, 1), of the given shape (N, d) for one attempt.
+
+    The draw depends on (seed, attempt) only, not on the noise level: every level scales the
+    same directions (common random numbers), so the gain curve is smooth in v.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([seed, NOISE_STREAM, attempt]))
+    return rng.standard_normal((*shape, 2)) @ np.array([1.0, 1.0j])
+
+
+def points_in_chart(manifold: Manifold, z: np.ndarray, chart: tuple) -> np.ndarray:
+    """(N,) bool: whether the best chart of section 3.1 at each point of X is ``chart``.
+
+    This is the rule by which the flows keep their train and test points (``sample_in_chart``):
+    |z_scale| is the largest |z_i| and |dp/dz_elim| the largest |dp/dz_j|, j != scale, so the
+    chart's Jacobian dz/dx has entries of size at most 1.
+    """
+    _, scale, elim, _ = choose_patch(manifold, np.asarray(z, dtype=complex))
+    return (scale == chart[0]) & (elim == chart[1])
+
+
+def noised_points(
+    manifold: Manifold, z: np.ndarray, variance: float, seed: int, chart: Optional[tuple] = None
+):
     """The noised and projected copies of the points z (the test points of fig. 3 left).
 
     z' = z + sqrt(v) (a + i b) with a, b ~ N(0, 1) per real feature, then projected onto X
-    (``project_to_hypersurface``). Points whose projection fails draw new noise, up to
-    MAX_REDRAWS times. v = 0 returns z unchanged.
+    (``project_to_hypersurface``). A point draws new noise (the next attempt, up to
+    MAX_REDRAWS) if its projection fails or, when ``chart`` is given, if the projected point
+    is not in that chart's region (``points_in_chart``): the test points then lie where the flow's
+    own test points lie. v = 0 returns z unchanged.
 
     Args:
       manifold: the hypersurface.
       z: (N, d) complex128 points on X (patch-normalised, as ``Points.z``).
       variance: v >= 0.
-      seed, level: the noise comes from SeedSequence([seed, NOISE_STREAM, level, redraw]).
+      seed: attempt k of point i uses row i of ``_noise_draw(seed, k, z.shape)``, the same
+        at every v.
+      chart: optional (scale, elim) pair the test points must keep.
 
     Returns:
       (z_projected, redrawn): (N, d) complex128 on X, and how many noise redraws were needed.
@@ -196,87 +233,120 @@ def noised_points(manifold: Manifold, z: np.ndarray, variance: float, seed: int,
     todo = np.arange(len(z))
     redrawn = 0
     for attempt in range(MAX_REDRAWS + 1):
-        rng = np.random.default_rng(_stream_seed(seed, NOISE_STREAM, level * (MAX_REDRAWS + 1) + attempt))
-        noise = rng.standard_normal((len(z), z.shape[1], 2)) @ np.array([1.0, 1.0j])
+        noise = _noise_draw(seed, attempt, z.shape)
         trial, ok = project_to_hypersurface(manifold, z[todo] + math.sqrt(variance) * noise[todo])
+        if chart is not None:
+            ok &= points_in_chart(manifold, trial, chart)
         out[todo[ok]] = trial[ok]
         todo = todo[~ok]
         if todo.size == 0:
             return out, redrawn
         redrawn += todo.size
+    where = f" into chart {tuple(chart)}" if chart is not None else ""
     raise MetricflowError(
         f"{todo.size} of {len(z)} noised points (variance {variance:g}) could not be projected onto the "
-        f"hypersurface after {MAX_REDRAWS} redraws; use a smaller noise variance"
+        f"hypersurface{where} after {MAX_REDRAWS} redraws; use a smaller noise variance"
     )
 
 
 # ---- noise study (fig. 3 left) ------------------------------------------------------------
 
 
-KERNEL_DEFAULTS = {
-    # Stable settings of docs/FLOWS.md (the table-1 learning rates diverge in our units).
-    "delta": {},
-    "gaussian": {"sigma": 1 / 30, "normalise": True},
-}
+KERNELS = ("delta", "gaussian")
+UPDATES = ("covariant", "euclidean")
+
+# The gaussian width of eq. (3.6) in the noise study: 1/30, i.e. exp(-30 d). Table 1's
+# sigma = 30 read as exp(-d / 30) is flat over X (exp(-d/30) >= 0.95 for d <= pi/2) and could
+# not give the paper's ~1e6 at zero distance; docs/FLOWS.md.
+GAUSSIAN_WIDTH = 1 / 30
+
+# Default noise variances: from ~1e-9 in distance (where the covariant train gain ~1e8 is
+# reached) out to v = 1 (distance ~0.85 within the train chart).
+DEFAULT_NOISE = (0.0, 1e-18, 1e-16, 1e-14, 1e-12, 1e-10, 1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0)
+
+
+def _flow_defaults(update: str, kernel: str, n_train: int) -> dict:
+    """The flow settings a NoiseConfig leaves as None: loss, lr, weighted, normalise."""
+    if update == "covariant":
+        # Table 1's steps, on the log loss in each metric's frame (metricflow.flow).
+        return {"loss": "log", "lr": TABLE1[kernel]["lr"], "weighted": True, "normalise": True}
+    # The coordinate update: the stable settings of docs/FLOWS.md (table 1's diverge).
+    return {"loss": "ultralocal", "lr": LR_PER_POINT * n_train, "weighted": False, "normalise": kernel == "gaussian"}
 
 
 @dataclass(frozen=True)
 class NoiseConfig:
     """One curve of fig. 3 (left): test gain against noise for one kernel. Computes nothing.
 
-    The flow uses the stable settings of docs/FLOWS.md, not table 1 (whose kernel widths
-    and losses do not train in our units): ultralocal loss (B.14), unweighted, 50 steps,
-    lr = LR_PER_POINT * n_train (0.3 at 1000 points: the loss gradient carries 1/N, see
-    ``metricflow.losses.total_loss``); the gaussian kernel (3.6) has width 1/30 and
-    normalised updates.
+    Flow settings left as None depend on the update rule:
+
+      * covariant (default): the metric-covariant update of ``metricflow.flow``, log loss,
+        weighted, kernel normalised against the CY measure, table 1's step (delta 0.3162,
+        gaussian 0.1583), 50 steps.
+      * euclidean: the literal coordinate update, the stable settings of docs/FLOWS.md:
+        ultralocal loss (B.14), unweighted, lr = LR_PER_POINT * n_train (the loss gradient
+        carries 1/N, ``metricflow.losses.total_loss``), row-normalised gaussian.
+
+    The gaussian kernel (3.6) has width GAUSSIAN_WIDTH = 1/30 in both.
 
     Attributes:
       kernel: "delta" or "gaussian".
       noise: the noise variances v per real feature, >= 0, sorted and distinct on storing.
       n_train: train points; the test set has as many (one noised copy per train point).
-      steps, loss, weighted: flow settings (see FlowConfig).
-      lr: the step size; None = LR_PER_POINT * n_train.
+      steps: flow steps.
+      update: "covariant" or "euclidean" (``FlowConfig.update``).
+      loss, lr, weighted, normalise: flow settings (see FlowConfig); None = the defaults above.
       sigma: gaussian width of eq. (3.6) (default 1/30); None for delta.
-      normalise: divide updates by kernel row sums (default: True for gaussian).
+      in_chart: keep the test points in the train chart's region, as the flow's own test
+        points are (``noised_points`` redraws the noise of a point that leaves it). False
+        keeps every projected point, measured in the train chart even near its singular set
+        (z_scale -> 0), where the coordinate update is meaningless.
+      precision: "float64" or "float32" (``FlowConfig.precision``: the metrics are rounded to
+        single precision after every step, which puts a floor under sigma).
       seed: train points use stream 0 of it (as run_flow), the noise stream NOISE_STREAM.
       manifold: the hypersurface (default the Fermat quintic).
     """
 
     kernel: str = "delta"
-    noise: tuple = (0.0, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+    noise: tuple = DEFAULT_NOISE
     n_train: int = 1000
     steps: int = 50
-    loss: str = "ultralocal"
+    update: str = "covariant"
+    loss: Optional[str] = None
     lr: Optional[float] = None
-    weighted: bool = False
+    weighted: Optional[bool] = None
     sigma: Optional[float] = None
     normalise: Optional[bool] = None
+    in_chart: bool = True
+    precision: str = "float64"
     seed: int = 0
     manifold: Manifold = field(default_factory=Manifold)
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        if self.kernel not in KERNEL_DEFAULTS:
-            raise MetricflowError(
-                f"the noise study runs the kernels {', '.join(KERNEL_DEFAULTS)}, got {self.kernel!r}"
-            )
+        if self.kernel not in KERNELS:
+            raise MetricflowError(f"the noise study runs the kernels {', '.join(KERNELS)}, got {self.kernel!r}")
+        if self.update not in UPDATES:
+            raise MetricflowError(f"unknown update {self.update!r}; expected one of {', '.join(UPDATES)}")
         noise = _numbers(self.noise, "noise variances")
         if not noise:
             raise MetricflowError("give at least one noise variance, such as 0, 1e-6, 1e-4")
         if not all(math.isfinite(v) and 0 <= v <= 100 for v in noise):
             raise MetricflowError(f"noise variances must be in [0, 100], got {self.noise!r}")
         set_("noise", tuple(sorted(set(noise))))
-        set_("n_train", check_count(self.n_train, "train points", minimum=2, maximum=10**6))
+        set_("n_train", check_points(self.n_train, "train points", maximum=10**6))
         set_("steps", check_count(self.steps, "steps", minimum=0, maximum=100_000))
-        set_("lr", check_positive(LR_PER_POINT * self.n_train if self.lr is None else self.lr, "lr"))
         set_("seed", check_count(self.seed, "seed", minimum=0, maximum=2**63))
-        defaults = KERNEL_DEFAULTS[self.kernel]
+        for name, value in _flow_defaults(self.update, self.kernel, self.n_train).items():
+            if getattr(self, name) is None:
+                set_(name, value)
+        set_("lr", check_positive(self.lr, "lr"))
         if self.kernel == "delta" and self.sigma is not None:
             raise MetricflowError("sigma is the gaussian width; the delta kernel takes no sigma")
         if self.kernel == "gaussian":
-            set_("sigma", check_positive(defaults["sigma"] if self.sigma is None else self.sigma, "sigma"))
-        set_("normalise", bool(defaults.get("normalise", False) if self.normalise is None else self.normalise))
-        set_("weighted", bool(self.weighted))
+            set_("sigma", check_positive(GAUSSIAN_WIDTH if self.sigma is None else self.sigma, "sigma"))
+        for name in ("normalise", "weighted", "in_chart"):
+            set_(name, bool(getattr(self, name)))
         # FlowConfig checks the loss (and everything else) the same way run_flow would.
         self.flow_config()
 
@@ -284,9 +354,9 @@ class NoiseConfig:
         """The FlowConfig of the flow run at every noise level."""
         extra = {"sigma": self.sigma} if self.kernel == "gaussian" else {}
         return FlowConfig(
-            kernel=self.kernel, loss=self.loss, n_train=self.n_train, n_test=self.n_train, steps=self.steps,
-            lr=self.lr, normalise=self.normalise, weighted=self.weighted, seed=self.seed, manifold=self.manifold,
-            **extra,
+            kernel=self.kernel, update=self.update, loss=self.loss, n_train=self.n_train, n_test=self.n_train,
+            steps=self.steps, lr=self.lr, normalise=self.normalise, weighted=self.weighted, seed=self.seed,
+            manifold=self.manifold, precision=self.precision, **extra,
         )
 
     def to_dict(self) -> dict:
@@ -300,6 +370,10 @@ class NoiseConfig:
 class NoiseResult:
     """Test gain against distance for one kernel. L noise levels.
 
+    Every sigma is measured against the reference kappa (``kappa_ref``, exact for Fermat),
+    with its Monte-Carlo standard error (``_se``); gains are sigma_0 / sigma_S on the same
+    test points, with the paired standard error of the flow (``FlowResult.test_gain_se``).
+
     Attributes:
       config: the NoiseConfig.
       noise: (L,) the variances v, increasing.
@@ -307,15 +381,28 @@ class NoiseResult:
       distance_std: (L,) the standard deviation of that distance over points.
       nearest_distance: (L,) mean FS distance from each test point to its nearest train point
         (<= distance; the two agree while the noise is small against the point spacing).
-      gain: (L,) test gain sigma_0 / sigma_last of the flow at each level.
-      train_gain: the train gain (the same at every level: the train set does not change).
-      test_sigma_fs: (L,) sigma of g_FS on the test set (the start of each flow).
+      gain, gain_se: (L,) test gain sigma_0 / sigma_S at each level and its standard error
+        (NaN where the flow diverged).
+      gain_pd, gain_pd_se: (L,) the same over the test points whose metric is positive
+        definite at the end.
+      nonpd_fraction: (L,) fraction of test points whose metric is not positive definite at
+        the end (or at the last step before a divergence).
+      nonpd_max: (L,) the largest such fraction over the steps.
+      diverged_step: (L,) int, the step at which the flow diverged, -1 if it did not.
+      train_gain, train_gain_se: the train gain (the same at every level: the train set
+        does not change); NaN if the flow diverged.
+      test_sigma_fs, test_sigma_fs_se: (L,) sigma of g_FS on the test set (the start).
+      test_sigma, test_sigma_se: (L,) sigma at the end of each flow.
+      kappa_ref, kappa_ref_se: the reference kappa and its standard error (0 if exact).
       steps_done: (L,) int, steps completed (< steps if the flow stopped).
-      redrawn: (L,) int, noise redraws needed for points whose projection failed.
+      redrawn: (L,) int, noise redraws (failed projections, points that left the chart).
       max_residual: (L,) largest |p| / monomial_scale over the test points.
+      outside_chart: (L,) fraction of test points whose best chart is not the train chart
+        (0 with config.in_chart).
       chart: the (scale, elim) chart of the train points; test data are computed in it.
       points_drawn: points sampled to get the train set in that chart.
       seconds: compute time.
+      stopped_reason: the first level's reason a flow stopped, or None.
       schema_version: NOISE_SCHEMA.
     """
 
@@ -325,11 +412,24 @@ class NoiseResult:
     distance_std: np.ndarray
     nearest_distance: np.ndarray
     gain: np.ndarray
+    gain_se: np.ndarray
+    gain_pd: np.ndarray
+    gain_pd_se: np.ndarray
+    nonpd_fraction: np.ndarray
+    nonpd_max: np.ndarray
+    diverged_step: np.ndarray
     train_gain: float
+    train_gain_se: float
     test_sigma_fs: np.ndarray
+    test_sigma_fs_se: np.ndarray
+    test_sigma: np.ndarray
+    test_sigma_se: np.ndarray
+    kappa_ref: float
+    kappa_ref_se: float
     steps_done: np.ndarray
     redrawn: np.ndarray
     max_residual: np.ndarray
+    outside_chart: np.ndarray
     chart: tuple
     points_drawn: int
     seconds: float
@@ -337,12 +437,19 @@ class NoiseResult:
     schema_version: int = NOISE_SCHEMA
 
     def to_dict(self) -> dict:
-        """JSON-ready dict (the output of ``metricflow noise --json``)."""
+        """JSON-ready dict (the output of ``metricflow noise --json``); NaN becomes None."""
         out = {f.name: _json(getattr(self, f.name)) for f in fields(self) if f.name != "config"}
         out["chart"] = list(self.chart)
+        out["diverged_step"] = [None if k < 0 else int(k) for k in self.diverged_step]
         out["config"] = self.config.to_dict()
         out["kernel"] = self.config.kernel
+        out["update"] = self.config.update
+        out["loss"] = self.config.loss
         return out
+
+
+def _nan(value) -> float:
+    return math.nan if value is None else float(value)
 
 
 def run_noise(config: NoiseConfig, progress: Optional[Progress] = None) -> NoiseResult:
@@ -350,7 +457,7 @@ def run_noise(config: NoiseConfig, progress: Optional[Progress] = None) -> Noise
 
     Samples the train points in one chart as ``run_flow`` does, then for every noise level
     makes the test points (``noised_points``), computes their chart data in the train
-    chart (``points_from_coordinates``) and runs the flow (3.5) with ``flow_on_points``.
+    chart (``points_from_coordinates``) and runs the flow with ``flow_on_points``.
 
     Args:
       config: a NoiseConfig.
@@ -369,24 +476,38 @@ def run_noise(config: NoiseConfig, progress: Optional[Progress] = None) -> Noise
     report(0, levels, f"sampled {c.n_train:,} train points in chart {chart}")
     nbrs = FSNeighbours(train.z)
     charts = np.tile(chart, (c.n_train, 1))
-    cols = {k: np.zeros(levels) for k in ("distance", "distance_std", "nearest", "gain", "sigma0", "residual")}
+    names = ("distance", "distance_std", "nearest", "gain", "gain_se", "gain_pd", "gain_pd_se", "nonpd", "nonpd_max",
+             "sigma0", "sigma0_se", "sigma", "sigma_se", "residual", "outside")
+    cols = {k: np.full(levels, np.nan) for k in names}
     steps_done = np.zeros(levels, dtype=np.int64)
     redrawn = np.zeros(levels, dtype=np.int64)
-    train_gain, stopped = math.nan, None
+    diverged = np.full(levels, -1, dtype=np.int64)
+    flow = None
+    stopped = None
     for i, v in enumerate(c.noise):
-        z, redrawn[i] = noised_points(m, train.z, v, c.seed, i)
+        z, redrawn[i] = noised_points(m, train.z, v, c.seed, chart if c.in_chart else None)
         test = train if v == 0 else points_from_coordinates(m, z, chart=charts)
-        dist = fs_distance(train.z, test.z)
-        cols["distance"][i], cols["distance_std"][i] = dist.mean(), dist.std()
-        cols["nearest"][i] = nbrs.query(test.z, k=1)[0].mean()
+        cols["outside"][i] = 1.0 - np.mean(points_in_chart(m, test.z, chart))
+        dist = fs_distance(train.z, test.z, zero_below=0.0)
+        near = nbrs.query(test.z, k=1)[0][:, 0]
+        near = np.where(near < ZERO_BELOW, dist, np.minimum(near, dist))  # resolve the rounded-to-0 ones
+        cols["distance"][i], cols["distance_std"][i], cols["nearest"][i] = dist.mean(), dist.std(), near.mean()
         cols["residual"][i] = np.max(np.abs(m.polynomial(test.z)) / m.monomial_scale(test.z))
-        flow: FlowResult = flow_on_points(flow_config, train, test, chart, drawn)
-        cols["gain"][i], cols["sigma0"][i] = flow.test_gain, flow.test_sigma[0]
-        steps_done[i] = flow.steps_done
-        train_gain = flow.train_gain
+        flow = flow_on_points(flow_config, train, test, chart, drawn)
+        last = flow.steps_done
+        cols["gain"][i], cols["gain_se"][i] = _nan(flow.test_gain), _nan(flow.test_gain_se)
+        cols["gain_pd"][i], cols["gain_pd_se"][i] = _nan(flow.test_gain_pd), _nan(flow.test_gain_pd_se)
+        cols["nonpd"][i] = flow.test_nonpd_fraction[last]
+        cols["nonpd_max"][i] = np.nanmax(flow.test_nonpd_fraction[: last + 1])
+        cols["sigma0"][i], cols["sigma0_se"][i] = flow.test_sigma[0], flow.test_sigma_se[0]
+        cols["sigma"][i], cols["sigma_se"][i] = flow.test_sigma[last], flow.test_sigma_se[last]
+        steps_done[i] = last
+        if flow.diverged_step is not None:
+            diverged[i] = flow.diverged_step
         if flow.stopped_reason and stopped is None:
             stopped = f"noise {v:g}: {flow.stopped_reason}"
-        report(i + 1, levels, f"noise {v:g}: distance {dist.mean():.3g}, test gain {flow.test_gain:.3g}")
+        gain = "diverged" if flow.test_gain is None else f"{flow.test_gain:.3g}"
+        report(i + 1, levels, f"noise {v:g}: distance {dist.mean():.3g}, test gain {gain}")
     return NoiseResult(
         config=c,
         noise=np.asarray(c.noise, dtype=np.float64),
@@ -394,11 +515,24 @@ def run_noise(config: NoiseConfig, progress: Optional[Progress] = None) -> Noise
         distance_std=cols["distance_std"],
         nearest_distance=cols["nearest"],
         gain=cols["gain"],
-        train_gain=float(train_gain),
+        gain_se=cols["gain_se"],
+        gain_pd=cols["gain_pd"],
+        gain_pd_se=cols["gain_pd_se"],
+        nonpd_fraction=cols["nonpd"],
+        nonpd_max=cols["nonpd_max"],
+        diverged_step=diverged,
+        train_gain=_nan(flow.train_gain),
+        train_gain_se=_nan(flow.train_gain_se),
         test_sigma_fs=cols["sigma0"],
+        test_sigma_fs_se=cols["sigma0_se"],
+        test_sigma=cols["sigma"],
+        test_sigma_se=cols["sigma_se"],
+        kappa_ref=float(flow.kappa_ref),
+        kappa_ref_se=float(flow.kappa_ref_se),
         steps_done=steps_done,
         redrawn=redrawn,
         max_residual=cols["residual"],
+        outside_chart=cols["outside"],
         chart=tuple(int(x) for x in chart),
         points_drawn=int(drawn),
         seconds=time.perf_counter() - start,
@@ -406,11 +540,30 @@ def run_noise(config: NoiseConfig, progress: Optional[Progress] = None) -> Noise
     )
 
 
+def monotone_violations(result: NoiseResult, z: float = 2.0) -> list:
+    """Levels where the gain curve rises with distance by more than z standard errors.
+
+    Compares each level with the next larger distance: gain[j] - gain[i] > z sqrt(se_i^2 +
+    se_j^2) is a violation. Levels whose flow diverged are skipped.
+
+    Returns:
+      list of (i, j) index pairs into the result's arrays (empty: monotone within noise).
+    """
+    order = [k for k in np.argsort(result.distance, kind="stable") if math.isfinite(result.gain[k])]
+    out = []
+    for i, j in zip(order, order[1:]):
+        rise = result.gain[j] - result.gain[i]
+        se = math.hypot(result.gain_se[i], result.gain_se[j])
+        if rise > z * se:
+            out.append((int(i), int(j)))
+    return out
+
+
 def noise_sweep(kernels, **settings) -> list[NoiseConfig]:
     """One NoiseConfig per kernel, with the same ``settings`` (NoiseConfig fields).
 
-    The study splits by kernel and not by noise level: level i of a NoiseConfig draws its
-    noise from stream (seed, NOISE_STREAM, i), so a one-level config would not reproduce it.
+    The study splits by kernel, one job each; the levels of one kernel share the train set
+    and the noise directions (``_noise_draw``).
     """
     if isinstance(kernels, str):
         kernels = [k.strip() for k in kernels.split(",")]

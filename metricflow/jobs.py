@@ -5,9 +5,17 @@ the sha256 of the config's canonical JSON and the result's schema version, so th
 is computed once, by whichever session asks first, and a change of schema recomputes it.
 
 The store is a diskcache directory (``cache/`` at the repository root, or ``$METRICFLOW_CACHE``)
-that holds, per key, a status record (state, progress, error), the pickled result and the
-traceback of a failure. Work runs in a spawned worker process (JAX does not survive fork);
-the executor that starts workers is pluggable (``Executor``), so a Dask executor can be added.
+that holds, per key, a status record (state, progress, error), the result and the traceback
+of a failure. Work runs in a spawned worker process (JAX does not survive fork); the executor
+that starts workers is pluggable (``Executor``), so a Dask executor can be added.
+
+A stored result is never returned unverified (docs/RELIABILITY.md): it is written in a plain
+format (JSON for the structure, raw bytes for the arrays; nothing on load executes code)
+with the sha256 of its bytes, the key and the canonical config it answers. On read the
+checksum, the key, the config and the result's type are checked; any mismatch is a corrupt
+entry, which is logged in one line, reset and recomputed. The record of a job is also its
+lease: whoever computes a key (a worker, ``run_job`` in the CLI, a Dask client) holds it,
+and everyone else waits for that result.
 
 Example:
   >>> store = JobStore()
@@ -21,24 +29,29 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import hashlib
 import json
+import logging
 import math
 import os
 import pickle
 import signal
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Protocol
 
 import numpy as np
 
-from metricflow.errors import MetricflowError, check_memory
+from metricflow.errors import MetricflowError, StoreError, check_memory
 
 __all__ = [
     "ACTIVE",
@@ -50,9 +63,12 @@ __all__ = [
     "JobStatus",
     "JobStore",
     "LocalProcessExecutor",
+    "StoreError",
     "Task",
     "cache_directory",
     "canonical_json",
+    "decode_result",
+    "encode_result",
     "estimate",
     "execute",
     "job_key",
@@ -69,6 +85,12 @@ ACTIVE = (QUEUED, RUNNING)
 
 # A worker writes progress, and checks for cancellation, at most this often (seconds).
 PROGRESS_INTERVAL = 0.2
+
+# The format of stored results; 1 was a pickle, which is never loaded now (it is recomputed).
+RESULT_FORMAT = 2
+_MAGIC = b"metricflow-result/%d\n" % RESULT_FORMAT
+
+_log = logging.getLogger("metricflow.jobs")
 
 Progress = Callable[..., None]  # progress(step: int, total: int, message: str = "")
 
@@ -93,25 +115,40 @@ class JobKind:
       schema_version: bump it when the result type or its meaning changes; cached results of
         other versions are then recomputed.
       estimate: ``estimate(config) -> Estimate``, or None for "cheap".
+      result_type: the type of the result; a stored result of another type is corrupt.
+        None: not checked.
     """
 
     function: Callable[[Any, Progress], Any]
     schema_version: int
     estimate: Callable[[Any], Estimate] | None = None
+    result_type: type | None = None
 
 
 _KINDS: dict[type, JobKind] = {}
 
 
-def register(config_type: type, function, schema_version: int, estimate=None) -> None:
+def _return_type(function) -> type | None:
+    """The class in ``function``'s return annotation (``-> FlowResult``), else None."""
+    try:
+        hint = typing.get_type_hints(function).get("return")
+    except Exception:  # noqa: BLE001  (an annotation that does not resolve: unchecked)
+        return None
+    hint = typing.get_origin(hint) or hint
+    return hint if isinstance(hint, type) and hint is not object else None
+
+
+def register(config_type: type, function, schema_version: int, estimate=None, result_type=None) -> None:
     """Run ``function`` for configs of ``config_type``; registering again replaces the kind.
 
     ``function`` must be importable by name (a module-level function) so a spawned worker
-    can unpickle it. Built-in kinds are registered at the bottom of ``metricflow.experiments``.
+    can unpickle it. ``result_type`` defaults to the class in ``function``'s return
+    annotation. Built-in kinds are registered at the bottom of ``metricflow.experiments``.
     """
     if not (dataclasses.is_dataclass(config_type) and config_type.__dataclass_params__.frozen):
         raise MetricflowError(f"a job config must be a frozen dataclass, got {config_type.__name__}")
-    _KINDS[config_type] = JobKind(function, int(schema_version), estimate)
+    _KINDS[config_type] = JobKind(function, int(schema_version), estimate, result_type or _return_type(function))
+    _stored_types.cache_clear()
 
 
 def job_kind(config) -> JobKind:
@@ -188,8 +225,222 @@ def job_key(config, schema_version: int | None = None) -> str:
     """sha256 hex of the config's canonical JSON and the schema version of its kind."""
     if schema_version is None:
         schema_version = job_kind(config).schema_version
-    text = f"{canonical_json(config)}|schema={int(schema_version)}"
-    return hashlib.sha256(text.encode()).hexdigest()
+    return _key_of(canonical_json(config), schema_version)
+
+
+def _key_of(config_json: str, schema_version: int) -> str:
+    return hashlib.sha256(f"{config_json}|schema={int(schema_version)}".encode()).hexdigest()
+
+
+# ---- stored results ---------------------------------------------------------------------
+#
+# A stored result is  MAGIC  sha256-hex(body) "\n"  body,  body = header-JSON "\n" array-bytes.
+# The header holds the key, the config JSON, the schema version, the result's type name and
+# the result as a tree of tagged JSON nodes; arrays point at (offset, nbytes) in array-bytes.
+# Decoding builds only plain values, numpy arrays of numeric or string dtypes, and the
+# dataclasses of the registered job kinds' modules: nothing is imported or executed.
+
+_ARRAY_KINDS = "biufcSU"  # bool, ints, floats, complex, bytes and str; never object
+
+
+class _Corrupt(Exception):
+    """A stored result that fails a check; the message says which."""
+
+
+def _type_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _is_record_type(cls) -> bool:
+    """A dataclass or a NamedTuple: the structured types a stored result may hold."""
+    return isinstance(cls, type) and (
+        dataclasses.is_dataclass(cls) or (issubclass(cls, tuple) and hasattr(cls, "_fields"))
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _stored_types() -> dict:
+    """Dataclasses and NamedTuples a stored result may hold, by name: the registered configs
+    and result types, the types their fields name, and those defined in their modules."""
+    import metricflow.experiments  # noqa: F401  (registers the built-in kinds)
+
+    found: dict[str, type] = {}
+
+    def add(cls) -> None:
+        if not _is_record_type(cls) or _type_name(cls) in found:
+            return
+        found[_type_name(cls)] = cls
+        try:
+            hints = typing.get_type_hints(cls)
+        except Exception:  # noqa: BLE001
+            hints = {}
+        for hint in hints.values():
+            walk(hint)
+
+    def walk(hint) -> None:
+        add(hint)
+        for arg in typing.get_args(hint):
+            walk(arg)
+
+    for config_type, kind in list(_KINDS.items()):
+        add(config_type)
+        add(kind.result_type)
+        for owner in (config_type, kind.result_type, kind.function):
+            module = sys.modules.get(getattr(owner, "__module__", None) or "")
+            for value in list(vars(module).values()) if module is not None else ():
+                if isinstance(value, type) and value.__module__ == module.__name__:
+                    add(value)
+    return found
+
+
+def _encode(value, parts: list, size: list):
+    """``value`` as a JSON-ready tree; array bytes are appended to ``parts``."""
+    t = type(value)
+    if value is None or t in (bool, int, float, str):
+        return value
+    if t is list:
+        return [_encode(v, parts, size) for v in value]
+    if t is tuple:
+        return {"$": "tuple", "v": [_encode(v, parts, size) for v in value]}
+    if isinstance(value, tuple) and hasattr(t, "_fields"):
+        if _stored_types().get(_type_name(t)) is not t:
+            raise MetricflowError(f"cannot store a {_type_name(t)} in a result: define it in the module of a registered job kind")
+        return {"$": "namedtuple", "type": _type_name(t), "v": [_encode(v, parts, size) for v in value]}
+    if t is dict:
+        return {"$": "dict", "v": [[_encode(k, parts, size), _encode(v, parts, size)] for k, v in value.items()]}
+    if t is complex:
+        return {"$": "complex", "v": [value.real, value.imag]}
+    if t is bytes:
+        return {"$": "bytes", "v": value.hex()}
+    if t is np.ndarray or isinstance(value, np.generic):
+        array = np.asarray(value)
+        if array.dtype.kind not in _ARRAY_KINDS or array.dtype.fields is not None:
+            raise MetricflowError(f"cannot store an array of dtype {array.dtype} in a result; use numbers or strings")
+        data = np.ascontiguousarray(array).tobytes()
+        node = {"$": "array" if t is np.ndarray else "scalar", "dtype": array.dtype.str,
+                "shape": list(array.shape), "offset": size[0], "nbytes": len(data)}
+        parts.append(data)
+        size[0] += len(data)
+        return node
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        name = _type_name(t)
+        if _stored_types().get(name) is not t:
+            raise MetricflowError(
+                f"cannot store a {name} in a result: define it in the module of a registered job kind"
+            )
+        return {"$": "dataclass", "type": name,
+                "v": {f.name: _encode(getattr(value, f.name), parts, size) for f in dataclasses.fields(value)}}
+    raise MetricflowError(
+        f"cannot store a {t.__name__} in a result; results hold numbers, strings, None, lists, tuples, "
+        "dicts, numpy arrays and dataclasses"
+    )
+
+
+def _decode(node, data: bytes, types: dict):
+    t = type(node)
+    if node is None or t in (bool, int, float, str):
+        return node
+    if t is list:
+        return [_decode(v, data, types) for v in node]
+    if t is not dict:
+        raise _Corrupt(f"unexpected {t.__name__} node")
+    tag, v = node.get("$"), node.get("v")
+    if tag == "tuple":
+        return tuple(_decode(x, data, types) for x in v)
+    if tag == "namedtuple":
+        cls = types.get(node["type"])
+        if cls is None or dataclasses.is_dataclass(cls) or len(v) != len(cls._fields):
+            raise _Corrupt(f"a {node['type']} that is not a registered NamedTuple of {len(v)} fields")
+        return tuple.__new__(cls, [_decode(x, data, types) for x in v])
+    if tag == "dict":
+        return {_decode(k, data, types): _decode(x, data, types) for k, x in v}
+    if tag == "complex":
+        re, im = v
+        if type(re) is not float or type(im) is not float:
+            raise _Corrupt("a complex number with non-float parts")
+        return complex(re, im)
+    if tag == "bytes":
+        return bytes.fromhex(v)
+    if tag in ("array", "scalar"):
+        dtype = np.dtype(node["dtype"])
+        shape = tuple(int(n) for n in node["shape"])
+        offset, nbytes = int(node["offset"]), int(node["nbytes"])
+        if dtype.kind not in _ARRAY_KINDS or dtype.fields is not None or min(shape, default=0) < 0:
+            raise _Corrupt(f"an array of dtype {dtype} and shape {shape}")
+        count = math.prod(shape)
+        if count * dtype.itemsize != nbytes or offset < 0 or offset + nbytes > len(data):
+            raise _Corrupt("an array whose size does not match its bytes")
+        array = np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(shape).copy()
+        return array if tag == "array" else array[()]
+    if tag == "dataclass":
+        cls = types.get(node["type"])
+        if cls is None or not dataclasses.is_dataclass(cls):
+            raise _Corrupt(f"a {node['type']}, which is not a registered result type")
+        names = [f.name for f in dataclasses.fields(cls)]
+        if sorted(v) != sorted(names):
+            raise _Corrupt(f"a {cls.__name__} with fields {sorted(v)}")
+        obj = object.__new__(cls)  # no __init__ / __post_init__: the fields as they were stored
+        for name in names:
+            object.__setattr__(obj, name, _decode(v[name], data, types))
+        return obj
+    raise _Corrupt(f"unknown node tag {tag!r}")
+
+
+def encode_result(result, key: str, config_json: str, schema_version: int) -> bytes:
+    """The stored bytes of ``result``, the answer for the job ``key`` of ``config_json``.
+
+    Raises MetricflowError if the result holds a type that cannot be stored.
+    """
+    if _key_of(config_json, schema_version) != key:
+        raise MetricflowError(f"job {key[:12]} is not the key of the config it is stored with")
+    parts: list = []
+    tree = _encode(result, parts, [0])
+    header = {"key": key, "config": config_json, "schema": int(schema_version),
+              "type": _type_name(type(result)), "tree": tree}
+    body = json.dumps(header, separators=(",", ":")).encode() + b"\n" + b"".join(parts)
+    return _MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n" + body
+
+
+def decode_result(blob, key: str, result_type: type | None = None):
+    """The result stored in ``blob`` for the job ``key``, after checking it.
+
+    Returns (result, header): header has "config" (canonical JSON) and "schema".
+    Raises MetricflowError naming the first check that fails: the format, the sha256 of the
+    bytes, the key, the config the key belongs to, the result's type (``result_type`` if
+    given) and the config inside the result.
+    """
+    try:
+        return _decode_checked(blob, key, result_type)
+    except _Corrupt as err:
+        raise MetricflowError(str(err)) from None
+    except Exception as err:  # noqa: BLE001  (any malformed piece is a corrupt entry)
+        raise MetricflowError(f"malformed ({_one_line(err)})") from None
+
+
+def _decode_checked(blob, key: str, result_type):
+    if not isinstance(blob, bytes):
+        raise _Corrupt("no stored bytes" if blob is None else f"a stored {type(blob).__name__}, not bytes")
+    if not blob.startswith(_MAGIC):
+        older = blob.startswith(b"\x80") or blob.startswith(b"metricflow-result/")
+        raise _Corrupt("written in an older format" if older else "not a metricflow result")
+    digest, _, body = blob[len(_MAGIC):].partition(b"\n")
+    if hashlib.sha256(body).hexdigest().encode() != digest:
+        raise _Corrupt("its sha256 does not match its bytes")
+    text, _, data = body.partition(b"\n")
+    header = json.loads(text)
+    if header["key"] != key:
+        raise _Corrupt(f"it is the result of job {str(header['key'])[:12]}, not of {key[:12]}")
+    if _key_of(header["config"], header["schema"]) != key:
+        raise _Corrupt("its config and schema do not give its key")
+    result = _decode(header["tree"], data, _stored_types())
+    if _type_name(type(result)) != header["type"]:
+        raise _Corrupt(f"it holds a {type(result).__name__}, its header says {header['type']}")
+    if result_type is not None and not isinstance(result, result_type):
+        raise _Corrupt(f"it holds a {type(result).__name__}, the job kind makes {result_type.__name__}")
+    inner = getattr(result, "config", None)
+    if dataclasses.is_dataclass(inner) and canonical_json(inner) != header["config"]:
+        raise _Corrupt("the result inside answers another config")
+    return result, header
 
 
 # ---- status records ---------------------------------------------------------------------
@@ -210,6 +461,8 @@ class JobStatus:
       pid: the process responsible now (the submitter while queued, then the worker), or 0.
       pid_start: that process's start time (from /proc), to tell it from a reused pid.
       submitted, started, finished: Unix times, 0 if not yet.
+      runner: "worker" (an executor's worker, which cancelling terminates) or "inline"
+        (``run_job`` in the caller's own process, which stops at its next progress report).
     """
 
     key: str
@@ -226,6 +479,7 @@ class JobStatus:
     submitted: float = 0.0
     started: float = 0.0
     finished: float = 0.0
+    runner: str = "worker"
 
     @property
     def fraction(self) -> float:
@@ -277,6 +531,61 @@ def cache_directory(directory=None) -> Path:
     return Path(directory or os.environ.get("METRICFLOW_CACHE") or DEFAULT_CACHE)
 
 
+def _open_cache(directory: Path):
+    """The diskcache.Cache on ``directory``, after checking that it can be used.
+
+    Raises StoreError (one line: the path, why, and the remedy) if the folder cannot be
+    made or written, or if its cache.db is not an intact sqlite database.
+    """
+    import diskcache
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise StoreError(directory, "it is a file, not a folder") from None
+    except NotADirectoryError:
+        raise StoreError(directory, "a part of the path is a regular file, not a folder") from None
+    except OSError as err:
+        raise StoreError(directory, f"the folder cannot be made ({err.strerror or err})") from None
+    database = directory / "cache.db"
+    if database.exists() and not database.is_file():
+        raise StoreError(database, "it is not a file")
+    # Never open cache.db with open(): closing that descriptor would drop the sqlite locks
+    # this process holds on it. sqlite itself says "file is not a database" for garbage.
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as err:
+        raise StoreError(directory, f"the folder is not writable ({err.strerror or err})") from None
+    try:
+        cache = diskcache.Cache(str(directory))
+    except sqlite3.Error as err:
+        raise StoreError(database, str(err)) from None
+    except OSError as err:
+        raise StoreError(directory, err.strerror or str(err)) from None
+    try:
+        problems = [row[0] for row in cache._sql("PRAGMA quick_check").fetchall()]
+    except sqlite3.Error as err:
+        problems = [str(err)]
+    if problems != ["ok"]:
+        cache.close()
+        raise StoreError(database, f"database disk image is malformed ({problems[0] if problems else 'no answer'})")
+    return cache
+
+
+def _store_errors(method):
+    """Turn sqlite's errors inside a store method into one-line StoreErrors."""
+
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as err:
+            raise StoreError(self.directory / "cache.db", str(err)) from None
+
+    return guarded
+
+
 class JobStore:
     """Submit jobs and read their status and results, shared by all processes on a directory.
 
@@ -286,11 +595,8 @@ class JobStore:
     """
 
     def __init__(self, directory=None, executor: "Executor | None" = None):
-        import diskcache
-
         self.directory = cache_directory(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._cache = diskcache.Cache(str(self.directory))
+        self._cache = _open_cache(self.directory)
         self._executor = executor
 
     @property
@@ -303,6 +609,7 @@ class JobStore:
 
     # -- reading --
 
+    @_store_errors
     def status(self, key: str) -> JobStatus | None:
         """The job's status, or None if never submitted. A dead worker is marked failed here."""
         record = self._read(key)
@@ -319,43 +626,80 @@ class JobStore:
         """The status of ``config``'s job, without submitting it."""
         return self.status(job_key(config))
 
+    @_store_errors
     def result(self, key: str):
-        """The finished result, or None if missing, unreadable or of another schema version.
+        """The finished result, or None if missing or corrupt.
 
-        An unreadable result is deleted and its job reset, so that the next submit recomputes.
+        The stored bytes are checked (docs/RELIABILITY.md): their sha256, the key and config
+        they answer, and the result's type. A corrupt entry (or one in an older format) is
+        logged in one line, deleted and its job reset to failed, so that the next submit or
+        ``run_job`` recomputes it; it is never returned.
         """
         record = self._read(key)
         if record is None or record.state != DONE:
             return None
-        blob = self._cache.get(f"result/{key}")
+        blob = self._get_blob(key)
         try:
-            schema_version, result = pickle.loads(blob)
-        except Exception:
-            schema_version, result = None, None
-        if schema_version != record.schema_version:
-            with self._cache.transact():
-                self._cache.delete(f"result/{key}")
-                self._write(dataclasses.replace(record, state=FAILED, error="the stored result could not be read; run it again"))
+            result, header = decode_result(blob, key, self._result_type(record))
+            if record.key != key or header["config"] != record.config or header["schema"] != record.schema_version:
+                raise MetricflowError("its job record is for another config or schema")
+        except MetricflowError as err:
+            self._reset_corrupt(key, blob, str(err))
             return None
         return result
 
+    def _get_blob(self, key: str):
+        try:
+            return self._cache.get(f"result/{key}")
+        except OSError:  # a large value's file has gone
+            return None
+
+    def _result_type(self, record: JobStatus) -> type | None:
+        import metricflow.experiments  # noqa: F401  (registers the built-in kinds)
+
+        try:
+            name = json.loads(record.config).get("__type__")
+        except (ValueError, AttributeError):
+            return None
+        for config_type, kind in list(_KINDS.items()):
+            if _type_name(config_type) == name:
+                return kind.result_type
+        return None
+
+    def _reset_corrupt(self, key: str, blob, reason: str) -> None:
+        _log.warning("metricflow: the stored result of job %s in %s is corrupt (%s); it is reset and will be "
+                     "recomputed", key[:12], self.directory, reason)
+        with self._cache.transact():
+            record = self._read(key)
+            if self._get_blob(key) != blob or record is None or record.state != DONE:
+                return  # rewritten meanwhile
+            self._cache.delete(f"result/{key}")
+            self._write(dataclasses.replace(
+                record, state=FAILED, message=FAILED,
+                error=f"the stored result was corrupt ({reason}); run it again",
+            ))
+
+    @_store_errors
     def traceback(self, key: str) -> str:
         """The full traceback of a failed job, or ""."""
         return self._cache.get(f"traceback/{key}", "")
 
+    @_store_errors
     def jobs(self) -> list[JobStatus]:
-        """All jobs in the store, newest first."""
-        records = [self._read(k[len("job/"):]) for k in self._cache.iterkeys() if str(k).startswith("job/")]
+        """All jobs in the store, newest first, as ``status`` gives them (dead owners failed)."""
+        records = [self.status(k[len("job/"):]) for k in self._cache.iterkeys() if str(k).startswith("job/")]
         return sorted((r for r in records if r is not None), key=lambda r: r.submitted, reverse=True)
 
     # -- writing --
 
+    @_store_errors
     def submit(self, config) -> str:
         """Start the job for ``config`` unless it is done or in progress; return its key.
 
         A failed or cancelled job is started again (a retry). A done job whose result cannot
         be read back is recomputed. Raises MetricflowError if the memory estimate exceeds the
-        free memory.
+        free memory, or if the executor cannot start it (the job is then marked failed with
+        that reason, never left queued).
         """
         kind = job_kind(config)
         key = job_key(config, kind.schema_version)
@@ -363,6 +707,7 @@ class JobStore:
         if record is not None and record.state == DONE and self.result(key) is not None:
             return key
         check_estimate(config)
+        executor = self.executor  # a scheduler that cannot be reached fails here, before any record
         with self._cache.transact():
             record = self._read(key)
             if record is not None and record.state in ACTIVE:
@@ -376,9 +721,49 @@ class JobStore:
                 submitted=time.time(),
             ))
             self._cache.delete(f"traceback/{key}")
-        self.executor.submit(Task(str(self.directory), key, kind.function, config, kind.schema_version))
+        try:
+            executor.submit(Task(str(self.directory), key, kind.function, config, kind.schema_version))
+        except BaseException as err:
+            reason = f"the executor could not start it: {_one_line(err)}"
+            self._finish(key, FAILED, error=reason, only_pid=os.getpid())
+            if isinstance(err, MetricflowError):
+                raise
+            if isinstance(err, Exception):
+                raise MetricflowError(reason) from err
+            raise
         return key
 
+    @_store_errors
+    def claim(self, key: str, config, schema_version: int) -> bool:
+        """Take the lease on ``key`` for this process, to compute it here (``run_job``).
+
+        False if another live process holds it (queued or running) or it is done; then wait
+        for that one (``wait``) and read its result.
+        """
+        with self._cache.transact():
+            record = self._read(key)
+            if record is not None and record.state in ACTIVE and record.pid and _alive(record.pid, record.pid_start):
+                return False
+            if record is not None and record.state == DONE and f"result/{key}" in self._cache:
+                return False
+            me, now = os.getpid(), time.time()
+            self._write(JobStatus(
+                key, type(config).__name__, canonical_json(config), int(schema_version),
+                state=RUNNING, message=f"running in process {me}", pid=me, pid_start=_process_start(me) or 0,
+                submitted=now, started=now, runner="inline",
+            ))
+            self._cache.delete(f"traceback/{key}")
+        return True
+
+    def wait(self, key: str, poll: float = 0.2) -> JobStatus | None:
+        """Block while ``key``'s job is queued or running (by anyone); return its final status."""
+        while True:
+            status = self.status(key)
+            if status is None or status.state not in ACTIVE:
+                return status
+            time.sleep(poll)
+
+    @_store_errors
     def cancel(self, key: str) -> bool:
         """Cancel a queued or running job; returns False if it was not active."""
         record = self._read(key)
@@ -387,21 +772,28 @@ class JobStore:
         cancelled = self._finish(key, CANCELLED, error="cancelled")
         if cancelled is None:
             return False
-        if record.state == RUNNING and record.pid != os.getpid():
+        if record.state == RUNNING and record.pid != os.getpid() and record.runner == "worker":
             self.executor.cancel(key, record.pid, record.pid_start)
         return True
 
+    @_store_errors
     def forget(self, key: str) -> None:
         """Delete the job and its result (an active job is cancelled first)."""
         self.cancel(key)
         for slot in ("job", "result", "traceback"):
             self._cache.delete(f"{slot}/{key}")
 
+    @_store_errors
+    def check(self) -> None:
+        """Raise StoreError if the open store can no longer be read (cheap: one query)."""
+        self._cache._sql("SELECT count(*) FROM Settings").fetchall()
+
     def close(self) -> None:
         self._cache.close()
 
     # -- used by workers --
 
+    @_store_errors
     def mark_running(self, key: str) -> bool:
         """Claim a queued job for this process; False if it is no longer queued."""
         with self._cache.transact():
@@ -415,6 +807,7 @@ class JobStore:
             ))
         return True
 
+    @_store_errors
     def set_worker(self, key: str, pid: int) -> None:
         """Record the worker process of a queued job (called by the executor)."""
         with self._cache.transact():
@@ -422,6 +815,7 @@ class JobStore:
             if record is not None and record.state == QUEUED:
                 self._write(dataclasses.replace(record, pid=pid, pid_start=_process_start(pid) or 0))
 
+    @_store_errors
     def report(self, key: str, step: int, total: int, message: str = "") -> bool:
         """Store progress; returns False if the job is no longer running (cancelled)."""
         with self._cache.transact():
@@ -431,9 +825,16 @@ class JobStore:
             self._write(dataclasses.replace(record, step=int(step), total=int(total), message=str(message)))
         return True
 
+    @_store_errors
     def store_result(self, key: str, result, schema_version: int) -> bool:
-        """Store the result and mark the job done, unless it was cancelled meanwhile."""
-        blob = pickle.dumps((schema_version, result), protocol=pickle.HIGHEST_PROTOCOL)
+        """Store the result and mark the job done, unless it was cancelled meanwhile.
+
+        Raises MetricflowError if the result holds a type that cannot be stored.
+        """
+        record = self._read(key)
+        if record is None or record.state != RUNNING or record.pid != os.getpid():
+            return False
+        blob = encode_result(result, key, record.config, schema_version)
         with self._cache.transact():
             record = self._read(key)
             if record is None or record.state != RUNNING or record.pid != os.getpid():
@@ -444,11 +845,13 @@ class JobStore:
             ))
         return True
 
+    @_store_errors
     def store_failure(self, key: str, error: str, trace: str) -> None:
         with self._cache.transact():
             if self._finish(key, FAILED, error=error, only_pid=os.getpid()) is not None:
                 self._cache.set(f"traceback/{key}", trace)
 
+    @_store_errors
     def worker_exited(self, key: str, pid: int, exitcode: int | None) -> None:
         """Mark the job failed if its worker ``pid`` exited without finishing it."""
         if exitcode is not None and exitcode < 0:
@@ -468,9 +871,10 @@ class JobStore:
         if text is None:
             return None
         try:
-            return JobStatus(**json.loads(text))
+            record = JobStatus(**json.loads(text))
         except (TypeError, ValueError):
             return None  # a record from an incompatible version: treat as absent
+        return record if record.key == key else None  # a record copied from another key
 
     def _write(self, record: JobStatus) -> None:
         self._cache.set(f"job/{record.key}", json.dumps(dataclasses.asdict(record)))
@@ -520,28 +924,48 @@ def execute(task: Task) -> None:
     try:
         if not store.mark_running(task.key):
             return  # cancelled (or taken) before it started
-        last = [0.0]
-
-        def progress(step: int, total: int, message: str = "") -> None:
-            now = time.monotonic()
-            if now - last[0] < PROGRESS_INTERVAL and step < total:
-                return
-            last[0] = now
-            if not store.report(task.key, step, total, message):
-                raise JobCancelled(task.key)
-
         try:
-            result = task.function(task.config, progress)
-        except JobCancelled:
-            return
-        except BaseException as err:  # noqa: BLE001  (kept, with its traceback, in the store)
-            store.store_failure(task.key, _one_line(err), traceback.format_exc())
-            if not isinstance(err, Exception):
-                raise
-            return
-        store.store_result(task.key, result, task.schema_version)
+            _compute(store, task.key, task.function, task.config, task.schema_version)
+        except (JobCancelled, Exception):
+            return  # the store has the failure (or the cancel)
     finally:
         store.close()
+
+
+def _reporter(store: "JobStore", key: str) -> Progress:
+    """A job's progress callback: writes to the store, raises JobCancelled once cancelled."""
+    last = [0.0]
+
+    def progress(step: int, total: int, message: str = "") -> None:
+        now = time.monotonic()
+        if now - last[0] < PROGRESS_INTERVAL and step < total:
+            return
+        last[0] = now
+        if not store.report(key, step, total, message):
+            raise JobCancelled(key)
+
+    return progress
+
+
+def _compute(store: "JobStore", key: str, function, config, schema_version: int):
+    """Run the job whose lease this process holds; store its result or its failure.
+
+    Returns the result. Raises JobCancelled if it was cancelled, else whatever the job
+    raised (after storing it as the failure).
+    """
+    try:
+        result = function(config, _reporter(store, key))
+    except JobCancelled:
+        raise
+    except BaseException as err:  # noqa: BLE001  (kept, with its traceback, in the store)
+        store.store_failure(key, _one_line(err), traceback.format_exc())
+        raise
+    try:
+        store.store_result(key, result, schema_version)
+    except MetricflowError as err:
+        store.store_failure(key, f"the result cannot be stored: {err}", traceback.format_exc())
+        raise
+    return result
 
 
 class Executor(Protocol):
@@ -633,13 +1057,23 @@ def worker_main() -> None:
 # ---- synchronous ------------------------------------------------------------------------
 
 
-def run_job(config, cache: bool = True, store: JobStore | None = None):
+def run_job(config, cache: bool = True, store: JobStore | None = None, poll: float = 0.2):
     """Run the job for ``config`` in this process and return its result (for the CLI).
+
+    With ``cache``, the job's record is the lease, as for ``JobStore.submit``: a stored
+    result is returned; a job that another live process holds (a dashboard worker, another
+    CLI run, a Dask client) is waited for and its result returned; otherwise this process
+    takes the lease, computes, reporting progress to the store (so the dashboard shows it
+    and can cancel it), and stores the result.
 
     Args:
       config: a registered config.
-      cache: if True, return a stored result when there is one, and store the new one.
+      cache: if True, use the store as above; if False, just compute.
       store: the store to use; default ``JobStore()``.
+      poll: seconds between looks at a job another process is computing.
+
+    Raises:
+      MetricflowError: bad input, a store that cannot be opened, or a cancel from elsewhere.
     """
     kind = job_kind(config)
     check_estimate(config)
@@ -653,18 +1087,22 @@ def run_job(config, cache: bool = True, store: JobStore | None = None):
     store = store or JobStore(executor=_NoExecutor())
     try:
         key = job_key(config, kind.schema_version)
-        result = store.result(key)
-        if result is None:
-            started = time.time()
-            result = kind.function(config, lambda *a, **k: None)
-            blob = pickle.dumps((kind.schema_version, result), protocol=pickle.HIGHEST_PROTOCOL)
-            with store._cache.transact():
-                store._cache.set(f"result/{key}", blob)
-                store._write(JobStatus(
-                    key, type(config).__name__, canonical_json(config), kind.schema_version,
-                    state=DONE, message="done", submitted=started, started=started, finished=time.time(),
-                ))
-        return result
+        told = False
+        while True:
+            result = store.result(key)
+            if result is not None:
+                return result
+            if store.claim(key, config, kind.schema_version):
+                try:
+                    return _compute(store, key, kind.function, config, kind.schema_version)
+                except JobCancelled:
+                    raise MetricflowError(
+                        f"the {type(config).__name__} job {key[:12]} was cancelled from another session; run it again"
+                    ) from None
+            if not told and sys.stderr.isatty():
+                print(f"waiting for job {key[:12]}, which another process is computing", file=sys.stderr)
+                told = True
+            store.wait(key, poll)  # then read its result, or take the lease if it failed
     finally:
         if own:
             store.close()

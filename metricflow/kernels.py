@@ -1,5 +1,10 @@
 """Scalar kernels Theta(x, x') for the metric flow (3.5), with Theta_ijkl = delta_ik delta_jl Theta.
 
+The flow (metricflow.flow) applies the scalar kernel either in each metric's own frame (the
+covariant update: a conformal rescaling transported with the kernel normalised against the CY
+measure, Theta(x, x') u(x') / sum_x'' Theta(x, x'') u(x'')) or to coordinate components (the
+euclidean update); the kernels here are the same for both.
+
 Every kernel here returns a matrix K of shape (M, N): M query points (train or test) against
 N train points, as one of three types that all support ``K @ X`` for X of shape (N, k):
 

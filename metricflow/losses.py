@@ -5,6 +5,12 @@ eta = det g / (kappa |Omega|^2) (eq. B.11). The losses are
   ``sigma``       F(eta) = |1 - eta|        (eq. B.11, the sigma measure)
   ``ultralocal``  F(eta) = (eta - 1)^2      (eq. B.14)
   ``entropy``     F(eta) = eta ln eta       (below eq. B.14; undefined for eta <= 0)
+  ``log``         F(eta) = (ln eta)^2 / 2   (ours: the default of the covariant flow)
+
+Every one is a function of eta alone, so dl/dg = F'(eta) eta g^{-1}: relative to g the
+correction is the scalar F'(eta) eta = dF/d(ln eta) times the identity (``relative_gradient``).
+The metric-covariant flow (metricflow.flow, docs/FLOWS.md) uses only that scalar; for the log
+loss it is ln eta itself, so the delta-kernel flow is Newton's step on ln eta.
 
 Complex gradient convention. g is a Hermitian matrix of complex entries, l(g) is real. The
 steepest-ascent direction of l with respect to the real inner product Re tr(A^dag B) is
@@ -22,7 +28,7 @@ from metricflow._jax import jax, jnp
 from metricflow.errors import MetricflowError
 from metricflow.measures import eta as eta_of
 
-__all__ = ["LOSSES", "pointwise_loss", "loss_values", "total_loss", "loss_gradient"]
+__all__ = ["LOSSES", "pointwise_loss", "loss_values", "total_loss", "loss_gradient", "relative_gradient"]
 
 
 def _sigma(e):
@@ -39,8 +45,13 @@ def _entropy(e):
     return e * jnp.log(e)
 
 
+def _log(e):
+    # (ln eta)^2 / 2: NaN for eta <= 0, like entropy.
+    return 0.5 * jnp.log(e) ** 2
+
+
 # name -> F(eta), with the equation it comes from
-LOSSES = {"sigma": _sigma, "ultralocal": _ultralocal, "entropy": _entropy}
+LOSSES = {"sigma": _sigma, "ultralocal": _ultralocal, "entropy": _entropy, "log": _log}
 
 
 def pointwise_loss(name: str):
@@ -120,3 +131,31 @@ def loss_gradient(g, omega_sq, weights, kappa_value, name: str):
         jnp.asarray(kappa_value, dtype=jnp.float64),
         name=name,
     )
+
+
+def _relative(log_eta, name):
+    f = LOSSES[name]
+    return jax.vmap(jax.grad(lambda s: f(jnp.exp(s))))(log_eta)
+
+
+_relative_jit = jax.jit(_relative, static_argnames="name")
+
+
+def relative_gradient(eta_values, name: str):
+    """dF/d(ln eta) = F'(eta) eta at each point: the loss gradient relative to the metric.
+
+    dl/dg = F'(eta) eta g^{-1}, so g^{1/2} (dl/dg) g^{1/2} = F'(eta) eta times the identity:
+    the correction a point asks for, in its metric's own frame, is conformal with this rate.
+    Obtained by autodiff of F(exp(s)) at s = ln eta; tests compare it with the closed forms
+    (sigma: sign(eta - 1) eta, ultralocal: 2 (eta - 1) eta, entropy: (ln eta + 1) eta, log: ln eta).
+
+    Args:
+      eta_values: (N,) float64, eta > 0 (a positive-definite metric).
+      name: a key of LOSSES.
+
+    Returns:
+      (N,) float64; NaN where eta <= 0.
+    """
+    pointwise_loss(name)
+    e = jnp.asarray(eta_values, dtype=jnp.float64)
+    return _relative_jit(jnp.log(e), name=name)

@@ -19,6 +19,12 @@ __all__ = ["Manifold", "MANIFOLDS", "manifold"]
 
 MANIFOLDS = {"cubic": 3, "quartic": 4, "quintic": 5}
 
+# psi closer than this to a d-th root of unity (psi^d = 1: the conifold, with a node) is
+# refused. Any root written with 5 or more decimals (0.30902+0.95106j) lies within
+# sqrt(2) * 5e-6 = 7.1e-6 of it, so is refused as the singular point it stands for; at
+# distance 1e-5 the sampler is still sound (docs/RELIABILITY.md: weights as at 1e-4).
+SINGULAR_DISTANCE = 1e-5
+
 
 @dataclass(frozen=True)
 class Manifold:
@@ -41,9 +47,14 @@ class Manifold:
             raise MetricflowError(f"psi must be a complex number, got {self.psi!r}") from None
         if not (math.isfinite(psi.real) and math.isfinite(psi.imag)):
             raise MetricflowError(f"psi must be finite, got {self.psi!r}")
-        if abs(psi**self.degree - 1) < 1e-6:
+        d = self.degree
+        roots = np.exp(2j * np.pi * np.arange(d) / d)
+        nearest = roots[np.argmin(np.abs(psi - roots))]
+        distance = abs(psi - nearest)
+        if distance < SINGULAR_DISTANCE:
             raise MetricflowError(
-                f"psi={psi:g} is on the singular locus psi^{self.degree} = 1; "
+                f"psi={psi:g} is on the singular locus psi^{d} = 1: it is {distance:.2g} from the root "
+                f"{complex(nearest):.6g}, and psi must be at least {SINGULAR_DISTANCE:g} from every root of psi^{d} = 1; "
                 "choose another psi (for example 0, the Fermat point)"
             )
         object.__setattr__(self, "psi", psi)

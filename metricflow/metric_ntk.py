@@ -36,7 +36,7 @@ from typing import Callable, NamedTuple, Optional
 import numpy as np
 
 from metricflow._jax import jax, jnp
-from metricflow.errors import MetricflowError, check_count, check_memory
+from metricflow.errors import MetricflowError, check_count, check_memory, check_points
 from metricflow.networks import (
     ModelInput,
     TrainConfig,
@@ -373,8 +373,8 @@ class TrainedKernelConfig:
     def __post_init__(self):
         if not isinstance(self.train, TrainConfig):
             raise MetricflowError(f"train must be a TrainConfig, got {type(self.train).__name__}")
-        object.__setattr__(self, "n_train", check_count(self.n_train, "flow train points", maximum=3000))
-        object.__setattr__(self, "n_test", check_count(self.n_test, "flow test points", maximum=3000))
+        object.__setattr__(self, "n_train", check_points(self.n_train, "flow train points", maximum=3000))
+        object.__setattr__(self, "n_test", check_points(self.n_test, "flow test points", maximum=3000))
         object.__setattr__(self, "steps", check_count(self.steps, "steps", minimum=0, maximum=10_000))
         object.__setattr__(self, "seed", check_count(self.seed, "seed", minimum=0, maximum=2**63))
         lr = float(self.lr_scale)

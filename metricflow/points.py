@@ -15,7 +15,7 @@ from math import comb
 
 import numpy as np
 
-from metricflow.errors import MetricflowError, check_count, check_memory
+from metricflow.errors import MetricflowError, check_count, check_memory, check_points
 from metricflow.manifolds import Manifold
 
 __all__ = [
@@ -42,7 +42,7 @@ class SampleConfig:
     seed: int = 0
 
     def __post_init__(self):
-        object.__setattr__(self, "n_points", check_count(self.n_points, "points"))
+        object.__setattr__(self, "n_points", check_points(self.n_points, "points"))
         object.__setattr__(self, "seed", check_count(self.seed, "seed", minimum=0, maximum=2**63))
 
 

@@ -21,7 +21,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from metricflow.errors import check_count
+from metricflow.errors import check_count, check_points
 from metricflow.manifolds import Manifold
 from metricflow.measures import Kappa
 from metricflow.points import SampleConfig, sample_points
@@ -60,7 +60,7 @@ class KappaConfig:
     seed: int = REFERENCE_SEED
 
     def __post_init__(self):
-        object.__setattr__(self, "n_points", check_count(self.n_points, "points"))
+        object.__setattr__(self, "n_points", check_points(self.n_points, "points"))
         object.__setattr__(self, "seed", check_count(self.seed, "seed", minimum=0, maximum=2**63 - 1))
 
 

@@ -41,8 +41,8 @@ from typing import Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
 
-from metricflow.errors import MetricflowError, check_count
-from metricflow.flow import TABLE1, FlowConfig, FlowResult, _stream_seed
+from metricflow.errors import MetricflowError, check_count, check_points
+from metricflow.flow import DEFAULT_LOSS, TABLE1, UPDATES, FlowConfig, FlowResult, _stream_seed
 from metricflow.jobs import Estimate
 from metricflow.kernels import KERNELS
 from metricflow.losses import LOSSES
@@ -70,7 +70,7 @@ __all__ = [
 ]
 
 # Bump when TuneResult's fields or their meaning change: cached results are then recomputed.
-TUNE_SCHEMA = 1
+TUNE_SCHEMA = 2  # 2: the flow's update rule (covariant by default) and its default loss
 
 # log10 of the smallest test gain scored: a gain below 1e-2, or NaN, scores -2.
 FLOOR = -2.0
@@ -353,7 +353,8 @@ class TuneConfig:
         from SCALES that the kernel takes; low == high fixes a parameter. Stored resolved:
         every searched or fixed parameter, in SCALES order, as ``Bound``s.
       n_test: test points of every evaluation (fixed, so every objective has the same noise).
-      loss: the loss of the flow (the paper: sigma).
+      loss: the loss of the flow; None = the update's default (log for covariant; the
+        paper's sigma for euclidean).
       weighted: the flow's loss uses the CY weights (FlowConfig.weighted).
       diverged: how a flow that stopped early scores: "last" (its gain at the last completed
         step) or "floor" (FLOOR).
@@ -362,6 +363,7 @@ class TuneConfig:
       batch: settings evaluated in parallel per round (``bayes_search``); each is its own
         flow job (``run_many``), run wherever the job store runs jobs. 1 (the default, left
         out of the job key) is the one-at-a-time search.
+      update: the flow's update rule (FlowConfig.update): "covariant" (default) or "euclidean".
     """
 
     kernel: str = "delta"
@@ -371,15 +373,20 @@ class TuneConfig:
     seed: int = 0
     bounds: tuple = ()
     n_test: int = 1000
-    loss: str = "sigma"
+    loss: Optional[str] = None
     weighted: bool = True
     diverged: str = "last"
     spread_seeds: int = 3
     manifold: Manifold = field(default_factory=Manifold)
     batch: int = field(default=1, metadata={"key": "omit-default"})
+    update: str = "covariant"
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        if self.update not in UPDATES:
+            raise MetricflowError(f"unknown update {self.update!r}; expected one of {', '.join(UPDATES)}")
+        if self.loss is None:
+            set_("loss", DEFAULT_LOSS[self.update])
         set_("batch", check_count(self.batch, "batch", minimum=1, maximum=256))
         if self.kernel not in KERNELS:
             raise MetricflowError(f"unknown kernel {self.kernel!r}; expected one of {', '.join(KERNELS)}")
@@ -391,7 +398,7 @@ class TuneConfig:
         set_("init_points", check_count(self.init_points, "init points", minimum=1, maximum=10_000))
         set_("steps", check_count(self.steps, "steps", minimum=1, maximum=100_000))
         set_("seed", check_count(self.seed, "seed", minimum=0, maximum=2**63))
-        set_("n_test", check_count(self.n_test, "test points"))
+        set_("n_test", check_points(self.n_test, "test points"))
         set_("spread_seeds", check_count(self.spread_seeds, "spread seeds", minimum=0, maximum=1000))
         set_("weighted", bool(self.weighted))
         set_("bounds", _resolve_bounds(self.kernel, self.bounds))
@@ -412,7 +419,7 @@ class TuneConfig:
         """The FlowConfig of one evaluation; fields not in ``params`` or ``fixed()`` take table 1."""
         return FlowConfig(
             kernel=self.kernel, loss=self.loss, n_test=self.n_test, steps=self.steps, weighted=self.weighted,
-            seed=seed, manifold=self.manifold, **{**self.fixed(), **params},
+            seed=seed, manifold=self.manifold, update=self.update, **{**self.fixed(), **params},
         )
 
     def to_dict(self) -> dict:
@@ -537,7 +544,7 @@ def objective(result: FlowResult, diverged: str = "last") -> tuple[float, bool]:
     """
     if diverged == "floor" and result.stopped_reason is not None:
         return FLOOR, True
-    gain = result.test_gain
+    gain = result.test_gain if result.test_gain is not None else result.test_gain_last
     if not (math.isfinite(gain) and gain > 0) or math.log10(gain) < FLOOR:
         return FLOOR, True
     return math.log10(gain), False
@@ -576,8 +583,8 @@ def _evaluate_many(config: TuneConfig, items: list, cache: bool, store) -> list[
 def _evaluation(config: TuneConfig, index: int, params: dict, seed: int, result, reused: bool, key: str) -> Evaluation:
     score, floored = objective(result, config.diverged)
     return Evaluation(
-        index=index, seed=seed, params=dict(params), objective=score, test_gain=float(result.test_gain),
-        train_gain=float(result.train_gain), steps_done=int(result.steps_done), floored=floored,
+        index=index, seed=seed, params=dict(params), objective=score, test_gain=float(result.test_gain_last),
+        train_gain=float(result.train_gain_last), steps_done=int(result.steps_done), floored=floored,
         stopped_reason=result.stopped_reason, seconds=float(result.seconds), reused=reused, key=key,
     )
 

@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from dashboard import job_section
+from dashboard import job_section, count_input
 from metricflow.errors import MetricflowError
 from metricflow.figures import figures_html, points_figures
 from metricflow.manifolds import MANIFOLDS, manifold
@@ -27,8 +27,8 @@ def points_controls() -> SampleConfig:
     c1, c2, c3, c4 = st.columns(4)
     name = c1.selectbox("Manifold", list(MANIFOLDS), index=list(MANIFOLDS).index("quintic"))
     psi = c2.text_input("psi", value="0", help="complex structure parameter, e.g. 0, 0.5 or 1+0.2j")
-    n_points = c3.number_input("Points N", min_value=10, max_value=10_000_000, value=10_000, step=1000)
-    seed = c4.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1)
+    n_points = count_input(c3, "Points N", min_value=10, max_value=10_000_000, value=10_000, step=1000)
+    seed = count_input(c4, "Seed", min_value=0, max_value=2**31 - 1, value=0, step=1)
     return SampleConfig(manifold(name, parse_psi(psi)), int(n_points), int(seed))
 
 

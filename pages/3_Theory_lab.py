@@ -7,7 +7,7 @@ import json
 import numpy as np
 import streamlit as st
 
-from dashboard import job_section
+from dashboard import job_section, count_input
 from metricflow.errors import MetricflowError
 from metricflow.figures import figures_html, theory_figures
 from metricflow.theory import TheoryConfig
@@ -54,12 +54,12 @@ def parse_list(text: str) -> tuple[float, ...]:
 def theory_controls() -> TheoryConfig:
     """The theory lab's widgets, as a TheoryConfig (raises MetricflowError on bad input)."""
     c = st.columns(6)
-    d = c[0].number_input("Input dimension d", 1, 100, 10, help="10: real and imaginary parts of z in P^4")
+    d = count_input(c[0], "Input dimension d", 1, 100, 10, help="10: real and imaginary parts of z in P^4")
     sigma_w = c[1].number_input("σ_w (width study)", 0.01, 1e4, 10.0, format="%g")
     largest = c[2].selectbox("Largest width N", LARGEST, index=LARGEST.index(10_000))
-    trials = c[3].number_input("Draws per width", 1, 100, 4)
+    trials = count_input(c[3], "Draws per width", 1, 100, 4)
     sws = c[4].text_input("σ_w values (locality)", "1, 3, 10, 30, 100")
-    seed = c[5].number_input("Seed", 0, 2**31 - 1, 0)
+    seed = count_input(c[5], "Seed", 0, 2**31 - 1, 0)
     widths = tuple(int(round(w)) for w in 10 ** np.arange(1.0, np.log10(largest) + 0.01, 0.5))
     return TheoryConfig(d=int(d), sigma_w=float(sigma_w), widths=widths, trials=int(trials),
                         locality_sigma_w=parse_list(sws), seed=int(seed))

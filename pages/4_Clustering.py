@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from dashboard import job_section
+from dashboard import job_section, count_input
 from metricflow.clustering import METHODS, PAPER_SILHOUETTE, ClusterConfig
 from metricflow.errors import MetricflowError
 from metricflow.figures import cluster_figures, figures_html
@@ -26,11 +26,11 @@ ABOUT = (
 def clustering_controls() -> ClusterConfig:
     """The clustering widgets, as a ClusterConfig (raises MetricflowError on bad input)."""
     c = st.columns(6)
-    n_points = c[0].number_input("Points N", min_value=20, max_value=1_000_000, value=1000, step=500, key="clustering_points")
-    n_clusters = c[1].number_input("Clusters C", min_value=2, max_value=1000, value=10, key="clustering_clusters")
-    n_batches = c[2].number_input("Batches B", min_value=1, max_value=1000, value=5, key="clustering_batches")
-    neighbours = c[3].number_input("kNN k (graph)", min_value=1, max_value=100, value=10, key="clustering_k")
-    seed = c[4].number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="clustering_seed")
+    n_points = count_input(c[0], "Points N", min_value=20, max_value=1_000_000, value=1000, step=500, key="clustering_points")
+    n_clusters = count_input(c[1], "Clusters C", min_value=2, max_value=1000, value=10, key="clustering_clusters")
+    n_batches = count_input(c[2], "Batches B", min_value=1, max_value=1000, value=5, key="clustering_batches")
+    neighbours = count_input(c[3], "kNN k (graph)", min_value=1, max_value=100, value=10, key="clustering_k")
+    seed = count_input(c[4], "Seed", min_value=0, max_value=2**31 - 1, value=0, key="clustering_seed")
     name = c[5].selectbox("Manifold", list(MANIFOLDS), index=list(MANIFOLDS).index("quintic"))
     left, right = st.columns([3, 1])
     methods = left.multiselect("Methods (none = all that fit)", list(METHODS), default=[], key="clustering_methods")

@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from dashboard import job_section
+from dashboard import job_section, count_input
 from metricflow.errors import MetricflowError
 from metricflow.figures import (
     figures_html,
@@ -25,17 +25,17 @@ def train_controls() -> TrainConfig:
     """The training widgets, as a TrainConfig (raises MetricflowError on bad input)."""
     c = st.columns(5)
     model = c[0].selectbox("Model", MODELS, help="metric: g_FS ∘ (1 + NN); phi: g_FS + ∂∂̄φ (Kähler)")
-    n_points = c[1].number_input("Points", min_value=100, max_value=1_000_000, value=20_000, step=1000)
-    epochs = c[2].number_input("Epochs", min_value=1, max_value=500, value=20, step=1)
-    width = c[3].number_input("Width", min_value=1, max_value=4096, value=64, step=8)
-    depth = c[4].number_input("Depth", min_value=1, max_value=10, value=3, step=1)
+    n_points = count_input(c[1], "Points", min_value=100, max_value=1_000_000, value=20_000, step=1000)
+    epochs = count_input(c[2], "Epochs", min_value=1, max_value=500, value=20, step=1)
+    width = count_input(c[3], "Width", min_value=1, max_value=4096, value=64, step=8)
+    depth = count_input(c[4], "Depth", min_value=1, max_value=10, value=3, step=1)
     c = st.columns(5)
     default_act = "relu" if model == "metric" else "gelu"
     activation = c[0].selectbox("Activation", ACTIVATIONS, index=ACTIVATIONS.index(default_act))
-    probe = c[1].number_input("NTK probe points", min_value=0, max_value=500, value=30, step=10)
-    every = c[2].number_input("NTK every (epochs)", min_value=0, max_value=100, value=5, step=1)
+    probe = count_input(c[1], "NTK probe points", min_value=0, max_value=500, value=30, step=10)
+    every = count_input(c[2], "NTK every (epochs)", min_value=0, max_value=100, value=5, step=1)
     lr = c[3].number_input("Learning rate", min_value=1e-5, max_value=1.0, value=1e-2, format="%.4f")
-    seed = c[4].number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1)
+    seed = count_input(c[4], "Seed", min_value=0, max_value=2**31 - 1, value=0, step=1)
     return TrainConfig(
         model=model, n_points=int(n_points), epochs=int(epochs), width=int(width), depth=int(depth),
         activation=activation, lr=float(lr), ntk_probe=int(probe), ntk_every=int(every), seed=int(seed),
@@ -45,8 +45,8 @@ def train_controls() -> TrainConfig:
 def sweep_controls() -> WidthSweepConfig:
     c = st.columns(4)
     widths = c[0].text_input("Widths", value="32, 128, 512")
-    n_points = c[1].number_input("Points ", min_value=100, max_value=100_000, value=10_000, step=1000)
-    epochs = c[2].number_input("Epochs ", min_value=1, max_value=50, value=5)
+    n_points = count_input(c[1], "Points ", min_value=100, max_value=100_000, value=10_000, step=1000)
+    epochs = count_input(c[2], "Epochs ", min_value=1, max_value=50, value=5)
     lr = c[3].number_input("GD learning rate", min_value=1e-4, max_value=100.0, value=1.0)
     try:
         parsed = tuple(int(w) for w in widths.replace(",", " ").split())
@@ -57,9 +57,9 @@ def sweep_controls() -> WidthSweepConfig:
 
 def kernel_controls(train: TrainConfig) -> TrainedKernelConfig:
     c = st.columns(3)
-    n = c[0].number_input("Flow train points", min_value=5, max_value=1000, value=300, step=50)
-    m = c[1].number_input("Flow test points", min_value=5, max_value=1000, value=300, step=50)
-    steps = c[2].number_input("Flow steps", min_value=1, max_value=500, value=50)
+    n = count_input(c[0], "Flow train points", min_value=5, max_value=1000, value=300, step=50)
+    m = count_input(c[1], "Flow test points", min_value=5, max_value=1000, value=300, step=50)
+    steps = count_input(c[2], "Flow steps", min_value=1, max_value=500, value=50)
     return TrainedKernelConfig(train=train, n_train=int(n), n_test=int(m), steps=int(steps))
 
 

@@ -8,10 +8,10 @@ import math
 import numpy as np
 import streamlit as st
 
-from dashboard import job_progress, job_store
+from dashboard import job_progress, job_store, count_input, run_button
 from metricflow.errors import MetricflowError, available_memory_bytes
 from metricflow.figures import figures_html, generalisation_figures
-from metricflow.generalisation import PAPER_FIT, NoiseConfig, ScalingConfig, extrapolate
+from metricflow.generalisation import DEFAULT_NOISE, PAPER_FIT, UPDATES, NoiseConfig, ScalingConfig, extrapolate
 from metricflow.jobs import ACTIVE, DONE, FAILED, job_key
 from metricflow.jobs import estimate as job_estimate
 
@@ -19,7 +19,7 @@ JOBS = "generalisation_jobs"  # session_state: keys of the jobs this session lau
 CONFIGS = "generalisation_configs"  # session_state: their configs, for a retry
 KERNELS = ["delta", "gaussian"]
 LARGEST = [1_000, 10_000, 100_000, 1_000_000]
-NOISE = "0, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1"
+NOISE = ", ".join(f"{v:g}" for v in DEFAULT_NOISE)
 
 
 def parse_numbers(text: str, name: str) -> tuple[float, ...]:
@@ -38,27 +38,41 @@ def generalisation_controls():
     st.subheader("Noise study (fig. 3 left)")
     c = st.columns([2, 1, 3, 1, 1])
     kernels = c[0].multiselect("Kernels", KERNELS, default=KERNELS)
-    n_train = c[1].number_input("Train points", 10, 100_000, 1000, step=100)
+    n_train = count_input(c[1], "Train points", 10, 100_000, 1000, step=100)
     noise = c[2].text_input("Noise variances v", NOISE, help="complex Gaussian noise of variance v per real feature")
-    steps = c[3].number_input("Steps", 0, 10_000, 50)
-    seed = c[4].number_input("Seed", 0, 2**31 - 1, 0)
+    steps = count_input(c[3], "Steps", 0, 10_000, 50)
+    seed = count_input(c[4], "Seed", 0, 2**31 - 1, 0)
+    c = st.columns([2, 2, 2])
+    update = c[0].radio("Update", UPDATES, horizontal=True,
+                        help="covariant: the kernel acts in each metric's own frame (default); euclidean: the literal "
+                             "coordinate update of eq. (3.5)")
+    in_chart = c[1].checkbox("Keep test points in the train chart", value=True,
+                             help="redraw the noise of a point that leaves the train chart's region, as the flow's own "
+                                  "test points lie in it; off, far points near the chart's singular set break the "
+                                  "coordinate update")
+    single = c[2].checkbox("Single precision (float32)", value=False,
+                           help="round the metrics to float32 after every step: the floor of a single-precision flow "
+                                "(the delta kernel's train gain falls from 1.8e8 to 1.4e6)")
     st.caption(
-        "Flow: ultralocal loss (B.14), unweighted, lr = 3e-4 × train points; gaussian width 1/30 with normalised "
-        "updates (docs/FLOWS.md: table 1's settings do not train in our units)."
+        "Covariant: log loss, table 1's step (delta 0.3162, gaussian 0.1583), kernel normalised against the CY measure. "
+        "Euclidean: ultralocal loss (B.14), unweighted, lr = 3e-4 × train points, row-normalised gaussian "
+        "(docs/FLOWS.md). Gaussian width 1/30 in both. σ is measured against the exact κ of the Fermat quintic."
     )
     st.subheader("Distance scaling (fig. 3 right)")
     c = st.columns([1, 1, 1, 2, 1])
     largest = c[0].selectbox("Largest N", LARGEST, index=LARGEST.index(100_000))
     chart = c[1].radio("Points in", ["all", "one"], format_func=lambda v: f"{v} chart{'s' if v == 'all' else ''}",
                        horizontal=True)
-    seeds = c[2].number_input("Seeds per N", 1, 20, 1)
+    seeds = count_input(c[2], "Seeds per N", 1, 20, 1)
     targets = parse_numbers(c[3].text_input("Target test gains", "100, 1e6"), "target gains")
     log_x = c[4].checkbox("log distance axis", value=True)
     if not kernels:
         raise MetricflowError("choose at least one kernel")
     variances = parse_numbers(noise, "noise variances")
     noise_configs = [
-        NoiseConfig(kernel=k, noise=variances, n_train=int(n_train), steps=int(steps), seed=int(seed)) for k in kernels
+        NoiseConfig(kernel=k, noise=variances, n_train=int(n_train), steps=int(steps), update=update,
+                    in_chart=bool(in_chart), precision="float32" if single else "float64", seed=int(seed))
+        for k in kernels
     ]
     sizes = tuple(sorted({int(round(n)) for n in 10 ** np.arange(2.0, math.log10(largest) + 0.01, 0.5)}))
     scaling = ScalingConfig(points=sizes, chart=chart, seeds=int(seeds), seed=int(seed))
@@ -69,13 +83,33 @@ def fmt(value: float) -> str:
     return "—" if not math.isfinite(value) else f"{value:.3g}"
 
 
+def pm(value: float, err: float) -> str:
+    return "diverged" if not math.isfinite(value) else f"{value:.3g} ± {err:.2g}"
+
+
+def noise_table(noise_results) -> list[dict]:
+    """One row per kernel and noise level: distance, gain with its error, non-PD fraction."""
+    rows = []
+    for r in noise_results:
+        for i, v in enumerate(r.noise):
+            rows.append({
+                "kernel": r.config.kernel, "update": r.config.update, "noise v": f"{v:g}",
+                "distance": fmt(r.distance[i]), "nearest train point": fmt(r.nearest_distance[i]),
+                "test gain": pm(r.gain[i], r.gain_se[i]), "gain over PD points": pm(r.gain_pd[i], r.gain_pd_se[i]),
+                "σ start": pm(r.test_sigma_fs[i], r.test_sigma_fs_se[i]), "σ end": pm(r.test_sigma[i], r.test_sigma_se[i]),
+                "non-PD fraction": f"{r.nonpd_fraction[i]:.3f}",
+                "diverged at step": "" if r.diverged_step[i] < 0 else str(int(r.diverged_step[i])),
+            })
+    return rows
+
+
 def extrapolation_table(noise_results, scaling, targets) -> list[dict]:
     """One row per kernel and target gain: the distance and N needed (section 3.2.4)."""
     rows = []
     for r in noise_results:
         for row in extrapolate(r, scaling.fit, targets):
             rows.append({
-                "kernel": row.kernel, "target gain": f"{row.target:g}", "train gain": f"{r.train_gain:.3g}",
+                "kernel": row.kernel, "target gain": f"{row.target:g}", "train gain": pm(r.train_gain, r.train_gain_se),
                 "distance needed": fmt(row.distance), "N needed": fmt(row.points),
                 "N range (b ± err)": f"{fmt(row.points_low)} – {fmt(row.points_high)}" if math.isfinite(row.points) else "—",
                 "status": row.status, "note": row.reason,
@@ -91,11 +125,23 @@ def show_results(noise_results, scaling, targets, log_x: bool) -> None:
     m[0].metric("fit exponent b (paper −0.184)", f"{fit.exponent:.3f}{err}")
     m[1].metric("fit prefactor a (paper 0.968)", f"{fit.prefactor:.3f}")
     for i, r in enumerate(noise_results):
-        m[2 + i].metric(f"{r.config.kernel} train gain", f"{r.train_gain:.3g}")
+        m[2 + i].metric(f"{r.config.kernel} train gain ({r.config.update})", pm(r.train_gain, r.train_gain_se))
     figs = generalisation_figures(noise_results, scaling, log_x=log_x)
     left, right = st.columns(2)
     left.plotly_chart(figs["noise_gain"], key="fig_noise_gain")
     right.plotly_chart(figs["scaling"], key="fig_scaling")
+    r0 = noise_results[0]
+    st.caption(
+        f"σ (B.11) against the reference κ = {r0.kappa_ref:.6g}"
+        + (" (exact)" if r0.kappa_ref_se == 0 else f" ± {r0.kappa_ref_se:.2g}")
+        + "; gains σ₀/σ_end on the same test points, with paired standard errors. Test points outside the train "
+          "chart: " + ", ".join(f"{r.config.kernel} up to {np.max(r.outside_chart):.0%}" for r in noise_results) + "."
+    )
+    for r in noise_results:
+        if r.stopped_reason:
+            st.warning(f"{r.config.kernel}: {r.stopped_reason}")
+    with st.expander("Gain at each noise level"):
+        st.dataframe(noise_table(noise_results), hide_index=True)
     st.subheader("Points needed for a target test gain")
     rows = extrapolation_table(noise_results, scaling, targets)
     st.dataframe(rows, hide_index=True)
@@ -175,7 +221,7 @@ def main() -> None:
         f"{need / 2**20:,.0f} MiB each ({free / 2**30:.1f} GiB free)."
     )
     keys = [job_key(c) for c in configs]
-    if st.button("Run", type="primary", disabled=too_big):
+    if run_button(disabled=too_big):
         try:
             st.session_state[JOBS] = [store.submit(c) for c in configs]
             st.session_state[CONFIGS] = configs

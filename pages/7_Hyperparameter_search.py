@@ -6,10 +6,11 @@ import json
 
 import streamlit as st
 
-from dashboard import job_section
+from dashboard import job_section, count_input
 from metricflow.errors import MetricflowError
 from metricflow.figures import figure_png, figures_html, tuning_figures
 from metricflow.kernels import KERNELS
+from metricflow.flow import DEFAULT_LOSS, UPDATES
 from metricflow.losses import LOSSES
 from metricflow.tuning import DEFAULT_BOUNDS, TuneConfig, evaluations_csv, table1_comparison
 
@@ -31,15 +32,20 @@ def tune_controls() -> TuneConfig:
     """
     c = st.columns(4)
     kernel = c[0].selectbox("Kernel", KERNELS, index=KERNELS.index("delta"), key="tune_kernel")
-    init = c[1].number_input("Random settings first", 1, 1000, 5, key="tune_init")
-    iterations = c[2].number_input("Optimiser iterations", 0, 1000, 10, key="tune_iterations")
-    steps = c[3].number_input("Flow steps per evaluation", 1, 10_000, 20, key="tune_steps")
+    init = count_input(c[1], "Random settings first", 1, 1000, 5, key="tune_init")
+    iterations = count_input(c[2], "Optimiser iterations", 0, 1000, 10, key="tune_iterations")
+    steps = count_input(c[3], "Flow steps per evaluation", 1, 10_000, 20, key="tune_steps")
     c = st.columns(4)
-    n_test = c[0].number_input("Test points", 10, 1_000_000, 1000, step=100, key="tune_n_test")
-    spread = c[1].number_input("Fresh point sets for the best", 0, 100, 3, key="tune_spread",
+    n_test = count_input(c[0], "Test points", 10, 1_000_000, 1000, step=100, key="tune_n_test")
+    spread = count_input(c[1], "Fresh point sets for the best", 0, 100, 3, key="tune_spread",
                                help="rerun the best setting on this many new point sets: mean ± std of the objective")
-    seed = c[2].number_input("Seed", 0, 2**31 - 1, 0, key="tune_seed")
-    loss = c[3].selectbox("Loss", LOSSES, key="tune_loss")
+    seed = count_input(c[2], "Seed", 0, 2**31 - 1, 0, key="tune_seed")
+    c = st.columns(4)
+    update = c[0].selectbox("Update", UPDATES, key="tune_update",
+                            help="the flows' update rule: covariant (default, the kernel in each metric's frame) or "
+                            "euclidean (the literal coordinate update of eq. 3.5)")
+    st.session_state.setdefault(f"tune_loss_{update}", DEFAULT_LOSS[update])
+    loss = c[1].selectbox("Loss", list(LOSSES), key=f"tune_loss_{update}")
     c = st.columns(4)
     diverged = c[0].selectbox("A diverged flow scores", ["last", "floor"], key="tune_diverged",
                               format_func=lambda v: {"last": "its gain at the last good step", "floor": "the floor (gain 0.01)"}[v])
@@ -54,20 +60,21 @@ def tune_controls() -> TuneConfig:
         low, high = defaults[name]
         key = f"tune_{name}_{kernel}"
         if name == "n_train":
-            lo = col.number_input(f"{label} from", 1, 1_000_000, int(low), step=step, key=f"{key}_low")
-            hi = col.number_input(f"{label} to", 1, 1_000_000, int(high), step=step, key=f"{key}_high")
+            lo = count_input(col, f"{label} from", 1, 1_000_000, int(low), step=step, key=f"{key}_low")
+            hi = count_input(col, f"{label} to", 1, 1_000_000, int(high), step=step, key=f"{key}_high")
         else:
             lo = col.number_input(f"{label} from", 0.0, 1e6, float(low), format="%g", key=f"{key}_low")
             hi = col.number_input(f"{label} to", 0.0, 1e6, float(high), format="%g", key=f"{key}_high")
         bounds.append((name, lo, hi))
     if "normalise" in defaults:
         choice = cols[-1].radio("Normalise updates", ["search", "on", "off"], key=f"tune_normalise_{kernel}",
-                                help="divide each update by its kernel row sum (section 3.2.2)")
+                                help="covariant: the kernel normalised against the CY measure; euclidean: divide each "
+                                "update by its kernel row sum (section 3.2.2)")
         bounds.append(("normalise", *{"search": (0, 1), "on": (1, 1), "off": (0, 0)}[choice]))
     return TuneConfig(
         kernel=kernel, iterations=int(iterations), init_points=int(init), steps=int(steps), seed=int(seed),
         bounds=tuple(bounds), n_test=int(n_test), loss=loss, weighted=weighted, diverged=diverged,
-        spread_seeds=int(spread),
+        spread_seeds=int(spread), update=update,
     )
 
 

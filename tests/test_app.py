@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apptest import ROOT, TIMEOUT, figure, open_page, run_until_done, values
+from apptest import ROOT, TIMEOUT, figure, open_page, run_until_done, values, wait_for
 
 pytestmark = pytest.mark.usefixtures("cache_dir")
 
@@ -111,7 +111,10 @@ def test_kernel_flow_page_runs_and_overlays_small_flows(cache_dir):
     assert result.config.n_train == 100 and result.config.steps == 5 and result.stopped_reason is None
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["steps done"] == "5 of 5"
-    assert metrics["train gain σ₀/σ"] == f"{result.train_gain:.3g}"
+    assert metrics["train gain σ₀/σ"] == f"{result.train_gain:.3g} ± {result.train_gain_se:.2g}"
+    assert result.config.update == "covariant" and result.config.loss == "log"
+    table = at.dataframe[0].value
+    assert list(table["set"]) == ["train", "train", "test", "test"] and "σ self-normalised" in table.columns
     sigma = figure(at, 0)
     assert sigma["layout"]["yaxis"]["type"] == "log"
     assert len(sigma["data"]) == 2
@@ -133,7 +136,7 @@ def test_kernel_flow_page_runs_and_overlays_small_flows(cache_dir):
         time.sleep(0.25)
         at.run()
     assert at.session_state["flow_runs"][0] == key and len(at.session_state["flow_runs"]) == 2
-    assert len(at.dataframe[0].value) == 2
+    assert len(at.dataframe[1].value) == 2
     next(b for b in at.button if b.label == "Clear comparison").click().run()
     assert not at.exception
     assert len(figure(at, 0)["data"]) == 2 and len(at.session_state["flow_runs"]) == 1
@@ -154,6 +157,45 @@ def test_kernel_flow_page_resets_defaults_when_the_kernel_changes():
     assert at.number_input(key="flow_sigma_b_relu-ntk").value == TABLE1["relu-ntk"]["sigma_b"]
     at.selectbox(key="flow_kernel").set_value("delta").run()
     assert at.number_input(key="flow_lr_delta").value == TABLE1["delta"]["lr"]
+
+
+def test_kernel_flow_page_defaults_are_table_1_with_the_covariant_update(cache_dir):
+    """The page's default flow is FlowConfig(kernel="delta") (table 1, covariant, log loss) and runs;
+    the preset switches to table 1 as printed with the coordinate update, and says why it diverges."""
+    from metricflow.flow import FlowConfig
+    from metricflow.jobs import JobStore, job_key
+
+    at = flow_page()
+    assert at.selectbox(key="flow_update").value == "covariant"
+    assert at.selectbox(key="flow_loss_covariant").value == "log"
+    assert at.checkbox(key="flow_normalise_covariant_delta").value is True
+    assert any("diverge" in c.value for c in at.caption)
+    next(b for b in at.button if b.label == "Run").click().run()
+    run_until_done(at)
+    key = at.session_state["flow_job"]
+    assert key == job_key(FlowConfig(kernel="delta"))
+    result = JobStore(cache_dir).result(key)
+    assert result.stopped_reason is None and result.train_gain > 1e6
+    at.selectbox(key="flow_kernel").set_value("gaussian").run()
+    next(b for b in at.button if b.label == "Table 1 as printed, coordinate update").click().run()
+    assert not at.exception and not at.warning
+    assert at.selectbox(key="flow_update").value == "euclidean"
+    assert at.selectbox(key="flow_loss_euclidean").value == "sigma"
+    assert at.checkbox(key="flow_normalise_euclidean_gaussian").value is False
+    assert at.number_input(key="flow_lr_gaussian").value == 0.1583
+    # a diverged flow shows the step and no gain
+    at.selectbox(key="flow_kernel").set_value("delta").run()
+    next(b for b in at.button if b.label == "Table 1 as printed, coordinate update").click().run()
+    at.number_input(key="flow_n_train_delta").set_value(100)
+    at.number_input(key="flow_n_test_delta").set_value(30)
+    at.number_input(key="flow_lr_delta").set_value(30.0).run()
+    next(b for b in at.button if b.label == "Run").click().run()
+    wait_for(at, lambda a: any(w.value.startswith("diverged at step") for w in a.warning), 150)
+    result = JobStore(cache_dir).result(at.session_state["flow_job"])
+    assert result.config.update == "euclidean" and result.diverged_step is not None
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["train gain σ₀/σ"] == "diverged" and metrics["test gain σ₀/σ"] == "diverged"
+    assert any(w.value.startswith(f"diverged at step {result.diverged_step}:") for w in at.warning)
 
 
 def test_kernel_flow_page_refuses_a_dense_kernel_that_does_not_fit():

@@ -33,11 +33,18 @@ def test_generalisation_page_runs_small_jobs_end_to_end():
     run_until_done(at)
     metrics = {m.label: m.value for m in at.metric}
     assert float(metrics["fit exponent b (paper −0.184)"].split()[0]) < 0
-    assert float(metrics["delta train gain"]) > 1 and float(metrics["gaussian train gain"]) > 1
+    for kernel in ("delta", "gaussian"):
+        gain, err = (float(x) for x in metrics[f"{kernel} train gain (covariant)"].split(" ± "))
+        assert gain > 1 and 0 < err < gain
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert [len(c["data"]) for c in charts] == [2, 5]  # two kernels; max, mean, min, fit, paper
     assert charts[0]["layout"]["yaxis"]["type"] == "log" and charts[1]["layout"]["xaxis"]["type"] == "log"
-    table = at.dataframe[0].value
+    assert all(len(trace["error_y"]["array"]) == 2 for trace in charts[0]["data"])  # gains with errors
+    assert any("reference κ" in c.value and "(exact)" in c.value for c in at.caption)
+    levels = at.dataframe[0].value
+    assert list(levels["noise v"]) == ["0", "1e-07", "0.0001"] * 2
+    assert set(levels["non-PD fraction"]) == {"0.000"} and all(" ± " in g for g in levels["test gain"])
+    table = at.dataframe[1].value
     assert list(table["kernel"]) == ["delta", "delta", "gaussian", "gaussian"]
     assert list(table["target gain"]) == ["100", "1e+06"]*2
     assert set(table["status"]) <= {"interpolated", "extrapolated", "unreachable"}
@@ -48,6 +55,16 @@ def test_generalisation_page_runs_small_jobs_end_to_end():
     again = small(page())
     again.run()
     assert {m.label: m.value for m in again.metric} == metrics
+
+    # the update rule and the chart rule reach the configs
+    other = small(page())
+    other.radio[0].set_value("euclidean")
+    other.checkbox[0].uncheck()
+    other.checkbox[1].check()
+    next(b for b in other.button if b.label == "Run").click().run()
+    run_until_done(other)
+    configs = other.session_state["generalisation_configs"][:-1]
+    assert [(c.update, c.in_chart, c.loss, c.precision) for c in configs] == [("euclidean", False, "ultralocal", "float32")] * 2
 
 
 @pytest.mark.parametrize(

@@ -57,6 +57,7 @@ def test_search_page_runs_a_tiny_search_in_the_background():
     convergence = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert any(t.get("name") == "best so far" for t in convergence["data"])
     assert len(at.get("download_button")) == 4
+    assert at.selectbox(key="tune_update").value == "covariant" and at.selectbox(key="tune_loss_covariant").value == "log"
 
     # another session with the same settings shows the cached search at once
     again = tiny_search(tune_page())

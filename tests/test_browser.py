@@ -140,9 +140,29 @@ def test_kernel_flow_page_in_chromium(server, page):
         " names: d.data.map(t => t.name), y: Array.from(d._fullData[0].y).map(Number)}; })()"
     )
     assert sigma["n"] >= 2 and sigma["type"] == "log"
-    assert sigma["names"][0].startswith("train · delta/sigma 100+100")
-    assert sigma["names"][1].startswith("test · delta/sigma 100+100")
+    assert sigma["names"][0].startswith("train · delta/log 100+100")  # the default loss of the covariant update
+    assert sigma["names"][1].startswith("test · delta/log 100+100")
     assert len(sigma["y"]) == 6 and all(0 < y < 1 for y in sigma["y"])
     page.set_viewport_size({"width": 1400, "height": 1800})
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "flow.png"))
+
+
+def test_an_out_of_range_count_disables_run_in_chromium(server, page):
+    from playwright.sync_api import expect
+
+    page.goto(f"{server}/Kernel_flow")
+    box = page.get_by_label("Train points")
+    box.wait_for(timeout=60_000)
+    expect(page.get_by_role("button", name="Run")).to_be_enabled(timeout=30_000)
+    box.fill("5000000")  # above the maximum 1,000,000: Streamlit's own bounds kept the old value here
+    box.press("Enter")
+    expect(page.get_by_text("Run is disabled: Train points 5,000,000 is above the maximum 1,000,000")).to_be_visible(
+        timeout=30_000)
+    expect(page.get_by_role("button", name="Run")).to_be_disabled()
+    expect(box).to_have_value("5000000")  # the box shows what the config holds
+    page.screenshot(path=str(ARTIFACTS / "out-of-range.png"))
+    box.fill("100")
+    box.press("Enter")
+    expect(page.get_by_text("Run is disabled")).to_have_count(0, timeout=30_000)
+    expect(page.get_by_role("button", name="Run")).to_be_enabled()

@@ -195,7 +195,11 @@ def test_cluster_flow_costs_test_sigma_and_one_cluster_is_the_plain_flow():
     assert three.train_sizes.sum() == 300 and three.test_sizes.sum() == 300
     assert three.kernel_entries < 300 * 600
     assert np.isfinite(three.test_sigma_ratio)
-    json.dumps(three.summary())
+    summary = three.summary()
+    json.dumps(summary)
+    assert summary["test_sigma_clustered"] == three.clustered.test_sigma[three.clustered.steps_done]
+    assert 0 < summary["test_sigma_se_clustered"] < summary["test_sigma_clustered"]
+    assert summary["test_sigma_self_unclustered"] is not None
 
 
 # ---- command line ---------------------------------------------------------------------------

@@ -151,7 +151,10 @@ def test_unreachable_scheduler_is_one_clear_line(monkeypatch, capsys):
 def test_tune_batch_fans_out_and_replays(store):
     from metricflow.tuning import TuneConfig, run_tune
 
-    assert job_key(TuneConfig()) == "46a3a181b4f6dcbdfe2b529594f7aa8367b0066dc5801542a295a9b0e33ef1e5"  # batch=1: key as before
+    from metricflow.jobs import canonical_json
+
+    assert '"batch"' not in canonical_json(TuneConfig())  # batch=1 is left out: stored keys stay as they were
+    assert '"batch":2' in canonical_json(TuneConfig(batch=2))
     config = TuneConfig(kernel="delta", init_points=2, iterations=2, steps=3, n_test=100, bounds=(("n_train", 100, 100),),
                         spread_seeds=1, batch=2)
     assert job_key(config) != job_key(TuneConfig(kernel="delta", init_points=2, iterations=2, steps=3, n_test=100,
@@ -172,3 +175,14 @@ def test_noise_sweep_runs_kernels_in_parallel(store):
         local = run_noise(NoiseConfig(kernel=kernel, noise=(0.0, 1e-6), n_train=100, steps=3))
         np.testing.assert_array_equal(remote.gain, local.gain)
         np.testing.assert_array_equal(remote.distance, local.distance)
+
+
+def test_a_dask_job_and_an_inline_run_share_the_lease(store, tmp_path):
+    config = SlowConfig(str(tmp_path / "log"), steps=10, sleep=0.1)
+    key = store.submit(config)  # on the cluster: this client holds the lease
+    other = JobStore(store.directory)  # a CLI run in another session, its own handle
+    result = run_job(config, store=other)
+    assert result["steps"] == 10 and np.array_equal(result["values"], np.arange(10.0))
+    assert Path(config.log).read_text().count("start") == 1  # computed once, on the cluster
+    assert other.status(key).state == "done"
+    other.close()

@@ -33,6 +33,48 @@ def test_unknown_manifold_and_singular_psi():
     Manifold(5, 1.0 + 1e-3)  # near, but off, the conifold
 
 
+@pytest.mark.parametrize("d", [3, 4, 5])
+def test_psi_near_a_root_of_unity_is_refused_by_its_distance(d):
+    for k in range(d):
+        root = np.exp(2j * np.pi * k / d)
+        for offset in (2.4e-6, 9e-6j, -5e-6 + 5e-6j):  # |psi^d - 1| up to 5e-5: passed the old check
+            with pytest.raises(MetricflowError, match=r"psi must be at least 1e-05 from every root of psi\^\d = 1"):
+                Manifold(d, root + offset)
+        Manifold(d, root * (1 + 2e-5))  # 2e-5 away: allowed
+    with pytest.raises(MetricflowError, match="singular locus"):
+        Manifold(5, 0.30902 + 0.95106j)  # the root e^(2 pi i / 5) written with 5 decimals
+
+
+def test_one_train_or_test_point_is_refused_with_the_reason():
+    from metricflow.flow import FlowConfig
+    from metricflow.generalisation import NoiseConfig
+    from metricflow.metric_ntk import TrainedKernelConfig
+    from metricflow.tuning import TuneConfig
+
+    why = "must be at least 2, got 1 \\(with one point, kappa comes from that point alone, so sigma = 0 and the gain is 0\\)"
+    for make in (lambda: FlowConfig(kernel="delta", n_train=1), lambda: FlowConfig(kernel="delta", n_train=10, n_test=1),
+                 lambda: NoiseConfig(n_train=1), lambda: TrainedKernelConfig(n_train=1),
+                 lambda: TrainedKernelConfig(n_test=1), lambda: TuneConfig(n_test=1),
+                 lambda: SampleConfig(manifold("quintic"), 1)):
+        with pytest.raises(MetricflowError, match=why):
+            make()
+    assert FlowConfig(kernel="delta", n_train=2, n_test=2).n_test == 2
+
+
+def test_cli_integers_are_exact():
+    from metricflow.cli import _exact_int
+
+    assert _exact_int("9007199254740993") == 9007199254740993  # 2**53 + 1: float would give ...992
+    assert _exact_int(str(2**63 - 1)) == 2**63 - 1
+    assert _exact_int("1e5") == 100_000 and _exact_int("2.5e3") == 2500 and _exact_int("1_000") == 1000
+    for text in ("1.5", "1e-1", "nan", "inf", "", "0x10", str(2**63), "-" + str(2**63)):
+        with pytest.raises(ValueError):
+            _exact_int(text)
+    out = _cli("sample", "--points", "1e2", "--manifold", "cubic", "--seed", "9007199254740993", "--no-cache", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["seed"] == 9007199254740993
+
+
 def test_memory_is_refused_before_allocating(monkeypatch):
     monkeypatch.setattr(errors, "available_memory_bytes", lambda: 10 * 2**20)
     with pytest.raises(MetricflowError, match=r"needs about .* GiB but only .* free; use fewer points"):
@@ -69,8 +111,12 @@ def test_cli_human_summary():
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["--points", "0"], "points must be at least 1"),
-        (["--points", "-4"], "points must be at least 1"),
+        (["--points", "0"], "points must be at least 2"),
+        (["--points", "-4"], "points must be at least 2"),
+        (["--points", "1"], "sigma = 0 and the gain is 0"),
+        (["--points", "100", "--seed", str(2**63)], "at most 2**63 - 1"),
+        (["--points", "100", "--seed", "1e19"], "at most 2**63 - 1"),
+        (["--points", "100", "--psi", "0.309019+0.951057j"], "at least 1e-05 from every root"),
         (["--points", "1.5"], "expected an integer"),
         (["--points", "lots"], "expected an integer"),
         (["--points", "1e15"], "points must be at most"),
@@ -84,5 +130,6 @@ def test_cli_bad_input_exits_2_without_traceback(args, message):
     out = _cli("sample", *args)
     assert out.returncode == 2
     assert message in out.stderr
+    assert out.stderr.count("\n") == 1, out.stderr  # one line, argparse's errors too
     assert "Traceback" not in out.stderr
     assert out.stdout == ""

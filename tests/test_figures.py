@@ -146,8 +146,11 @@ def test_flow_gain_and_nonpd_figures():
 
 
 def test_flow_label_names_the_options():
-    assert flow_label(FlowConfig(kernel="delta", n_train=10, n_test=5, lr=0.5)) == "delta/sigma 10+5 lr 0.5 seed 0"
-    label = flow_label(FlowConfig(kernel="gaussian", radius=0.3, clip=0.1, normalise=True))
+    assert flow_label(FlowConfig(kernel="delta", n_train=10, n_test=5, lr=0.5)) == "delta/log 10+5 lr 0.5 seed 0"
+    assert flow_label(FlowConfig(kernel="delta", n_train=10, n_test=5, lr=0.5, update="euclidean")) == (
+        "delta/sigma 10+5 lr 0.5 seed 0 (euclidean)")
+    assert "unnormalised" in flow_label(FlowConfig(kernel="delta", normalise=False))
+    label = flow_label(FlowConfig(kernel="gaussian", radius=0.3, clip=0.1, normalise=True, update="euclidean"))
     assert "σ 30" in label and "r 0.3" in label and "clip 0.1" in label and "normalised" in label
     assert "∞ width" in flow_label(FlowConfig(kernel="cosnet"))
     assert "σ_b 80.52" in flow_label(FlowConfig(kernel="relu-ntk"))
@@ -156,10 +159,23 @@ def test_flow_label_names_the_options():
 def test_flow_csv_has_one_row_per_step():
     r = synthetic_flow(3, stop_after=2)
     rows = [line.split(",") for line in flow_csv(r).strip().splitlines()]
-    assert rows[0] == ["step", "train_sigma", "test_sigma", "train_nonpd_fraction", "test_nonpd_fraction",
-                       "clipped_fraction"]
+    assert rows[0][:6] == ["step", "train_sigma", "test_sigma", "train_nonpd_fraction", "test_nonpd_fraction",
+                           "clipped_fraction"]
     assert len(rows) == 6 and rows[1][5] == "" and rows[2][5] == "0.0"
     assert float(rows[3][1]) == r.train_sigma[2] and rows[4][1] == ""
+    for name in rows[0][6:]:  # the optional columns, where the result has them
+        column = rows[0].index(name)
+        assert float(rows[3][column]) == getattr(r, name)[2]
+
+
+def test_flow_csv_writes_every_sigma_of_a_real_flow():
+    from metricflow.flow import run_flow
+
+    r = run_flow(FlowConfig(kernel="delta", n_train=40, n_test=20, steps=2))
+    rows = [line.split(",") for line in flow_csv(r).strip().splitlines()]
+    assert {"train_sigma_se", "test_sigma_self", "test_sigma_pd", "test_nonpd_count"} <= set(rows[0])
+    column = rows[0].index("test_sigma_se")
+    assert float(rows[2][column]) == r.test_sigma_se[1] > 0
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import metricflow.generalisation as gen
 from metricflow import MetricflowError, manifold
 from metricflow.cli import main
 from metricflow.flow import sample_in_chart
+from metricflow.points import points_from_coordinates
 from metricflow.generalisation import (
     NoiseConfig,
     NoiseResult,
@@ -70,20 +71,47 @@ def test_projection_is_a_small_move_along_the_normal(train):
 
 def test_noised_points_are_on_x_seeded_and_zero_noise_is_the_train_set(train):
     pts, _ = train
-    z0, redrawn = noised_points(QUINTIC, pts.z, 0.0, seed=0, level=0)
+    z0, redrawn = noised_points(QUINTIC, pts.z, 0.0, seed=0)
     assert redrawn == 0 and np.array_equal(z0, pts.z)
-    a, _ = noised_points(QUINTIC, pts.z, 1e-3, seed=0, level=3)
-    b, _ = noised_points(QUINTIC, pts.z, 1e-3, seed=0, level=3)
-    c, _ = noised_points(QUINTIC, pts.z, 1e-3, seed=1, level=3)
+    a, _ = noised_points(QUINTIC, pts.z, 1e-3, seed=0)
+    b, _ = noised_points(QUINTIC, pts.z, 1e-3, seed=0)
+    c, _ = noised_points(QUINTIC, pts.z, 1e-3, seed=1)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     assert np.max(relative_residual(QUINTIC, a)) <= 1e-10
+
+
+def test_noised_points_share_their_directions_across_levels(train):
+    # common random numbers: the unprojected noise of a point is sqrt(v) times one draw, so
+    # at small v (projection ~ normal part only) the moves scale like sqrt(v)
+    pts, _ = train
+    a, _ = noised_points(QUINTIC, pts.z, 1e-8, seed=0)
+    b, _ = noised_points(QUINTIC, pts.z, 1e-6, seed=0)
+    error = np.abs((b - pts.z) - 10 * (a - pts.z)).max() / np.abs(b - pts.z).max()
+    assert error < 2e-2, error  # 5e-3 from the curvature of X; O(1) for independent draws
+
+
+def test_noised_points_kept_in_the_chart_have_a_bounded_jacobian(train):
+    # the chart rule of the flows: |z_scale| = max |z_i|, |dp/dz_elim| = max_j |dp/dz_j|, so
+    # |dz_elim/dx_a| <= 1; without it, large noise puts points near z_scale = 0, where the
+    # train chart's coordinates and metric components blow up
+    pts, chart = train
+    free, redrawn = noised_points(QUINTIC, pts.z, 0.3, seed=0)
+    kept, redrawn_kept = noised_points(QUINTIC, pts.z, 0.3, seed=0, chart=chart)
+    assert redrawn == 0 and redrawn_kept > len(pts)
+    assert gen.points_in_chart(QUINTIC, kept, chart).all()
+    assert gen.points_in_chart(QUINTIC, free, chart).mean() < 0.3
+    charts = np.tile(chart, (len(pts), 1))
+    jac_kept = points_from_coordinates(QUINTIC, kept, chart=charts).jacobian
+    jac_free = points_from_coordinates(QUINTIC, free, chart=charts).jacobian
+    assert np.abs(jac_kept).max() <= 1 + 1e-12 and np.abs(jac_free).max() > 3
 
 
 def test_projection_that_never_converges_is_an_error(train, monkeypatch):
     pts, _ = train
     monkeypatch.setattr(gen, "NEWTON_STEPS", 0)
+    monkeypatch.setattr(gen, "MAX_REDRAWS", 5)
     with pytest.raises(MetricflowError, match="could not be projected onto the hypersurface after 5 redraws"):
-        noised_points(QUINTIC, pts.z[:10], 1e-2, seed=0, level=0)
+        noised_points(QUINTIC, pts.z[:10], 1e-2, seed=0)
 
 
 # ---- noise study ------------------------------------------------------------------------
@@ -94,25 +122,91 @@ def test_zero_noise_gives_the_train_gain_and_noise_lowers_it(kernel):
     r = run_noise(NoiseConfig(kernel=kernel, noise=(1e-4, 0.0, 1e-7), n_train=150, steps=15))
     assert r.noise.tolist() == [0.0, 1e-7, 1e-4]
     assert r.distance[0] == 0.0 and r.nearest_distance[0] == 0.0
-    assert r.gain[0] == r.train_gain  # the test set is the train set: exactly the same numbers
-    assert r.train_gain > 10
-    assert np.all(np.diff(r.distance) > 0) and np.all(np.diff(r.gain) < 0)
+    assert r.gain[0] == r.train_gain and r.gain_se[0] == r.train_gain_se  # the test set is the train set
+    assert r.train_gain > 10 and 0 < r.train_gain_se < 0.2 * r.train_gain
+    assert np.all(np.diff(r.distance) > 0) and np.all(np.diff(r.gain) < 2 * r.gain_se[1:]) and r.gain[2] < r.gain[0]
     # the distance is that of complex noise of variance v per real feature, ~ sqrt(v)
     assert 1e-4 < r.distance[1] < 1e-3 and 3e-3 < r.distance[2] < 3e-2
     assert np.all(r.nearest_distance <= r.distance + 1e-15)
     assert np.all(r.max_residual <= 1e-10) and np.all(r.steps_done == 15)
+    assert np.all(r.diverged_step == -1) and np.all(r.nonpd_fraction == 0)  # the covariant update keeps g PD
     text = json.dumps(r.to_dict(), allow_nan=False)
-    assert json.loads(text)["gain"][0] == r.train_gain
+    out = json.loads(text)
+    assert out["gain"][0] == r.train_gain and out["update"] == "covariant" and out["loss"] == "log"
+
+
+def test_sigma_is_measured_against_the_exact_kappa(train):
+    # v = 0: the test set is the train set; sigma of g_FS against the closed-form kappa of
+    # the Fermat quintic, recomputed here from the points, with its standard error
+    r = run_noise(NoiseConfig(kernel="delta", noise=(0.0,), n_train=300, steps=1))
+    pts, _ = train
+    kref = QUINTIC.exact_kappa()
+    assert r.kappa_ref == pytest.approx(kref, rel=1e-12) and r.kappa_ref_se == 0
+    x = np.abs(1 - np.linalg.det(pts.g_fs).real / (kref * pts.omega_sq))
+    w = pts.weights
+    mean = np.sum(w * x) / np.sum(w)
+    assert r.test_sigma_fs[0] == pytest.approx(mean, rel=1e-9)
+    assert r.test_sigma_fs_se[0] == pytest.approx(np.sqrt(np.sum(w**2 * (x - mean) ** 2)) / np.sum(w), rel=0.05)
+
+
+@pytest.mark.parametrize("kernel", ["delta", "gaussian"])
+def test_noise_curve_is_monotone_in_distance_within_noise(kernel):
+    noise = (0.0, 1e-16, 1e-12, 1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0)
+    r = run_noise(NoiseConfig(kernel=kernel, noise=noise, n_train=150))
+    assert np.all(np.diff(r.distance) > 0) and np.all(np.isfinite(r.gain)) and np.all(r.gain_se > 0)
+    assert gen.monotone_violations(r) == [], (r.distance, r.gain, r.gain_se)
+    # the small-distance law: the error of ln eta moved by d is ~ |grad ln eta| d, so gain ~ 1/d
+    # once the gain is well below the train gain
+    small = (r.distance > 0) & (r.distance < 0.05) & (r.gain < 0.1 * r.train_gain)
+    assert small.sum() >= 2
+    slope = np.polyfit(np.log(r.distance[small]), np.log(r.gain[small]), 1)[0]
+    assert -1.1 < slope < -0.9, slope
+    # far away the gain is ~1: no collapse
+    assert np.all((r.gain[-3:] > 0.6) & (r.gain[-3:] < 1.6)), r.gain
+
+
+def test_monotone_violations_flags_a_significant_rise():
+    noise = fake_noise([0.0, 1e-3, 1e-2, 1e-1], [1e3, 10.0, 12.0, 1.0], 1e3, gain_se=[10.0, 0.5, 0.5, 0.1])
+    assert gen.monotone_violations(noise) == [(1, 2)]
+    noise = fake_noise([0.0, 1e-3, 1e-2, 1e-1], [1e3, 10.0, 10.8, 1.0], 1e3, gain_se=[10.0, 0.5, 0.5, 0.1])
+    assert gen.monotone_violations(noise) == []
+
+
+@pytest.mark.parametrize("kernel", ["delta", "gaussian"])
+def test_far_test_points_do_not_collapse_the_gain(kernel):
+    # Regression (issue 14): at v = 0.1 and 1 most noised points leave the train chart's
+    # region, and one near z_scale = 0 (train-chart metric components ~1e-3 of the train
+    # ones) took eta ~ 1e9 from the train point's coordinate update: gains of 5e-7 (delta)
+    # and 4e-5 (gaussian) at 1000 points; here (before the fix) 0.22 and 1.5e-5 (delta),
+    # 0.25 and 2.2e-4 (gaussian). Kept in the chart, the gain falls to ~1 and stays there.
+    r = run_noise(NoiseConfig(kernel=kernel, update="euclidean", noise=(0.0, 0.1, 1.0), n_train=100))
+    assert r.distance[1] > 0.3 and r.distance[2] > 0.7
+    assert np.all(r.outside_chart == 0)
+    assert np.all((r.gain[1:] > 0.7) & (r.gain[1:] < 1.5)), r.gain
+    # kept anywhere, the coordinate update breaks down at the far points (or diverges: NaN)
+    free = run_noise(NoiseConfig(kernel=kernel, update="euclidean", noise=(1.0,), n_train=100, in_chart=False))
+    assert free.outside_chart[0] > 0.9 and not free.gain[0] > 0.01
+    # the covariant update does not depend on the chart: no collapse even there
+    cov = run_noise(NoiseConfig(kernel=kernel, noise=(1.0,), n_train=100, in_chart=False))
+    assert cov.nonpd_fraction[0] == 0 and 0.5 < cov.gain[0] < 1.5
 
 
 def test_noise_config_validates_and_defaults():
     c = NoiseConfig()
-    assert c.lr == pytest.approx(0.3) and c.normalise is False and c.sigma is None
+    assert c.update == "covariant" and c.loss == "log" and c.lr == pytest.approx(0.3162)
+    assert c.normalise is True and c.weighted is True and c.sigma is None and c.in_chart is True
     g = NoiseConfig(kernel="gaussian", n_train=500)
-    assert g.sigma == pytest.approx(1 / 30) and g.normalise is True and g.lr == pytest.approx(0.15)
-    assert g.flow_config().sigma == g.sigma and g.flow_config().n_test == 500
+    assert g.sigma == pytest.approx(1 / 30) and g.lr == pytest.approx(0.1583)
+    assert g.flow_config().sigma == g.sigma and g.flow_config().n_test == 500 and g.flow_config().update == "covariant"
+    e = NoiseConfig(update="euclidean")
+    assert e.loss == "ultralocal" and e.lr == pytest.approx(0.3) and e.normalise is False and e.weighted is False
+    eg = NoiseConfig(kernel="gaussian", update="euclidean", n_train=500)
+    assert eg.normalise is True and eg.lr == pytest.approx(0.15) and eg.flow_config().update == "euclidean"
+    assert NoiseConfig(precision="float32").flow_config().precision == "float32"
     for kwargs, message in [
         ({"kernel": "relu-ntk"}, "runs the kernels delta, gaussian"),
+        ({"update": "nope"}, "unknown update"),
+        ({"precision": "half"}, "precision must be"),
         ({"noise": ()}, "at least one noise variance"),
         ({"noise": (0, -1e-3)}, r"in \[0, 100\]"),
         ({"noise": "0,1"}, "sequence of numbers"),
@@ -186,12 +280,16 @@ def test_scaling_config_validates():
 # ---- extrapolation ----------------------------------------------------------------------
 
 
-def fake_noise(distance, gain, train_gain, kernel="delta"):
+def fake_noise(distance, gain, train_gain, kernel="delta", gain_se=None):
     distance, gain = np.asarray(distance, float), np.asarray(gain, float)
     z = np.zeros(len(distance))
+    se = z if gain_se is None else np.asarray(gain_se, float)
     return NoiseResult(
-        NoiseConfig(kernel=kernel), z, distance, z, distance, gain, train_gain, z, z.astype(int), z.astype(int), z,
-        (3, 4), 0, 0.0,
+        config=NoiseConfig(kernel=kernel), noise=z, distance=distance, distance_std=z, nearest_distance=distance,
+        gain=gain, gain_se=se, gain_pd=gain, gain_pd_se=se, nonpd_fraction=z, nonpd_max=z,
+        diverged_step=np.full(len(z), -1), train_gain=train_gain, train_gain_se=0.0, test_sigma_fs=z,
+        test_sigma_fs_se=z, test_sigma=z, test_sigma_se=z, kappa_ref=1.0, kappa_ref_se=0.0, steps_done=z.astype(int),
+        redrawn=z.astype(int), max_residual=z, outside_chart=z, chart=(3, 4), points_drawn=0, seconds=0.0,
     )
 
 
@@ -219,6 +317,23 @@ def test_extrapolation_makes_the_curve_monotone():
     # 80 at 2e-3 is above 50 at 1e-3: the running minimum caps it at 50, so 60 lies
     # between 1e3 at zero and 50 at 1e-3, reached by extrapolation below 1e-3
     assert row.status == "extrapolated" and row.distance < 1e-3
+
+
+# ---- figure -------------------------------------------------------------------------------
+
+
+def test_noise_figure_draws_errors_non_pd_fractions_and_leaves_out_diverged_levels():
+    from metricflow.figures import noise_gain_figure
+
+    r = fake_noise([0.0, 1e-3, 1e-2, 1e-1], [1e3, 10.0, 2.0, np.nan], 1e3, gain_se=[10.0, 0.5, 0.1, np.nan])
+    r.nonpd_fraction[2] = 0.25
+    r.diverged_step[3] = 7
+    fig = noise_gain_figure([r], log_x=True)
+    gain, nonpd, diverged = fig.data
+    assert list(gain.x) == [1e-3, 1e-2] and list(gain.error_y.array) == [0.5, 0.1]
+    assert nonpd.yaxis == "y2" and list(nonpd.y) == [0.0, 0.25, 0.0] and fig.layout.yaxis2.range == (0, 1)
+    assert list(diverged.x) == [1e-1] and "diverged" in diverged.name
+    assert fig.layout.yaxis.type == "log" and fig.layout.xaxis.type == "log"
 
 
 # ---- CLI ----------------------------------------------------------------------------------

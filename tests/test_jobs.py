@@ -4,6 +4,7 @@ The test job kind ``CountConfig`` appends a line to a log file each time it runs
 can count executions. Workers are separate processes (about 1-2 s each to start).
 """
 
+import dataclasses
 import os
 import pickle
 import signal
@@ -274,3 +275,123 @@ def test_restart_sees_finished_result(tmp_path, store):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert out.stdout.strip() == "done {'value': 42.0}", out.stderr
     assert [j.key for j in JobStore(store.directory).jobs()] == [key]
+
+
+# ---- stored results round-trip exactly --------------------------------------------------
+
+
+def same(a, b, where="result") -> None:
+    """Assert that a and b are the same value: types, array dtypes and shapes, NaNs, -0.0."""
+    assert type(a) is type(b), f"{where}: {type(a).__name__} != {type(b).__name__}"
+    if dataclasses.is_dataclass(a):
+        for f in dataclasses.fields(a):
+            same(getattr(a, f.name), getattr(b, f.name), f"{where}.{f.name}")
+    elif isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype and a.shape == b.shape, f"{where}: {a.dtype}{a.shape} != {b.dtype}{b.shape}"
+        assert a.tobytes() == b.tobytes(), where
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            same(x, y, f"{where}[{i}]")
+    elif isinstance(a, dict):
+        assert list(a) == list(b), where
+        for k in a:
+            same(a[k], b[k], f"{where}[{k!r}]")
+    elif isinstance(a, (float, complex, np.floating, np.complexfloating)):
+        assert np.array(a).tobytes() == np.array(b).tobytes(), f"{where}: {a!r} != {b!r}"
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def small_configs() -> list:
+    """One small config of every registered job kind."""
+    from metricflow.clustering import ClusterConfig, ClusterFlowConfig
+    from metricflow.donaldson import DonaldsonConfig, DonaldsonSweepConfig
+    from metricflow.flow import FlowConfig
+    from metricflow.generalisation import NoiseConfig, ScalingConfig
+    from metricflow.metric_ntk import TrainedKernelConfig, WidthSweepConfig
+    from metricflow.networks import TrainConfig
+    from metricflow.reference import KappaConfig
+    from metricflow.theory import TheoryConfig
+    from metricflow.tuning import TuneConfig
+
+    flow = FlowConfig(kernel="delta", n_train=100, n_test=100, steps=3, lr=0.05)
+    return [
+        SampleConfig(manifold("quintic"), n_points=200, seed=3),
+        KappaConfig(manifold("quintic", 0.5 + 0.1j), n_points=300, seed=3),
+        flow,
+        TheoryConfig(d=4, widths=(10, 30), trials=2, n_inputs=5, locality_sigma_w=(2.0,)),
+        NoiseConfig(kernel="delta", noise=(0.0, 1e-4), n_train=100, steps=3),
+        ScalingConfig(points=(100, 200), chart="one"),
+        TuneConfig(kernel="delta", init_points=1, iterations=1, steps=3, n_test=100, bounds=(("n_train", 100, 100),),
+                   spread_seeds=1),
+        ClusterConfig(n_points=200, n_clusters=3, n_batches=2, methods=("batched", "birch")),
+        ClusterFlowConfig(flow=flow, method="batched", n_clusters=2, n_batches=2),
+        TrainConfig(n_points=200, epochs=2, width=8, depth=1, ntk_probe=3, ntk_every=1, ricci=False),
+        WidthSweepConfig(widths=(8, 16), n_points=200, epochs=1, ntk_probe=3),
+        TrainedKernelConfig(train=TrainConfig(n_points=200, epochs=1, width=8, depth=1, ricci=False),
+                            n_train=20, n_test=20, steps=3),
+        DonaldsonConfig(ks=(1, 2), n_points=300, n_test=200, optimise=True, opt_steps=3),
+        DonaldsonSweepConfig(psis=(0, 0.5), k=2, n_points=300, n_test=200),
+    ]
+
+
+class ThreadExecutor:
+    """Runs each task in a thread of this process (no JAX import per worker): for fan-outs."""
+
+    def submit(self, task) -> None:
+        from metricflow.jobs import execute
+
+        threading.Thread(target=execute, args=(task,), daemon=True).start()
+
+    def cancel(self, key, pid, pid_start) -> None:
+        pass
+
+
+def test_every_registered_kind_round_trips_exactly(tmp_path, monkeypatch):
+    import metricflow.experiments  # noqa: F401  (registers the built-in kinds)
+    from metricflow import dask_executor
+    from metricflow.jobs import _KINDS, decode_result, encode_result, job_kind
+
+    monkeypatch.setattr(dask_executor, "default_executor", ThreadExecutor)  # tuning and width sweeps fan out
+
+    configs = small_configs()
+    builtin = {t for t in _KINDS if t.__module__.startswith("metricflow.")}
+    assert {type(c) for c in configs} == builtin, "a kind without a test config"
+    store = JobStore(tmp_path / "cache")
+    for config in configs:
+        kind = job_kind(config)
+        key = job_key(config)
+        start = time.perf_counter()
+        result = run_job(config, store=store)
+        assert isinstance(result, kind.result_type), type(config).__name__
+        blob = encode_result(result, key, canonical_json(config), kind.schema_version)
+        same(decode_result(blob, key, kind.result_type)[0], result, type(result).__name__)
+        again = JobStore(tmp_path / "cache")  # another handle reads the stored bytes
+        same(again.result(key), result, type(result).__name__)
+        again.close()
+        print(f"{type(config).__name__}: {len(blob):,} bytes, {time.perf_counter() - start:.1f} s")
+    store.close()
+
+
+def test_stored_bytes_never_load_code(store):
+    from metricflow.jobs import decode_result, encode_result
+
+    config = CountConfig("log")
+    key = job_key(config)
+    value = {"a": (1, 2.5, float("nan"), -0.0, 1 + 2j, None, True, "x", b"\x00"), 3: [np.arange(3), np.float32(1.5)],
+             "big": 2**70, "s": np.array(["a", "bc"])}
+    blob = encode_result(value, key, canonical_json(config), 1)
+    assert b"pickle" not in blob and pickle.PROTO not in blob[:2]
+    same(decode_result(blob, key, dict)[0], value)
+    with pytest.raises(MetricflowError, match="cannot store an array of dtype object"):
+        encode_result({"x": np.array([object()])}, key, canonical_json(config), 1)
+    with pytest.raises(MetricflowError, match="cannot store a .*Path"):
+        encode_result({"x": Path(".")}, key, canonical_json(config), 1)
+    with pytest.raises(MetricflowError, match="the job kind makes SampleResult"):
+        from metricflow.experiments import SampleResult
+
+        decode_result(blob, key, SampleResult)
+    old = pickle.dumps((1, {"value": 2.0}))  # the format before: recomputed, never unpickled
+    with pytest.raises(MetricflowError, match="older format"):
+        decode_result(old, key, dict)

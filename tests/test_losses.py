@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from metricflow import MetricflowError, SampleConfig, kappa, sample_points, sigma
-from metricflow.losses import LOSSES, loss_gradient, loss_values, total_loss
+from metricflow.losses import LOSSES, loss_gradient, loss_values, relative_gradient, total_loss
 from metricflow.measures import eta
 
 
@@ -16,7 +16,8 @@ def pts():
 def _closed_form(g, omega_sq, weights, k, name):
     """D = (w / sum w) F'(eta) eta g^{-1}, from d det g = det g tr(g^{-1} dg)."""
     e = np.linalg.det(g).real / omega_sq / k
-    fprime = {"sigma": np.sign(e - 1.0), "ultralocal": 2.0 * (e - 1.0), "entropy": np.log(e) + 1.0}[name]
+    fprime = {"sigma": np.sign(e - 1.0), "ultralocal": 2.0 * (e - 1.0), "entropy": np.log(e) + 1.0,
+              "log": np.log(e) / e}[name]
     return ((weights / weights.sum()) * fprime * e)[:, None, None] * np.linalg.inv(g)
 
 
@@ -72,6 +73,7 @@ def test_loss_values_are_the_formulas(pts):
     np.testing.assert_allclose(loss_values(pts.g_fs, pts.omega_sq, k, "sigma"), np.abs(1 - e), rtol=1e-12)
     np.testing.assert_allclose(loss_values(pts.g_fs, pts.omega_sq, k, "ultralocal"), (e - 1) ** 2, rtol=1e-12)
     np.testing.assert_allclose(loss_values(pts.g_fs, pts.omega_sq, k, "entropy"), e * np.log(e), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(loss_values(pts.g_fs, pts.omega_sq, k, "log"), 0.5 * np.log(e) ** 2, rtol=1e-12, atol=1e-15)
     # L with the CY weights is the sigma measure (B.11)
     s = np.sum(pts.weights * np.abs(1 - e)) / np.sum(pts.weights)
     assert float(total_loss(pts.g_fs, pts.omega_sq, pts.weights, k, "sigma")) == pytest.approx(s, rel=1e-12)
@@ -81,3 +83,19 @@ def test_loss_values_are_the_formulas(pts):
 def test_unknown_loss_is_refused(pts):
     with pytest.raises(MetricflowError, match="unknown loss 'l2'; expected one of sigma"):
         loss_gradient(pts.g_fs, pts.omega_sq, pts.weights, 1.0, "l2")
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_relative_gradient_is_the_conformal_part_of_dl_dg(pts, name):
+    """g^{1/2} (dl/dg) g^{1/2} = r I with r = F'(eta) eta: against closed forms and loss_gradient."""
+    k = float(kappa(pts.g_fs, pts.omega_sq, pts.weights))
+    e = np.asarray(eta(pts.g_fs, pts.omega_sq, k))
+    want = {"sigma": np.sign(e - 1.0) * e, "ultralocal": 2.0 * (e - 1.0) * e, "entropy": (np.log(e) + 1.0) * e,
+            "log": np.log(e)}[name]
+    got = np.asarray(relative_gradient(e, name))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    # dl/dg (unweighted: weights w with sum w = 1 per point) times g is r times the identity
+    d = np.asarray(loss_gradient(pts.g_fs, pts.omega_sq, np.ones(len(pts)), k, name)) * len(pts)
+    dg = np.einsum("nab,nbc->nac", d, pts.g_fs)
+    np.testing.assert_allclose(dg, got[:, None, None] * np.eye(3)[None], atol=1e-9 * np.max(np.abs(got)))
+    assert np.isnan(np.asarray(relative_gradient(np.array([-0.5]), name))[0])  # no rate for a non-PD metric

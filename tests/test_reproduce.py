@@ -55,6 +55,43 @@ def test_report_holds_every_section_and_a_row_for_every_paper_number(tiny):
     measured = {n["id"] for n in data["numbers"] if n["status"] != "missing"}
     assert {"silhouette-batched", "train-gain-delta", "test-gain-delta", "noise-gain-0-delta",
             "fit-exponent", "network-gain", "ntk-shift", "frozen-kernel-test-gain"} <= measured
+    rows = {n["id"]: n for n in data["numbers"]}
+    assert " ± " in rows["noise-gain-0-delta"]["ours_text"] and " ± " in rows["noise-gain-far"]["ours_text"]
+
+
+def test_fig3_rows_judge_a_curve_like_ours():
+    """The fig. 3 rows of the table on a made-up curve of our shape: gain 0.31 / d below the
+    train gain 1.8e8, ~1.1 far away; mean nearest distance 0.968 N^-0.184 exactly (eq. 3.7)."""
+    import numpy as np
+
+    from metricflow.generalisation import NoiseConfig, NoiseResult, ScalingConfig, ScalingResult, fit_power_law
+    from metricflow.reproduce import paper_numbers
+
+    d = np.array([0.0, 1e-8, 1e-6, 1e-4, 1e-2, 0.1, 0.3, 0.85])
+    gain = np.where(d > 0, np.minimum(0.31 / np.maximum(d, 1e-300), 1.8e8), 1.8e8)
+    gain[-3:] = [2.2, 1.2, 1.1]
+    z = np.zeros(len(d))
+    noise = NoiseResult(
+        config=NoiseConfig(kernel="delta", noise=tuple(range(len(d)))), noise=z, distance=d, distance_std=z,
+        nearest_distance=d, gain=gain, gain_se=0.03 * gain, gain_pd=gain, gain_pd_se=0.03 * gain, nonpd_fraction=z,
+        nonpd_max=z, diverged_step=np.full(len(d), -1), train_gain=1.8e8, train_gain_se=3e6, test_sigma_fs=z,
+        test_sigma_fs_se=z, test_sigma=z, test_sigma_se=z, kappa_ref=0.0176, kappa_ref_se=0.0, steps_done=z.astype(int),
+        redrawn=z.astype(int), max_residual=z, outside_chart=z, chart=(3, 4), points_drawn=0, seconds=0.0,
+    )
+    n = np.array([1e2, 1e3, 1e4, 1e5])
+    mu = 0.968 * n**-0.184
+    fit = fit_power_law(np.r_[n, n], np.r_[mu * 1.01, mu / 1.01])
+    scaling = ScalingResult(ScalingConfig(points=tuple(int(x) for x in n), chart="one"), n.astype(int), mu, mu, mu,
+                            mu[None], fit, ("3,4",) * 4, 0.0)
+    rows = {r.id: r for r in paper_numbers({"noise-delta": noise, "scaling-one-chart": scaling})}
+    assert rows["noise-gain-0-delta"].status == "differs" and rows["noise-gain-0-delta"].ours_text == "1.8e+08 ± 3e+06"
+    assert rows["noise-gain-far"].status == "agrees" and rows["noise-gain-far"].ours_text.startswith("1.1 ± 0.033")
+    assert rows["gain-at-1e3"].status == "differs"  # ~1.2 at 0.27, the paper ~5
+    # gain 100 at 3.1e-3 (the paper's Gaussian 5e-3, not its delta 5e-2); 1e6 at 3.1e-7 -> ~1e35 with (3.7)
+    assert rows["extrap-distance-100-delta"].ours == pytest.approx(3.1e-3, rel=1e-6)
+    assert rows["extrap-distance-100-delta"].status == "differs"
+    assert rows["extrap-points-1e6"].status == "agrees"
+    assert rows["extrap-points-1e6"].ours == pytest.approx((3.1e-7 / 0.968) ** (1 / -0.184), rel=1e-3)
 
 
 def test_second_run_is_served_from_the_store(tiny, tmp_path):
@@ -96,6 +133,12 @@ def test_config_and_plans():
     net = full["network-3x64"]
     assert (net.n_points, net.epochs, net.width, net.depth, net.activation) == (100_000, 50, 64, 3, "relu")
     assert max(full["scaling-one-chart"].points) == 100_000
+    # fig. 3 left: the covariant update, test points in the train chart, distances 0 to ~1
+    for name in ("noise-delta", "noise-gaussian"):
+        c = full[name]
+        assert (c.update, c.in_chart, c.n_train, c.steps, c.noise[0], c.noise[-1]) == ("covariant", True, 1000, 50, 0.0, 1.0)
+        assert quick[name].update == "covariant" and quick[name].noise[-1] == 1.0
+    assert full["stable-delta"].update == "euclidean" and full["stable-delta"].loss == "ultralocal"
     assert quick["network-3x64"].n_points < net.n_points and set(quick) <= set(full)
     assert plan_estimate(plan(ReproduceConfig(quick=True))) < plan_estimate(plan(ReproduceConfig())) <= 3600
 

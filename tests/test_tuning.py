@@ -64,6 +64,12 @@ def test_config_resolves_and_validates_bounds():
     flow = c.flow_config({"n_train": 300, "sigma": 0.05}, seed=7)
     assert (flow.lr, flow.normalise, flow.n_train, flow.sigma, flow.seed, flow.n_test) == (0.1, False, 300, 0.05, 7, 1000)
     assert TuneConfig(kernel="delta").bounds == (Bound("n_train", 250, 2500), Bound("lr", 0.01, 3.0))
+    # the flows use the covariant update with the log loss unless told otherwise
+    assert (c.update, c.loss, flow.update, flow.loss) == ("covariant", "log", "covariant", "log")
+    e = TuneConfig(kernel="delta", update="euclidean").flow_config({"n_train": 300, "lr": 0.1}, seed=1)
+    assert (e.update, e.loss, e.normalise) == ("euclidean", "sigma", False)
+    with pytest.raises(MetricflowError, match="unknown update 'newton'"):
+        TuneConfig(kernel="delta", update="newton")
     for bounds, message in [
         ((("sigma", 1, 2),), "cannot be searched for the delta kernel"),
         ((("lr", 1, 0.1),), "low <= high"),
