@@ -32,6 +32,7 @@ from metricflow.manifolds import MANIFOLDS, Manifold, manifold
 from metricflow.measures import Kappa, SigmaReport, eta, kappa, measure_sigma, sigma, volume_ratio, weighted_mean_se
 from metricflow.reference import KappaConfig, reference_kappa
 from metricflow.points import Points, SampleConfig, points_from_coordinates, sample_points
+from metricflow.saved_models import TrainedModel, evaluate_model, load_model, save_model
 
 __all__ = [
     "DonaldsonConfig",
@@ -80,6 +81,10 @@ __all__ = [
     "points_from_coordinates",
     "projector_embedding",
     "sample_points",
+    "TrainedModel",
+    "evaluate_model",
+    "load_model",
+    "save_model",
     "sigma",
     "volume_ratio",
 ]

@@ -337,7 +337,7 @@ def show_cluster(r: dict) -> str:
     return "\n".join(lines)
 
 
-# ---- train (section 3.3) --------------------------------------------------------------
+# ---- train and evaluate (section 3.3) ---------------------------------------------------
 
 
 def add_train(sub) -> None:
@@ -349,37 +349,91 @@ def add_train(sub) -> None:
     p.add_argument("--depth", type=_int, default=3)
     p.add_argument("--activation", default=None, help="relu, gelu or erf (default relu for metric, gelu for phi)")
     p.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate (cosine decay to 1%%)")
+    p.add_argument("--warmup", type=_int, default=0, help="epochs of linear learning-rate warm-up (default 0)")
     p.add_argument("--batch", type=_int, default=None, help="batch size (default 200)")
+    p.add_argument("--lbfgs", type=_int, default=0, help="full-batch L-BFGS steps after the epochs (default 0)")
+    p.add_argument("--lbfgs-points", type=_int, default=20_000, help="train points of the L-BFGS loss (default 2e4)")
     p.add_argument("--ntk-probe", type=_int, default=0, help="probe points for the metric-NTK (0 = none)")
     p.add_argument("--ntk-every", type=_int, default=0, help="record the metric-NTK every K epochs")
     p.add_argument("--no-ricci", action="store_true", help="skip the Ricci scalar check of the phi model")
+    p.add_argument("--save", default=None, metavar="PATH", help="write the trained model to PATH (.npz; see docs/NETWORKS.md)")
+    _add_manifold(p)
 
 
 def run_train(args) -> dict:
     from metricflow.jobs import run_job
+    from metricflow.manifolds import manifold
     from metricflow.networks import TrainConfig
 
     config = TrainConfig(
         model=args.model, n_points=args.points, epochs=args.epochs, width=args.width, depth=args.depth,
-        activation=args.activation, lr=args.lr, batch_size=args.batch, ntk_probe=args.ntk_probe,
-        ntk_every=args.ntk_every, ricci=not args.no_ricci, seed=args.seed,
+        activation=args.activation, lr=args.lr, warmup_epochs=args.warmup, batch_size=args.batch,
+        lbfgs_steps=args.lbfgs, lbfgs_points=args.lbfgs_points, ntk_probe=args.ntk_probe,
+        ntk_every=args.ntk_every, ricci=not args.no_ricci, seed=args.seed, manifold=manifold(args.manifold, args.psi),
     )
-    return run_job(config, cache=not args.no_cache).summary()
+    if args.save is not None and not os.path.isdir(os.path.dirname(os.path.abspath(args.save))):
+        raise MetricflowError(f"--save: the folder of {args.save} does not exist")
+    result = run_job(config, cache=not args.no_cache)
+    out = result.summary()
+    if args.save is not None:
+        from metricflow.saved_models import save_model
+
+        out["saved"] = save_model(result, args.save)
+    return out
 
 
 def show_train(r: dict) -> str:
     c = r["config"]
-    v = r["val_sigma"]
+    v, se = r["val_sigma"], r["val_sigma_se"]
+    f = r["final"]
+    kappa = f"{r['kappa']:.7f} exact" if r["kappa_exact"] else f"{r['kappa']:.7f} ± {r['kappa_se']:.1e}"
     lines = [
         f"{c['model']} model, {c['depth']} x {c['width']} {c['activation']} ({r['n_params']:,} parameters), "
-        f"{c['n_points']:,} points, {c['epochs']} epochs",
-        f"validation sigma {v[0]:.4f} -> {v[-1]:.4f}  gain {r['gain']:.3g}  ({r['seconds']:.1f} s)",
+        f"{c['n_points']:,} points, {c['epochs']} epochs" + (f" + {r['lbfgs_steps_done']} L-BFGS steps" if c["lbfgs_steps"] else ""),
+        f"validation sigma (reference kappa {kappa}) {v[0]:.4f} -> {f['sigma']:.5f} ± {f['sigma_se']:.5f}  "
+        f"gain {r['gain']:.3g}  ({r['seconds']:.1f} s, training {r['train_seconds'][-1]:.1f} s)",
+        f"self-normalised sigma {f['sigma_self']:.5f} ± {f['sigma_self_se']:.5f}; g_FS {r['sigma_fs']:.4f} ± {r['sigma_fs_se']:.4f}",
     ]
     if r["ntk_epochs"]:
         pairs = ", ".join(f"{e}: {w:.3g}" for e, w in zip(r["ntk_epochs"], r["ntk_wasserstein"]))
         lines.append(f"metric-NTK Wasserstein to epoch 0: {pairs}")
     if r["ricci_final"] is not None:
-        lines.append(f"weighted mean |R|: FS {r['ricci_fs']:.3g}, initial {r['ricci_initial']:.3g}, trained {r['ricci_final']:.3g}")
+        lines.append(f"weighted mean |R|: FS {r['ricci_fs']:.3g}, initial {r['ricci_initial']:.3g}, "
+                     f"trained {r['ricci_final']:.3g} ± {r['ricci_final_se']:.2g}")
+    if r.get("saved"):
+        lines.append(f"model written to {r['saved']}")
+    return "\n".join(lines)
+
+
+def add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="measure a saved model (train --save) on fresh points: sigma, kappa, non-PD, Ricci")
+    p.add_argument("--model", required=True, metavar="PATH", help="the model file written by train --save")
+    p.add_argument("--points", type=_int, default=100_000, help="fresh points (default 1e5)")
+    p.add_argument("--ricci-points", type=_int, default=200, help="points of the Ricci measure, phi model (default 200; 0 = skip)")
+
+
+def run_evaluate(args) -> dict:
+    from metricflow.saved_models import evaluate_model, load_model
+
+    model = load_model(args.model)
+    out = evaluate_model(model, args.points, args.seed, args.ricci_points).to_dict()
+    out["file"] = args.model
+    return out
+
+
+def show_evaluate(r: dict) -> str:
+    c = r["config"]
+    kappa = f"{r['kappa']:.7f}" + (f" ± {r['kappa_se']:.1e}" if r["kappa_se"] else " (exact)")
+    lines = [
+        f"{r['file']}: {c['model']} model, {c['depth']} x {c['width']} {c['activation']}, trained on {c['n_points']:,} points "
+        f"(seed {c['seed']}); {r['points']:,} fresh points (seed {r['seed']})",
+        f"sigma (reference kappa {kappa})  {r['sigma']:.5f} ± {r['sigma_se']:.5f}",
+        f"sigma (self-normalised, kappa {r['kappa_self']:.7f} ± {r['kappa_self_se']:.1e})  {r['sigma_self']:.5f} ± {r['sigma_self_se']:.5f}",
+        f"non-positive-definite fraction {r['nonpd_fraction']:.4f}",
+    ]
+    if r["ricci"] is not None:
+        lines.append(f"weighted mean |R| on {r['ricci_points']} points {r['ricci']:.4g} ± {r['ricci_se']:.2g}")
+    lines.append(f"{r['seconds']:.1f} s")
     return "\n".join(lines)
 
 
@@ -391,6 +445,7 @@ COMMANDS["noise"] = (add_noise, run_noise, show_noise)
 COMMANDS["scaling"] = (add_scaling, run_scaling, show_scaling)
 COMMANDS["cluster"] = (add_cluster, run_cluster, show_cluster)
 COMMANDS["train"] = (add_train, run_train, show_train)
+COMMANDS["evaluate"] = (add_evaluate, run_evaluate, show_evaluate)
 
 
 # ---- tune (section 3.2: Bayesian optimisation of a kernel flow's hyperparameters) -------

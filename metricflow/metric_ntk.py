@@ -17,6 +17,10 @@ Three experiments:
   component-mixing metric-NTK frozen at initialisation (eq. 2.11, the linearised model) or
   frozen after training, from g_FS on fresh train and test points.
 
+Every sigma is measured against the manifold's reference kappa
+(``metricflow.reference.reference_kappa``) and reported with its standard error; the
+self-normalised sigma (kappa from the metric on the same points) is recorded beside it.
+
 Example:
   >>> theta = metric_ntk(components_fn(cfg, 3, 5), params, probe, probe)   # (9P, 9P)
   >>> eigenvalues = spectrum(theta)
@@ -27,7 +31,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
@@ -50,6 +54,7 @@ __all__ = [
     "spectrum",
     "wasserstein_to_first",
     "component_gradient",
+    "FlowCurves",
     "ntk_flow",
     "WidthSweepConfig",
     "WidthSweepResult",
@@ -61,8 +66,10 @@ __all__ = [
     "estimate_trained_kernel",
 ]
 
-WIDTH_SCHEMA = 1
-TRAINED_KERNEL_SCHEMA = 1
+# Bump when a result's fields or their meaning change (2: reference kappa, standard errors,
+# self-normalised sigma beside it).
+WIDTH_SCHEMA = 2
+TRAINED_KERNEL_SCHEMA = 2
 
 # Eigenvalues below this fraction of the largest are floored before log10 (for histograms
 # and the log-spectrum Wasserstein distance): the kernel has rank <= number of parameters
@@ -153,11 +160,30 @@ def component_gradient(comps, omega_sq, weights, kappa_value):
 _component_gradient = jax.jit(component_gradient)
 
 
+class FlowCurves(NamedTuple):
+    """sigma (B.11) of a flow after each step on one point set, (S+1,) float64 each.
+
+    sigma, sigma_se: reference-kappa sigma and its standard error; sigma_self,
+    sigma_self_se: self-normalised sigma (kappa of the flowed metric on the same points).
+    NaN after a non-finite step.
+    """
+
+    sigma: np.ndarray
+    sigma_se: np.ndarray
+    sigma_self: np.ndarray
+    sigma_self_se: np.ndarray
+
+
+def _curves(reports) -> FlowCurves:
+    return FlowCurves(*(np.array([getattr(r, k) if r is not None else np.nan for r in reports], dtype=np.float64)
+                        for k in FlowCurves._fields))
+
+
 def ntk_flow(theta_train, theta_test, train, test, steps: int, lr: float):
     """Discrete flow (3.5) with a full metric-NTK, from g_FS: returns sigma on both sets.
 
     g_r(x) <- g_r(x) - lr sum_{x' in train, s} Theta_rs(x, x') dl/dg_s(x'), for x in the
-    train and in the test points.
+    train and in the test points. The loss and every sigma use the manifold's reference kappa.
 
     Args:
       theta_train: (K N, K N), theta_test: (K M, K N) float64.
@@ -165,27 +191,28 @@ def ntk_flow(theta_train, theta_test, train, test, steps: int, lr: float):
       steps: flow steps; lr: step size.
 
     Returns:
-      (train_sigma, test_sigma): (steps+1,) float64 each, NaN after a non-finite step.
+      (train_curves, test_curves): FlowCurves of (steps+1,) arrays each.
     """
-    from metricflow.measures import kappa, sigma
+    from metricflow.measures import measure_sigma
+    from metricflow.reference import reference_kappa
 
-    k_tr = float(kappa(train.g_fs, train.omega_sq, train.weights))
-    k_te = float(kappa(test.g_fs, test.omega_sq, test.weights))
+    kref = reference_kappa(train.manifold)
+    k_loss = float(kref.value)
     c_tr = np.asarray(components(jnp.asarray(train.g_fs)))
     c_te = np.asarray(components(jnp.asarray(test.g_fs)))
-    out_tr, out_te = np.full(steps + 1, np.nan), np.full(steps + 1, np.nan)
+    out_tr, out_te = [None] * (steps + 1), [None] * (steps + 1)
     for step in range(steps + 1):
-        s_tr = float(sigma(hermitian(jnp.asarray(c_tr)), train.omega_sq, train.weights, k_tr))
-        s_te = float(sigma(hermitian(jnp.asarray(c_te)), test.omega_sq, test.weights, k_te))
-        if not (math.isfinite(s_tr) and math.isfinite(s_te)):
+        r_tr = measure_sigma(np.asarray(hermitian(jnp.asarray(c_tr))), train.omega_sq, train.weights, kref)
+        r_te = measure_sigma(np.asarray(hermitian(jnp.asarray(c_te))), test.omega_sq, test.weights, kref)
+        if not (math.isfinite(r_tr.sigma) and math.isfinite(r_te.sigma)):
             break
-        out_tr[step], out_te[step] = s_tr, s_te
+        out_tr[step], out_te[step] = r_tr, r_te
         if step == steps:
             break
-        grad = np.asarray(_component_gradient(c_tr, train.omega_sq, train.weights, k_tr)).reshape(-1)
+        grad = np.asarray(_component_gradient(c_tr, train.omega_sq, train.weights, k_loss)).reshape(-1)
         c_tr = c_tr - lr * (theta_train @ grad).reshape(c_tr.shape)
         c_te = c_te - lr * (theta_test @ grad).reshape(c_te.shape)
-    return out_tr, out_te
+    return _curves(out_tr), _curves(out_te)
 
 
 def _gain(curve: np.ndarray) -> float:
@@ -250,7 +277,8 @@ class WidthSweepResult:
     Attributes:
       kernel_change: (W,) |Theta_T - Theta_0|_F / |Theta_0|_F on the probe set.
       gain: (W,) validation sigma gain of the network.
-      val_sigma: (W, E+1) validation sigma curves.
+      val_sigma, val_sigma_se: (W, E+1) validation sigma curves (reference kappa) and errors.
+      val_sigma_self: (W, E+1) the same in the self-normalised convention.
       wasserstein_log: (W,) log-spectrum Wasserstein distance, epoch 0 to the last.
       n_params: (W,) parameters.
       seconds: (W,) time per width.
@@ -261,6 +289,8 @@ class WidthSweepResult:
     kernel_change: np.ndarray
     gain: np.ndarray
     val_sigma: np.ndarray
+    val_sigma_se: np.ndarray
+    val_sigma_self: np.ndarray
     wasserstein_log: np.ndarray
     n_params: np.ndarray
     seconds: np.ndarray
@@ -271,6 +301,9 @@ class WidthSweepResult:
             "widths": [int(w) for w in self.widths],
             "kernel_change": [float(v) for v in self.kernel_change],
             "gain": [float(v) for v in self.gain],
+            "val_sigma_final": [float(v[-1]) for v in self.val_sigma],
+            "val_sigma_final_se": [float(v[-1]) for v in self.val_sigma_se],
+            "val_sigma_self_final": [float(v[-1]) for v in self.val_sigma_self],
             "wasserstein_log": [float(v) for v in self.wasserstein_log],
             "n_params": [int(v) for v in self.n_params],
             "seconds": [float(v) for v in self.seconds],
@@ -297,6 +330,8 @@ def run_width_sweep(config: WidthSweepConfig, progress: Optional[Progress] = Non
         kernel_change=np.array([r.ntk_change[-1] for r in results]),
         gain=np.array([r.gain for r in results]),
         val_sigma=np.stack([r.val_sigma for r in results]),
+        val_sigma_se=np.stack([r.val_sigma_se for r in results]),
+        val_sigma_self=np.stack([r.val_sigma_self for r in results]),
         wasserstein_log=np.array([r.ntk_wasserstein_log[-1] for r in results]),
         n_params=np.array([r.n_params for r in results], dtype=np.int64),
         seconds=np.array([r.seconds for r in results]),
@@ -352,11 +387,15 @@ class TrainedKernelConfig:
 class TrainedKernelResult:
     """Flows (3.5) from g_FS with two frozen metric-NTKs of the same network.
 
+    Every sigma is reference-kappa sigma (B.11); ``*_se`` is its standard error and
+    ``*_sigma_self`` the self-normalised sigma of the same flowed metric.
+
     Attributes:
       initial_train_sigma, initial_test_sigma: (S+1,) with Theta at initialisation (2.11).
       trained_train_sigma, trained_test_sigma: (S+1,) with Theta after training.
       initial_test_gain, trained_test_gain (and train gains): sigma_0 / sigma_last.
       network_gain: the trained network's own validation gain.
+      network_val_sigma, network_val_sigma_se: its validation sigma per epoch and errors.
       lambda_max_initial, lambda_max_trained: top eigenvalue of each train block.
       kernel_change: |Theta_T - Theta_0|_F / |Theta_0|_F on the flow train points.
     """
@@ -366,12 +405,19 @@ class TrainedKernelResult:
     initial_test_sigma: np.ndarray
     trained_train_sigma: np.ndarray
     trained_test_sigma: np.ndarray
+    initial_train_sigma_se: np.ndarray
+    initial_test_sigma_se: np.ndarray
+    trained_train_sigma_se: np.ndarray
+    trained_test_sigma_se: np.ndarray
+    initial_test_sigma_self: np.ndarray
+    trained_test_sigma_self: np.ndarray
     initial_train_gain: float
     initial_test_gain: float
     trained_train_gain: float
     trained_test_gain: float
     network_gain: float
     network_val_sigma: np.ndarray
+    network_val_sigma_se: np.ndarray
     lambda_max_initial: float
     lambda_max_trained: float
     kernel_change: float
@@ -381,7 +427,14 @@ class TrainedKernelResult:
     def summary(self) -> dict:
         keys = ["initial_train_gain", "initial_test_gain", "trained_train_gain", "trained_test_gain",
                 "network_gain", "lambda_max_initial", "lambda_max_trained", "kernel_change", "seconds"]
-        return {k: float(getattr(self, k)) for k in keys}
+        out = {k: float(getattr(self, k)) for k in keys}
+        for name in ("initial", "trained"):
+            curve, se = getattr(self, f"{name}_test_sigma"), getattr(self, f"{name}_test_sigma_se")
+            last = int(np.flatnonzero(np.isfinite(curve))[-1]) if np.any(np.isfinite(curve)) else 0
+            out[f"{name}_test_sigma_final"] = float(curve[last])
+            out[f"{name}_test_sigma_final_se"] = float(se[last])
+            out[f"{name}_test_sigma_self_final"] = float(getattr(self, f"{name}_test_sigma_self")[last])
+        return out
 
 
 def run_trained_kernel(config: TrainedKernelConfig, progress: Optional[Progress] = None) -> TrainedKernelResult:
@@ -410,21 +463,28 @@ def run_trained_kernel(config: TrainedKernelConfig, progress: Optional[Progress]
         lam[name] = float(spectrum(k_tr)[-1])
         thetas[name] = k_tr
         curves[name] = ntk_flow(k_tr, theta[9 * c.n_train :], tr, te, c.steps, c.lr_scale / lam[name])
-        report(c.train.epochs + 1 + i, total, f"{name} kernel: test gain {_gain(curves[name][1]):.3g}")
+        report(c.train.epochs + 1 + i, total, f"{name} kernel: test gain {_gain(curves[name][1].sigma):.3g}")
     change = float(np.linalg.norm(thetas["trained"] - thetas["initial"]) / np.linalg.norm(thetas["initial"]))
     report(total, total, "done")
     return TrainedKernelResult(
         config=c,
-        initial_train_sigma=curves["initial"][0],
-        initial_test_sigma=curves["initial"][1],
-        trained_train_sigma=curves["trained"][0],
-        trained_test_sigma=curves["trained"][1],
-        initial_train_gain=_gain(curves["initial"][0]),
-        initial_test_gain=_gain(curves["initial"][1]),
-        trained_train_gain=_gain(curves["trained"][0]),
-        trained_test_gain=_gain(curves["trained"][1]),
+        initial_train_sigma=curves["initial"][0].sigma,
+        initial_test_sigma=curves["initial"][1].sigma,
+        trained_train_sigma=curves["trained"][0].sigma,
+        trained_test_sigma=curves["trained"][1].sigma,
+        initial_train_sigma_se=curves["initial"][0].sigma_se,
+        initial_test_sigma_se=curves["initial"][1].sigma_se,
+        trained_train_sigma_se=curves["trained"][0].sigma_se,
+        trained_test_sigma_se=curves["trained"][1].sigma_se,
+        initial_test_sigma_self=curves["initial"][1].sigma_self,
+        trained_test_sigma_self=curves["trained"][1].sigma_self,
+        initial_train_gain=_gain(curves["initial"][0].sigma),
+        initial_test_gain=_gain(curves["initial"][1].sigma),
+        trained_train_gain=_gain(curves["trained"][0].sigma),
+        trained_test_gain=_gain(curves["trained"][1].sigma),
         network_gain=net.gain,
         network_val_sigma=net.val_sigma,
+        network_val_sigma_se=net.val_sigma_se,
         lambda_max_initial=lam["initial"],
         lambda_max_trained=lam["trained"],
         kernel_change=change,

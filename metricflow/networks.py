@@ -19,10 +19,12 @@ d dbar is taken in the ambient C^d and pulled back with the chart jacobian J = d
 holomorphic (``ddbar``). Both networks are neural-tangents stax descriptions
 (``metricflow._nt.mlp``), so the same object gives the finite network and its kernels.
 
-Training (section 3.3): the sigma loss (B.11) with CY weights and kappa fixed at its g_FS
-value, optax Adam (or plain SGD for the lazy-learning width sweep), a validation split whose
-sigma is recorded before training and after every epoch, and optionally snapshots of the
-empirical metric-NTK (eq. 2.7) on a fixed probe set (``metricflow.metric_ntk``).
+Training (section 3.3): the sigma loss (B.11) with CY weights and the manifold's reference
+kappa (``metricflow.reference.reference_kappa``: exact at the Fermat point), optax Adam (or
+plain SGD for the lazy-learning width sweep), a validation split whose sigma is recorded
+before training and after every epoch in both conventions (reference-kappa and
+self-normalised) with standard errors, and optionally snapshots of the empirical metric-NTK
+(eq. 2.7) on a fixed probe set (``metricflow.metric_ntk``).
 
 Example:
   >>> result = train(TrainConfig(model="metric", n_points=20_000, epochs=20))
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import time
 from dataclasses import dataclass, field, fields
 from typing import Callable, NamedTuple, Optional
@@ -42,9 +45,10 @@ import numpy as np
 from metricflow._jax import jax, jnp
 from metricflow.errors import MetricflowError, check_count, check_memory, check_positive
 from metricflow.manifolds import Manifold
-from metricflow.measures import kappa as kappa_of
+from metricflow.measures import Kappa, SigmaReport, measure_sigma, weighted_mean_se
 from metricflow.measures import sigma as sigma_of
 from metricflow.points import Points, SampleConfig, sample_points
+from metricflow.reference import reference_kappa
 
 __all__ = [
     "MODELS",
@@ -61,7 +65,9 @@ __all__ = [
     "make_model",
     "model_input",
     "metric_fn",
+    "potential_fn",
     "components_fn",
+    "nonpd_fraction",
     "init_params",
     "n_parameters",
     "ricci_scalar",
@@ -76,8 +82,9 @@ ACTIVATIONS = ("relu", "gelu", "erf")
 OPTIMIZERS = ("adam", "sgd")
 PARAMETERIZATIONS = ("standard", "ntk")
 
-# Bump when TrainResult's fields or their meaning change.
-TRAIN_SCHEMA = 1
+# Bump when TrainResult's fields or their meaning change (2: reference kappa, both sigma
+# conventions with standard errors, training seconds per validation, L-BFGS finish).
+TRAIN_SCHEMA = 2
 
 # Default readout scale (W_std of the last layer): small, so the metric starts near g_FS.
 READOUT_STD = {"metric": 0.1, "phi": 0.05}
@@ -195,6 +202,7 @@ class TrainConfig:
       lr: initial learning rate.
       lr_final_fraction: the rate decays (cosine) to lr * lr_final_fraction at the last step;
         1 keeps it constant.
+      warmup_epochs: the rate first rises linearly from 0 to lr over this many epochs.
       batch_size: points per step (the last partial batch of an epoch is dropped); None =
         min(200, train points).
       val_fraction: fraction of the points held out for validation.
@@ -202,6 +210,9 @@ class TrainConfig:
       ntk_probe: validation points on which the metric-NTK is recorded (0 = none).
       ntk_every: record the metric-NTK every this many epochs (and at 0 and the last).
       ntk_implementation: neural-tangents implementation, 1 or 2 (3 is broken here).
+      lbfgs_steps: full-batch L-BFGS steps after the epochs (0 = none).
+      lbfgs_points: train points of the L-BFGS loss (the first ones of the train split).
+      lbfgs_every: validate every this many L-BFGS steps.
       ricci: measure the Ricci scalar (phi model only) before and after training.
       seed: sampling, split, initialisation and shuffling all derive from it.
       manifold: the hypersurface (default the Fermat quintic).
@@ -217,12 +228,16 @@ class TrainConfig:
     optimizer: str = "adam"
     lr: float = 1e-2
     lr_final_fraction: float = 0.01
+    warmup_epochs: int = 0
     batch_size: Optional[int] = None
     val_fraction: float = 0.1
     readout_std: Optional[float] = None
     ntk_probe: int = 0
     ntk_every: int = 0
     ntk_implementation: int = 1
+    lbfgs_steps: int = 0
+    lbfgs_points: int = 20_000
+    lbfgs_every: int = 10
     ricci: bool = True
     seed: int = 0
     manifold: Manifold = field(default_factory=Manifold)
@@ -249,6 +264,12 @@ class TrainConfig:
         set_("lr_final_fraction", check_positive(self.lr_final_fraction, "lr_final_fraction"))
         if self.lr_final_fraction > 1:
             raise MetricflowError(f"lr_final_fraction must be in (0, 1], got {self.lr_final_fraction}")
+        set_("warmup_epochs", check_count(self.warmup_epochs, "warmup epochs", minimum=0, maximum=10_000))
+        if self.warmup_epochs and self.warmup_epochs >= self.epochs:
+            raise MetricflowError(f"warmup_epochs ({self.warmup_epochs}) must be fewer than epochs ({self.epochs})")
+        set_("lbfgs_steps", check_count(self.lbfgs_steps, "L-BFGS steps", minimum=0, maximum=100_000))
+        set_("lbfgs_points", check_count(self.lbfgs_points, "L-BFGS points", minimum=1, maximum=10_000_000))
+        set_("lbfgs_every", check_count(self.lbfgs_every, "lbfgs_every", minimum=1, maximum=100_000))
         vf = float(self.val_fraction)
         if not (0 < vf < 1):
             raise MetricflowError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
@@ -287,9 +308,28 @@ class TrainConfig:
         return tuple(out)
 
     def to_dict(self) -> dict:
+        """JSON-ready dict of every field (the manifold as degree and [Re psi, Im psi])."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "manifold"}
         out["manifold"] = {"degree": self.manifold.degree, "psi": [self.manifold.psi.real, self.manifold.psi.imag]}
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        """The inverse of ``to_dict`` (validated; unknown keys are an error)."""
+        if not isinstance(data, dict):
+            raise MetricflowError(f"a TrainConfig is a JSON object, got {type(data).__name__}")
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise MetricflowError(f"unknown TrainConfig fields {', '.join(unknown)}; expected some of {', '.join(sorted(names))}")
+        kwargs = dict(data)
+        if "manifold" in kwargs:
+            m = kwargs["manifold"]
+            try:
+                kwargs["manifold"] = Manifold(int(m["degree"]), complex(float(m["psi"][0]), float(m["psi"][1])))
+            except (TypeError, KeyError, IndexError, ValueError):
+                raise MetricflowError(f"manifold must be {{'degree': d, 'psi': [re, im]}}, got {m!r}") from None
+        return cls(**kwargs)
 
 
 # ---- models ----------------------------------------------------------------------------
@@ -324,14 +364,35 @@ def metric_fn(config: TrainConfig, n: int, d: int):
 
         return f
 
-    def phi(params, zr):
-        return apply_fn(params, invariant_features(zr)[None, :])[0, 0]
+    phi = _phi_fn(apply_fn)
 
     def f(params, x: ModelInput):
         dd = jax.vmap(lambda zr, jac: ddbar(lambda y: phi(params, y), zr, jac))(x.features, x.jacobian)
         return x.g_fs + dd
 
     return f
+
+
+def _phi_fn(apply_fn):
+    """phi(params, zr) for one point: zr (2d,) float64 -> scalar, NN of the invariants u(z)."""
+
+    def phi(params, zr):
+        return apply_fn(params, invariant_features(zr)[None, :])[0, 0]
+
+    return phi
+
+
+def potential_fn(config: TrainConfig, n: int, d: int):
+    """f(params, zr) -> (N,) float64: the phi model's potential phi(z) = NN(u(z)) at N points.
+
+    zr is (N, 2d) float64, real then imaginary parts of z (any scaling: phi is a function on
+    P^(d-1)). The model's metric is g_FS + d dbar phi, the Kahler potential of g is
+    (1/pi) log|z|^2 + phi.
+    """
+    if config.model != "phi":
+        raise MetricflowError(f"only the phi model has a potential; this is the {config.model!r} model")
+    _, apply_fn, _ = make_model(config, n, d)
+    return lambda params, zr: apply_fn(params, invariant_features(zr))[:, 0]
 
 
 def components_fn(config: TrainConfig, n: int, d: int):
@@ -426,16 +487,33 @@ def ricci_measure(r, weights) -> float:
 @dataclass(frozen=True, eq=False)
 class TrainResult:
     """The record of one training run. E = config.epochs, S snapshots of the metric-NTK,
-    P = config.ntk_probe probe points, K = n^2 metric components per point.
+    P = config.ntk_probe probe points, K = n^2 metric components per point. Every sigma is
+    measured on the validation points (never trained on), in two conventions
+    (``metricflow.measures.measure_sigma``), each with its standard error:
+
+    * reference-kappa sigma (``val_sigma``): eta = det g / (kappa_ref |Omega|^2) with the
+      manifold's one reference kappa (exact at the Fermat point);
+    * self-normalised sigma (``val_sigma_self``): kappa from the model's own metric on the
+      same points (cymetric's convention; fair only in the FS Kahler class).
 
     Attributes:
       config: the TrainConfig.
-      val_sigma: (E+1,) float64, validation sigma (B.11, CY weights, kappa of g_FS) before
-        training ([0]) and after every epoch.
+      kappa: the reference Kappa (value, se, exact) of the loss and of ``val_sigma``.
+      val_sigma, val_sigma_se: (E+1,) float64, reference-kappa sigma (B.11, CY weights)
+        before training ([0]) and after every epoch, and its standard error.
+      val_sigma_self, val_sigma_self_se: (E+1,) float64, self-normalised sigma and its error.
+      val_kappa_self: (E+1,) float64, kappa of the model's metric on the validation points.
+      train_seconds: (E+1,) float64, training time (optimizer steps only) before each record.
       train_loss: (E,) float64, mean train-batch sigma during each epoch.
       gain: val_sigma[0] / val_sigma[-1].
-      sigma_fs: validation sigma of g_FS itself.
+      sigma_fs, sigma_fs_se: reference-kappa sigma of g_FS itself on the validation points.
       nonpd_fraction: (E+1,) float64, fraction of validation points whose metric is not PD.
+      lbfgs_sigma, lbfgs_sigma_se: (L,) float64, reference-kappa validation sigma after each
+        block of L-BFGS steps (config.lbfgs_every); L = 0 without the L-BFGS finish.
+      lbfgs_seconds: (L,) float64, training time before each of those records.
+      lbfgs_steps_done: L-BFGS steps taken (fewer than config.lbfgs_steps if a step went
+        non-finite: the last finite parameters are kept).
+      final: SigmaReport of the final model on the validation points.
       ntk_epochs: (S,) int, epochs of the metric-NTK snapshots.
       ntk_spectra: (S, K P) float64, eigenvalues (ascending) of the (K P) x (K P) metric-NTK.
       ntk_change: (S,) float64, |Theta_t - Theta_0|_F / |Theta_0|_F on the probe set.
@@ -445,55 +523,93 @@ class TrainResult:
         times the largest eigenvalue): shape changes, not only scale.
       ricci_fs, ricci_initial, ricci_final: CY-weighted mean |R| (eq. B.3) on RICCI_POINTS
         validation points for g_FS, the initial and the trained phi model (None for the
-        metric model or with ricci=False).
+        metric model or with ricci=False); ricci_*_se their standard errors.
       params_initial, params_final: the network parameters (stax pytrees of ndarrays).
       n_params: number of parameters.
       epoch_seconds: (E,) float64, wall time of each epoch (training only).
       ntk_seconds: total time spent on metric-NTK snapshots.
       seconds: everything.
+      load_average: (start, end) 1-minute load average of the machine (timings are only
+        comparable at similar load).
       schema_version: TRAIN_SCHEMA.
     """
 
     config: TrainConfig
+    kappa: Kappa
     val_sigma: np.ndarray
+    val_sigma_se: np.ndarray
+    val_sigma_self: np.ndarray
+    val_sigma_self_se: np.ndarray
+    val_kappa_self: np.ndarray
+    train_seconds: np.ndarray
     train_loss: np.ndarray
     gain: float
     sigma_fs: float
+    sigma_fs_se: float
     nonpd_fraction: np.ndarray
+    lbfgs_sigma: np.ndarray
+    lbfgs_sigma_se: np.ndarray
+    lbfgs_seconds: np.ndarray
+    lbfgs_steps_done: int
+    final: SigmaReport
     ntk_epochs: np.ndarray
     ntk_spectra: np.ndarray
     ntk_change: np.ndarray
     ntk_wasserstein: np.ndarray
     ntk_wasserstein_log: np.ndarray
     ricci_fs: Optional[float]
+    ricci_fs_se: Optional[float]
     ricci_initial: Optional[float]
+    ricci_initial_se: Optional[float]
     ricci_final: Optional[float]
+    ricci_final_se: Optional[float]
     params_initial: object
     params_final: object
     n_params: int
     epoch_seconds: np.ndarray
     ntk_seconds: float
     seconds: float
+    load_average: tuple
     schema_version: int = TRAIN_SCHEMA
 
     def summary(self) -> dict:
         """The JSON of ``metricflow train --json``."""
+        floats = lambda a: [float(v) for v in a]  # noqa: E731
         return {
             "model": self.config.model,
-            "val_sigma": [float(v) for v in self.val_sigma],
-            "train_loss": [float(v) for v in self.train_loss],
+            "kappa": float(self.kappa.value),
+            "kappa_se": float(self.kappa.se),
+            "kappa_exact": bool(self.kappa.exact),
+            "val_sigma": floats(self.val_sigma),
+            "val_sigma_se": floats(self.val_sigma_se),
+            "val_sigma_self": floats(self.val_sigma_self),
+            "val_sigma_self_se": floats(self.val_sigma_self_se),
+            "val_kappa_self": floats(self.val_kappa_self),
+            "train_seconds": floats(self.train_seconds),
+            "train_loss": floats(self.train_loss),
+            "nonpd_fraction": floats(self.nonpd_fraction),
+            "lbfgs_sigma": floats(self.lbfgs_sigma),
+            "lbfgs_sigma_se": floats(self.lbfgs_sigma_se),
+            "lbfgs_seconds": floats(self.lbfgs_seconds),
+            "lbfgs_steps_done": int(self.lbfgs_steps_done),
+            "final": self.final.to_dict(),
             "gain": float(self.gain),
             "sigma_fs": float(self.sigma_fs),
+            "sigma_fs_se": float(self.sigma_fs_se),
             "ntk_epochs": [int(e) for e in self.ntk_epochs],
-            "ntk_wasserstein": [float(v) for v in self.ntk_wasserstein],
-            "ntk_wasserstein_log": [float(v) for v in self.ntk_wasserstein_log],
-            "ntk_change": [float(v) for v in self.ntk_change],
+            "ntk_wasserstein": floats(self.ntk_wasserstein),
+            "ntk_wasserstein_log": floats(self.ntk_wasserstein_log),
+            "ntk_change": floats(self.ntk_change),
             "ricci_fs": self.ricci_fs,
+            "ricci_fs_se": self.ricci_fs_se,
             "ricci_initial": self.ricci_initial,
+            "ricci_initial_se": self.ricci_initial_se,
             "ricci_final": self.ricci_final,
+            "ricci_final_se": self.ricci_final_se,
             "n_params": int(self.n_params),
-            "epoch_seconds": [float(v) for v in self.epoch_seconds],
+            "epoch_seconds": floats(self.epoch_seconds),
             "seconds": float(self.seconds),
+            "load_average": floats(self.load_average),
             "config": self.config.to_dict(),
         }
 
@@ -510,10 +626,16 @@ def split_points(points: Points, n_val: int, seed: int) -> tuple[Points, Points]
 
 
 def _optimizer(config: TrainConfig, steps: int):
-    """optax Adam or SGD with a cosine decay from lr to lr * lr_final_fraction over ``steps``."""
+    """optax Adam or SGD: linear warm-up from 0 over config.warmup_epochs' steps, then a
+    cosine decay to lr * lr_final_fraction at the last step."""
     import optax
 
-    rate = optax.cosine_decay_schedule(config.lr, max(steps, 1), alpha=config.lr_final_fraction)
+    total = max(steps, 1)
+    warmup = min(config.warmup_epochs * steps // max(config.epochs, 1), total - 1)
+    if warmup > 0:
+        rate = optax.warmup_cosine_decay_schedule(0.0, config.lr, warmup, total, end_value=config.lr * config.lr_final_fraction)
+    else:
+        rate = optax.cosine_decay_schedule(config.lr, total, alpha=config.lr_final_fraction)
     return optax.adam(rate) if config.optimizer == "adam" else optax.sgd(rate)
 
 
@@ -533,14 +655,25 @@ def _evaluate(f, params, x: ModelInput, chunk: int = EVAL_CHUNK) -> np.ndarray:
     return np.concatenate(parts)
 
 
+def nonpd_fraction(g) -> float:
+    """Fraction of the (N, n, n) Hermitian metrics g that are not positive definite."""
+    return float(np.mean(np.linalg.eigvalsh(np.asarray(g))[:, 0] <= 0))
+
+
+def _finite(params) -> bool:
+    return bool(np.all([np.all(np.isfinite(np.asarray(a))) for a in jax.tree_util.tree_leaves(params)]))
+
+
 def train(config: TrainConfig, progress: Optional[Progress] = None) -> TrainResult:
     """Train the metric network of ``config`` with the sigma loss (B.11) and record it.
 
     Per step: L(theta) = sum_B w |1 - eta| / sum_B w over a batch B of train points, with
-    eta = det g_theta / (kappa_FS |Omega|^2) and kappa_FS of the train set held fixed; the
-    optimizer step is optax Adam (or SGD). After every epoch: sigma on the validation set
-    (kappa of g_FS on that set), and at ``config.ntk_epochs`` the metric-NTK (eq. 2.7) of the
-    n^2 real metric components on the first ntk_probe validation points.
+    eta = det g_theta / (kappa_ref |Omega|^2) and kappa_ref the manifold's reference kappa
+    (``reference_kappa``); the optimizer step is optax Adam (or SGD). Optionally an L-BFGS
+    finish (``optax.lbfgs``, full batch on the first lbfgs_points train points). After every
+    epoch: sigma on the validation set in both conventions with standard errors
+    (``measure_sigma``), and at ``config.ntk_epochs`` the metric-NTK (eq. 2.7) of the n^2
+    real metric components on the first ntk_probe validation points.
 
     Args:
       config: a TrainConfig.
@@ -556,14 +689,16 @@ def train(config: TrainConfig, progress: Optional[Progress] = None) -> TrainResu
     c = config
     report = progress or (lambda *a, **k: None)
     start = time.perf_counter()
+    load_start = os.getloadavg()[0]
     check_memory(estimate_train(c).bytes, f"training on {c.n_points:,} points")
+    kref = reference_kappa(c.manifold)
     pts = sample_points(SampleConfig(c.manifold, c.n_points, c.seed))
     tr, va = split_points(pts, c.n_val, c.seed)
     d, n = c.manifold.degree, c.manifold.degree - 2
     x_tr, x_va = model_input(tr), model_input(va)
-    k_tr = float(kappa_of(tr.g_fs, tr.omega_sq, tr.weights))
-    k_va = float(kappa_of(va.g_fs, va.omega_sq, va.weights))
-    report(0, c.epochs, f"sampled {len(tr):,} train + {len(va):,} validation points")
+    k_loss = float(kref.value)
+    total = c.epochs + (1 if c.lbfgs_steps else 0)
+    report(0, total, f"sampled {len(tr):,} train + {len(va):,} validation points")
 
     f = metric_fn(c, n, d)
     f_jit = jax.jit(f)
@@ -573,7 +708,7 @@ def train(config: TrainConfig, progress: Optional[Progress] = None) -> TrainResu
     opt_state = opt.init(params)
 
     def loss(p, x, omega_sq, w):
-        return sigma_of(f(p, x), omega_sq, w, k_tr)
+        return sigma_of(f(p, x), omega_sq, w, k_loss)
 
     @jax.jit
     def step(p, s, x, omega_sq, w):
@@ -581,11 +716,9 @@ def train(config: TrainConfig, progress: Optional[Progress] = None) -> TrainResu
         updates, s = opt.update(grads, s, p)
         return optax.apply_updates(p, updates), s, value
 
-    def validate(p) -> tuple[float, float]:
+    def validate(p) -> tuple[SigmaReport, float]:
         g = _evaluate(f_jit, p, x_va)
-        s = float(sigma_of(g, va.omega_sq, va.weights, k_va))
-        nonpd = float(np.mean(np.linalg.eigvalsh(g)[:, 0] <= 0))
-        return s, nonpd
+        return measure_sigma(g, va.omega_sq, va.weights, kref), nonpd_fraction(g)
 
     probe = ModelInput(*(a[: c.ntk_probe] for a in x_va))
     comp = components_fn(c, n, d)
@@ -603,18 +736,22 @@ def train(config: TrainConfig, progress: Optional[Progress] = None) -> TrainResu
         changes.append(float(np.linalg.norm(theta - theta0) / np.linalg.norm(theta0)))
         ntk_seconds += time.perf_counter() - t0
 
-    val_sigma, nonpd = np.full(c.epochs + 1, np.nan), np.full(c.epochs + 1, np.nan)
+    reports: list[SigmaReport] = []
+    nonpd = np.full(c.epochs + 1, np.nan)
+    train_seconds = np.zeros(c.epochs + 1)
     train_loss, epoch_seconds = np.full(c.epochs, np.nan), np.zeros(c.epochs)
-    sigma_fs = float(sigma_of(va.g_fs, va.omega_sq, va.weights, k_va))
-    val_sigma[0], nonpd[0] = validate(params)
+    fs = measure_sigma(va.g_fs, va.omega_sq, va.weights, kref)
+    rep, nonpd[0] = validate(params)
+    reports.append(rep)
     if 0 in ntk_epochs:
         snapshot(params)
-    report(0, c.epochs, f"epoch 0: validation sigma {val_sigma[0]:.4f}")
+    report(0, total, f"epoch 0: validation sigma {rep.sigma:.4f}")
 
     rng = np.random.default_rng([c.seed, 3])
     n_tr = len(tr)
     n_batches = n_tr // c.batch_size
     omega_tr, w_tr = np.asarray(tr.omega_sq), np.asarray(tr.weights)
+    elapsed = 0.0
     for epoch in range(1, c.epochs + 1):
         t0 = time.perf_counter()
         perm = rng.permutation(n_tr)
@@ -625,51 +762,122 @@ def train(config: TrainConfig, progress: Optional[Progress] = None) -> TrainResu
             params, opt_state, value = step(params, opt_state, xb, omega_tr[idx], w_tr[idx])
             values.append(value)
         train_loss[epoch - 1] = float(np.mean(np.asarray(jnp.stack(values))))
-        if not np.all([np.all(np.isfinite(np.asarray(a))) for a in jax.tree_util.tree_leaves(params)]):
+        if not _finite(params):
             raise MetricflowError(f"the parameters became NaN/inf in epoch {epoch}; lower the learning rate {c.lr:g}")
         epoch_seconds[epoch - 1] = time.perf_counter() - t0
-        val_sigma[epoch], nonpd[epoch] = validate(params)
+        elapsed += epoch_seconds[epoch - 1]
+        train_seconds[epoch] = elapsed
+        rep, nonpd[epoch] = validate(params)
+        reports.append(rep)
         if epoch in ntk_epochs:
             snapshot(params)
-        report(epoch, c.epochs, f"epoch {epoch}: validation sigma {val_sigma[epoch]:.4f}")
+        report(epoch, total, f"epoch {epoch}: validation sigma {rep.sigma:.4f} ± {rep.sigma_se:.4f}")
 
-    ricci = (None, None, None)
+    lbfgs_sigma, lbfgs_se, lbfgs_seconds, lbfgs_done = [], [], [], 0
+    if c.lbfgs_steps:
+        params, lbfgs_sigma, lbfgs_se, lbfgs_seconds, lbfgs_done = _lbfgs_finish(c, loss, params, tr, validate, elapsed, report, total)
+    final = validate(params)[0] if c.lbfgs_steps else reports[-1]
+
+    ricci = (None,) * 6
     if c.ricci and c.model == "phi":
         sub = va.subset(np.arange(min(RICCI_POINTS, len(va))))
-        r_fs = ricci_measure(ricci_scalar(c, None, sub), sub.weights)
-        r0 = ricci_measure(ricci_scalar(c, params_initial, sub), sub.weights)
-        r1 = ricci_measure(ricci_scalar(c, params, sub), sub.weights)
-        ricci = (r_fs, r0, r1)
+        ricci = (
+            *weighted_mean_se(np.abs(ricci_scalar(c, None, sub)), sub.weights),
+            *weighted_mean_se(np.abs(ricci_scalar(c, params_initial, sub)), sub.weights),
+            *weighted_mean_se(np.abs(ricci_scalar(c, params, sub)), sub.weights),
+        )
 
     spectra_arr = np.asarray(spectra) if spectra else np.zeros((0, 0))
     w_raw, w_log = metric_ntk.wasserstein_to_first(spectra_arr)
+    field_of = lambda name: np.array([getattr(r, name) for r in reports])  # noqa: E731
+    val_sigma = field_of("sigma")
     return TrainResult(
         config=c,
+        kappa=kref,
         val_sigma=val_sigma,
+        val_sigma_se=field_of("sigma_se"),
+        val_sigma_self=field_of("sigma_self"),
+        val_sigma_self_se=field_of("sigma_self_se"),
+        val_kappa_self=field_of("kappa_self"),
+        train_seconds=train_seconds,
         train_loss=train_loss,
-        gain=float(val_sigma[0] / val_sigma[-1]),
-        sigma_fs=sigma_fs,
+        gain=float(val_sigma[0] / final.sigma),
+        sigma_fs=fs.sigma,
+        sigma_fs_se=fs.sigma_se,
         nonpd_fraction=nonpd,
+        lbfgs_sigma=np.asarray(lbfgs_sigma, dtype=np.float64),
+        lbfgs_sigma_se=np.asarray(lbfgs_se, dtype=np.float64),
+        lbfgs_seconds=np.asarray(lbfgs_seconds, dtype=np.float64),
+        lbfgs_steps_done=lbfgs_done,
+        final=final,
         ntk_epochs=np.asarray(ntk_epochs, dtype=np.int64),
         ntk_spectra=spectra_arr,
         ntk_change=np.asarray(changes, dtype=np.float64),
         ntk_wasserstein=w_raw,
         ntk_wasserstein_log=w_log,
         ricci_fs=ricci[0],
-        ricci_initial=ricci[1],
-        ricci_final=ricci[2],
+        ricci_fs_se=ricci[1],
+        ricci_initial=ricci[2],
+        ricci_initial_se=ricci[3],
+        ricci_final=ricci[4],
+        ricci_final_se=ricci[5],
         params_initial=params_initial,
         params_final=_to_numpy(params),
         n_params=n_parameters(params),
         epoch_seconds=epoch_seconds,
         ntk_seconds=ntk_seconds,
         seconds=time.perf_counter() - start,
+        load_average=(load_start, os.getloadavg()[0]),
     )
 
 
-# Seconds per point-epoch on 2 cores (benchmarks/bench_networks.py, 3 x 64, load ~5), training
-# and validation together.
-SECONDS_PER_POINT_EPOCH = {"metric": 2.5e-5, "phi": 3.5e-4}
+def _lbfgs_finish(c: TrainConfig, loss, params, tr: Points, validate, elapsed: float, report, total: int):
+    """c.lbfgs_steps full-batch L-BFGS steps (optax.lbfgs, zoom line search) on the first
+    c.lbfgs_points train points, validated every c.lbfgs_every steps.
+
+    Returns:
+      (params, sigma list, se list, training-seconds list, steps done).
+    """
+    import optax
+
+    m = min(c.lbfgs_points, len(tr))
+    xs = model_input(tr.subset(np.arange(m)))
+    omega, w = jnp.asarray(tr.omega_sq[:m]), jnp.asarray(tr.weights[:m])
+
+    def value_fn(p):
+        return loss(p, xs, omega, w)
+
+    opt = optax.lbfgs()
+    state = opt.init(params)
+    value_and_grad = optax.value_and_grad_from_state(value_fn)
+
+    @jax.jit
+    def step(p, s):
+        value, grad = value_and_grad(p, state=s)
+        updates, s = opt.update(grad, s, p, value=value, grad=grad, value_fn=value_fn)
+        return optax.apply_updates(p, updates), s
+
+    sigmas, ses, seconds, done = [], [], [], 0
+    for i in range(1, c.lbfgs_steps + 1):
+        t0 = time.perf_counter()
+        new, state = step(params, state)
+        jax.block_until_ready(new)
+        elapsed += time.perf_counter() - t0
+        if not _finite(new):
+            break  # keep the last finite parameters; lbfgs_steps_done says how far it got
+        params, done = new, i
+        if i % c.lbfgs_every == 0 or i == c.lbfgs_steps:
+            rep = validate(params)[0]
+            sigmas.append(rep.sigma)
+            ses.append(rep.sigma_se)
+            seconds.append(elapsed)
+            report(c.epochs, total, f"L-BFGS step {i}: validation sigma {rep.sigma:.4f} ± {rep.sigma_se:.4f}")
+    return params, sigmas, ses, seconds, done
+
+
+# Seconds per point-epoch on 2 cores (benchmarks/bench_networks.py, 3 x 64, load 5-7), training
+# and validation together: metric 0.5-1 s, phi (batch 100) 11-16 s per epoch of 10^5 points.
+SECONDS_PER_POINT_EPOCH = {"metric": 1e-5, "phi": 1.7e-4}
 
 
 def estimate_train(config: TrainConfig):
@@ -679,8 +887,9 @@ def estimate_train(config: TrainConfig):
     model's cost (SECONDS_PER_POINT_EPOCH, scaled by depth * width^2 / (3 * 64^2), at least
     0.3 of it); per metric-NTK snapshot with k = 9 P rows ~3e-10 k^2 (parameters) for the
     kernel (3x for phi) and 7e-10 k^3 for the spectrum, plus ~10 s of compile (TensorFlow
-    import); the phi model's Ricci check ~50 s. Memory: the worker with TensorFlow
-    (~1.6 GB), ~3 kB per point of chart data, batch activations, and the metric-NTK
+    import); the phi model's Ricci check ~50 s; an L-BFGS step ~3 full-batch gradients. Memory: the worker with TensorFlow
+    (~1.6 GB), ~3 kB per point of chart data, batch activations (the L-BFGS batch too),
+    and the metric-NTK
     ((9P)^2 float64, twice) with the parameter jacobian (9P x parameters).
     """
     from metricflow.jobs import Estimate
@@ -695,6 +904,9 @@ def estimate_train(config: TrainConfig):
         seconds += 10.0 + snaps * (3e-10 * k * k * params * (3 if c.model == "phi" else 1) + 7e-10 * k**3)
     if c.model == "phi" and c.ricci:
         seconds += 50.0
-    memory = 1600 * 2**20 + 3000 * c.n_points + 8 * 20 * c.batch_size * c.width * c.depth
+    # an L-BFGS step: a full-batch gradient and its line search, about 3 gradients
+    seconds += 3 * SECONDS_PER_POINT_EPOCH[c.model] * scale * min(c.lbfgs_points, c.n_points) * c.lbfgs_steps
+    batch = max(c.batch_size, min(c.lbfgs_points, c.n_points) if c.lbfgs_steps else 0)
+    memory = 1600 * 2**20 + 3000 * c.n_points + 8 * 20 * batch * c.width * c.depth
     memory += 16 * k * k + 8 * k * params
     return Estimate(float(seconds), int(memory))

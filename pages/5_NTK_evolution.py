@@ -18,6 +18,7 @@ from metricflow.figures import (
 )
 from metricflow.metric_ntk import TrainedKernelConfig, WidthSweepConfig
 from metricflow.networks import ACTIVATIONS, MODELS, TrainConfig
+from metricflow.saved_models import model_bytes
 
 
 def train_controls() -> TrainConfig:
@@ -63,15 +64,23 @@ def kernel_controls(train: TrainConfig) -> TrainedKernelConfig:
 
 
 def show_training(result) -> None:
-    c = st.columns(4)
+    f = result.final
+    c = st.columns(5)
     c[0].metric("validation σ before", f"{result.val_sigma[0]:.4f}")
-    c[1].metric("validation σ after", f"{result.val_sigma[-1]:.4f}")
-    c[2].metric("gain", f"{result.gain:.3g}")
-    c[3].metric("time", f"{result.seconds:.0f} s")
+    c[1].metric("validation σ after", f"{f.sigma:.5f} ± {f.sigma_se:.5f}", help="reference κ (exact at the Fermat point)")
+    c[2].metric("self-normalised σ after", f"{f.sigma_self:.5f} ± {f.sigma_self_se:.5f}", help="κ from the model's own metric (cymetric's convention)")
+    c[3].metric("gain", f"{result.gain:.3g}")
+    c[4].metric("time", f"{result.seconds:.0f} s")
+    kappa = f"{result.kappa.value:.7f} (exact)" if result.kappa.exact else f"{result.kappa.value:.7f} ± {result.kappa.se:.1e}"
+    st.caption(
+        f"σ on {result.config.n_val:,} validation points against the reference κ = {kappa}; "
+        f"g_FS: {result.sigma_fs:.4f} ± {result.sigma_fs_se:.4f}. Training {result.train_seconds[-1]:.0f} s "
+        f"at load {result.load_average[0]:.1f} → {result.load_average[1]:.1f}."
+    )
     if result.ricci_final is not None:
         st.caption(
             f"Weighted mean |R| (eq. B.3): g_FS {result.ricci_fs:.3g}, initial {result.ricci_initial:.3g}, "
-            f"trained {result.ricci_final:.3g}."
+            f"trained {result.ricci_final:.3g} ± {result.ricci_final_se:.2g}."
         )
     figs = {"sigma": training_sigma_figure(result)}
     st.plotly_chart(figs["sigma"], key="ntk_fig_sigma")
@@ -84,9 +93,11 @@ def show_training(result) -> None:
         left.plotly_chart(figs["spectrum"], key="ntk_fig_spectrum")
         right.plotly_chart(figs["wasserstein"], key="ntk_fig_wasserstein")
     stem = f"train_{result.config.model}_N{result.config.n_points}_E{result.config.epochs}"
-    d = st.columns(2)
+    d = st.columns(3)
     d[0].download_button("Summary (JSON)", json.dumps(result.summary(), indent=2), f"{stem}.json", "application/json")
     d[1].download_button("Figures (HTML)", lambda: figures_html(figs, title=stem), f"{stem}.html", "text/html")
+    d[2].download_button("Trained model (.npz)", model_bytes(result), f"{stem}.npz", "application/octet-stream",
+                         help="load with metricflow.load_model(path), or: python -m metricflow evaluate --model path")
 
 
 def show_sweep(result) -> None:

@@ -78,4 +78,14 @@ def test_trained_kernel_flow_runs_both_kernels():
     for curve in (r.initial_test_sigma, r.trained_test_sigma, r.initial_train_sigma):
         assert curve.shape == (6,) and np.isfinite(curve[0])
     assert r.kernel_change > 0 and r.lambda_max_initial > 0 and r.lambda_max_trained > 0
-    assert set(r.summary()) >= {"initial_test_gain", "trained_test_gain", "network_gain"}
+    assert set(r.summary()) >= {"initial_test_gain", "trained_test_gain", "network_gain", "trained_test_sigma_final_se"}
+    # step 0 is g_FS on the fresh test points, against the exact kappa, with its standard error
+    from metricflow.measures import measure_sigma
+    from metricflow.reference import reference_kappa
+
+    pts = sample_points(SampleConfig(manifold("quintic"), 40, seed=cfg.seed))
+    te = pts.subset(np.arange(20, 40))
+    fs = measure_sigma(te.g_fs, te.omega_sq, te.weights, reference_kappa(te.manifold))
+    assert r.initial_test_sigma[0] == pytest.approx(fs.sigma, rel=1e-12)
+    assert r.trained_test_sigma_se[0] == pytest.approx(fs.sigma_se, rel=1e-12) and fs.sigma_se > 0
+    assert r.initial_test_sigma_self[0] == pytest.approx(fs.sigma_self, rel=1e-12)
