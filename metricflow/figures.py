@@ -516,15 +516,23 @@ __all__ += ["tuning_convergence_figure", "tuning_params_figure", "tuning_figures
 # ---- finite networks and the metric-NTK (issue 7, section 3.3, fig. 4) -------------------
 
 
-def training_sigma_figure(result) -> go.Figure:
-    """Validation sigma (B.11) after each epoch of a TrainResult (epoch 0 = initial), log y."""
-    epochs = np.arange(len(result.val_sigma))
-    fig = go.Figure(go.Scatter(x=epochs, y=result.val_sigma, mode="lines+markers", name="validation σ"))
-    if len(result.train_loss):
-        fig.add_trace(go.Scatter(x=epochs[1:], y=result.train_loss, mode="lines", name="train σ (batches)", line=dict(dash="dot")))
+def training_sigma_figure(result, against: str = "epoch") -> go.Figure:
+    """Validation sigma (B.11) of a TrainResult with its standard error, log y.
+
+    Args:
+      result: a TrainResult; entry 0 is the initial model.
+      against: "epoch", or "time" for the training seconds before each record.
+    """
+    x = np.arange(len(result.val_sigma)) if against == "epoch" else result.train_seconds
+    fig = go.Figure(go.Scatter(x=x, y=result.val_sigma, mode="lines+markers", name="validation σ (reference κ)",
+                               error_y=dict(type="data", array=result.val_sigma_se)))
+    fig.add_trace(go.Scatter(x=x, y=result.val_sigma_self, mode="lines", line=dict(dash="dash"),
+                             name="validation σ (self-normalised)"))
+    if len(result.train_loss) and against == "epoch":
+        fig.add_trace(go.Scatter(x=x[1:], y=result.train_loss, mode="lines", name="train loss (batches)", line=dict(dash="dot")))
     fig.add_hline(y=result.sigma_fs, line_dash="dash", annotation_text="g_FS")
     fig.update_layout(title=f"{result.config.model} model: validation σ, gain {result.gain:.3g}",
-                      xaxis_title="epoch", yaxis_title="σ", yaxis_type="log")
+                      xaxis_title="epoch" if against == "epoch" else "training time (s)", yaxis_title="σ", yaxis_type="log")
     return fig
 
 
@@ -589,7 +597,7 @@ def trained_kernel_figure(result) -> go.Figure:
 
 def training_figures(result) -> dict[str, go.Figure]:
     """The figures of a TrainResult, by file-friendly name (NTK figures only with snapshots)."""
-    figs = {"sigma": training_sigma_figure(result)}
+    figs = {"sigma": training_sigma_figure(result), "sigma_time": training_sigma_figure(result, "time")}
     if len(result.ntk_epochs):
         figs["spectrum"] = ntk_spectrum_figure(result)
         figs["wasserstein"] = ntk_wasserstein_figure(result)

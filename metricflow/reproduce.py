@@ -769,7 +769,7 @@ def paper_numbers(results: dict, records=()) -> tuple:
         c = net.config
         settings = (f"{c.model} model, {c.depth} x {c.width} {c.activation}, {c.n_points:,} points "
                     f"({c.n_val:,} validation), {c.epochs} epochs, Adam lr {c.lr:g}, batch {c.batch_size}, seed {c.seed}")
-        add("network-gain", net.gain, f"{_g(net.gain)} (σ {net.val_sigma[0]:.3f} → {net.val_sigma[-1]:.4f})", settings)
+        add("network-gain", net.gain, f"{_g(net.gain)} (σ {net.val_sigma[0]:.3f} → {net.val_sigma[-1]:.4f} ± {net.val_sigma_se[-1]:.4f}, reference κ)", settings)
         if len(net.ntk_epochs):
             w, wl, ch = net.ntk_wasserstein[-1], net.ntk_wasserstein_log[-1], net.ntk_change[-1]
             add("ntk-shift", float(wl),

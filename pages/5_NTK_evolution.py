@@ -82,8 +82,10 @@ def show_training(result) -> None:
             f"Weighted mean |R| (eq. B.3): g_FS {result.ricci_fs:.3g}, initial {result.ricci_initial:.3g}, "
             f"trained {result.ricci_final:.3g} ± {result.ricci_final_se:.2g}."
         )
-    figs = {"sigma": training_sigma_figure(result)}
-    st.plotly_chart(figs["sigma"], key="ntk_fig_sigma")
+    figs = {"sigma": training_sigma_figure(result), "sigma_time": training_sigma_figure(result, "time")}
+    left, right = st.columns(2)
+    left.plotly_chart(figs["sigma"], key="ntk_fig_sigma")
+    right.plotly_chart(figs["sigma_time"], key="ntk_fig_sigma_time")
     epochs = [int(e) for e in result.ntk_epochs]
     if epochs:
         a, b = st.select_slider("Spectra at epochs", options=epochs, value=(epochs[0], epochs[-1]), key="ntk_epochs_pick")

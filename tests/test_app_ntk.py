@@ -30,10 +30,10 @@ def test_ntk_page_trains_sweeps_and_flows(cache_dir):
         at.button(key=key).click().run()
         assert not at.exception, at.exception
     wait_for(at, lambda a: any(m.label == "gain" for m in a.metric) and any(m.label == "test gain, trained Θ" for m in a.metric)
-             and len(a.get("plotly_chart")) >= 5, timeout=400)  # three jobs, each imports JAX and TensorFlow
+             and len(a.get("plotly_chart")) >= 6, timeout=400)  # three jobs, each imports JAX and TensorFlow
     labels = {m.label for m in at.metric}
     assert {"validation σ before", "validation σ after", "gain", "test gain, initial Θ"} <= labels
-    assert len(at.get("plotly_chart")) == 5  # sigma, spectrum, wasserstein, sweep, trained kernel
+    assert len(at.get("plotly_chart")) == 6  # sigma by epoch and time, spectrum, wasserstein, sweep, trained kernel
     buttons = at.get("download_button")
     assert len(buttons) == 3  # summary, figures, trained model
     assert buttons[2].proto.label == "Trained model (.npz)"

@@ -155,6 +155,15 @@ def test_validation_sigma_is_measured_against_the_exact_kappa():
     assert r.gain == pytest.approx(r.val_sigma[0] / r.final.sigma)
     assert r.train_seconds[0] == 0 and np.all(np.diff(r.train_seconds) > 0) and r.lbfgs_seconds[0] > r.train_seconds[-1]
     assert len(r.load_average) == 2
+    # the figures: sigma with its error bars, against epochs and against training time
+    from metricflow.figures import training_figures
+
+    figs = training_figures(r)
+    main = figs["sigma"].data[0]
+    np.testing.assert_array_equal(main.y, r.val_sigma)
+    np.testing.assert_array_equal(main.error_y.array, r.val_sigma_se)
+    np.testing.assert_array_equal(figs["sigma_time"].data[0].x, r.train_seconds)
+    np.testing.assert_array_equal(figs["sigma_time"].data[1].y, r.val_sigma_self)
 
 
 def _small_phi_model(tmp_path, seed=0):
