@@ -50,8 +50,12 @@ def job_store() -> JobStore:
 _BAD_INPUTS = "_bad_inputs"  # session_state: {label: reason} of out-of-range inputs before the next Run
 
 
-def count_input(where, label: str, min_value: int, max_value: int, value: int | None = None, **kwargs) -> int:
-    """A number_input for a count in [min_value, max_value] whose value is always the one shown.
+def _number(v) -> str:
+    return f"{v:,}" if isinstance(v, int) else f"{v:g}"
+
+
+def bounded_input(where, label: str, min_value, max_value, value=None, **kwargs):
+    """A number_input in [min_value, max_value] whose value is always the one shown.
 
     Streamlit's own bounds keep the previous value when a typed one is out of range, so the
     config would differ from the box. Here the typed value is returned as it is; out of
@@ -65,16 +69,21 @@ def count_input(where, label: str, min_value: int, max_value: int, value: int | 
     """
     if value is not None:
         kwargs["value"] = value
-    kwargs.setdefault("step", 1)  # an integer widget
     got = where.number_input(label, **kwargs)
     bad = st.session_state.setdefault(_BAD_INPUTS, {})
     if got < min_value or got > max_value:
-        side = f"below the minimum {min_value:,}" if got < min_value else f"above the maximum {max_value:,}"
-        bad[label] = f"{label} {got:,} is {side}"
-        where.error(f"{label}: at most {max_value:,}" if got > max_value else f"{label}: at least {min_value:,}")
+        side = f"below the minimum {_number(min_value)}" if got < min_value else f"above the maximum {_number(max_value)}"
+        bad[label] = f"{label} {_number(got)} is {side}"
+        where.error(f"{label}: at most {_number(max_value)}" if got > max_value else f"{label}: at least {_number(min_value)}")
     else:
         bad.pop(label, None)
     return got
+
+
+def count_input(where, label: str, min_value: int, max_value: int, value: int | None = None, **kwargs) -> int:
+    """``bounded_input`` for an integer count."""
+    kwargs.setdefault("step", 1)  # an integer widget
+    return bounded_input(where, label, min_value, max_value, value, **kwargs)
 
 
 def run_button(label: str = "Run", key: str | None = None, disabled: bool = False) -> bool:

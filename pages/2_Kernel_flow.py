@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from dashboard import job_progress, job_store, count_input, run_button
+from dashboard import bounded_input, count_input, job_progress, job_store, run_button
 from metricflow.errors import MetricflowError, available_memory_bytes
 from metricflow.experiments import flow_csv
 from metricflow.figures import figure_png, figures_html, flow_figures, flow_label
@@ -81,10 +81,10 @@ def flow_controls() -> FlowConfig:
     n_train = count_input(c[0], "Train points", 10, 1_000_000, step=100, key=key("n_train", table["n_train"]))
     n_test = count_input(c[1], "Test points", 10, 1_000_000, step=100, key=key("n_test", table["n_train"]))
     steps = count_input(c[2], "Steps", 1, 10_000, key=key("steps", 50))
-    lr = c[3].number_input("Learning rate Δt", 1e-12, 1e6, format="%g", key=key("lr", float(table["lr"])))
+    lr = bounded_input(c[3], "Learning rate Δt", 1e-12, 1e6, format="%g", key=key("lr", float(table["lr"])))
     c = st.columns(4)
-    clip = c[0].number_input(
-        "Clip (0 = off)", 0.0, 1e6, format="%g", key=key("clip", 0.0),
+    clip = bounded_input(
+        c[0], "Clip (0 = off)", 0.0, 1e6, format="%g", key=key("clip", 0.0),
         help="euclidean: scale down each point's update so |Δt U| ≤ clip |g| (Frobenius norms); "
         "covariant: bound the log-rescaling |Δt c/n| ≤ clip",
     )
@@ -93,15 +93,15 @@ def flow_controls() -> FlowConfig:
     c = st.columns(4)
     if kernel == "relu-ntk":
         options["depth"] = int(count_input(c[0], "Depth", 1, 20, key=key("depth", table["depth"])))
-        options["sigma_w"] = c[1].number_input("σ_w", 1e-6, 1e6, format="%g", key=key("sigma_w", float(table["sigma_w"])))
-        options["sigma_b"] = c[2].number_input("σ_b", 0.0, 1e6, format="%g", key=key("sigma_b", float(table["sigma_b"])))
+        options["sigma_w"] = bounded_input(c[1], "σ_w", 1e-6, 1e6, format="%g", key=key("sigma_w", float(table["sigma_w"])))
+        options["sigma_b"] = bounded_input(c[2], "σ_b", 0.0, 1e6, format="%g", key=key("sigma_b", float(table["sigma_b"])))
     elif kernel == "gaussian":
-        options["sigma"] = c[0].number_input("σ (eq. 3.6)", 1e-6, 1e6, format="%g", key=key("sigma", float(table["sigma"])))
+        options["sigma"] = bounded_input(c[0], "σ (eq. 3.6)", 1e-6, 1e6, format="%g", key=key("sigma", float(table["sigma"])))
         options["squared"] = c[1].checkbox("exp(−d²/2σ²)", key=key("squared", False))
-        radius = c[2].number_input("Cutoff radius (0 = dense)", 0.0, 1.5, format="%g", key=key("radius", 0.0))
+        radius = bounded_input(c[2], "Cutoff radius (0 = dense)", 0.0, 1.5, format="%g", key=key("radius", 0.0))
         options["radius"] = radius or None
     elif kernel == "cosnet":
-        options["sigma_w"] = c[0].number_input("σ_w", 1e-6, 1e6, format="%g", key=key("sigma_w", float(table["sigma_w"])))
+        options["sigma_w"] = bounded_input(c[0], "σ_w", 1e-6, 1e6, format="%g", key=key("sigma_w", float(table["sigma_w"])))
         width = count_input(c[1], "Width N (0 = infinite)", 0, 10**7, step=256, key=key("width", 0))
         options["width"] = int(width) or None
     normalise = c[3].checkbox(

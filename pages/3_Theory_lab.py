@@ -7,7 +7,7 @@ import json
 import numpy as np
 import streamlit as st
 
-from dashboard import job_section, count_input
+from dashboard import bounded_input, count_input, job_section
 from metricflow.errors import MetricflowError
 from metricflow.figures import figures_html, theory_figures
 from metricflow.theory import TheoryConfig
@@ -55,7 +55,7 @@ def theory_controls() -> TheoryConfig:
     """The theory lab's widgets, as a TheoryConfig (raises MetricflowError on bad input)."""
     c = st.columns(6)
     d = count_input(c[0], "Input dimension d", 1, 100, 10, help="10: real and imaginary parts of z in P^4")
-    sigma_w = c[1].number_input("σ_w (width study)", 0.01, 1e4, 10.0, format="%g")
+    sigma_w = bounded_input(c[1], "σ_w (width study)", 0.01, 1e4, 10.0, format="%g")
     largest = c[2].selectbox("Largest width N", LARGEST, index=LARGEST.index(10_000))
     trials = count_input(c[3], "Draws per width", 1, 100, 4)
     sws = c[4].text_input("σ_w values (locality)", "1, 3, 10, 30, 100")

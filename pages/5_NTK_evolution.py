@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from dashboard import job_section, count_input
+from dashboard import bounded_input, count_input, job_section
 from metricflow.errors import MetricflowError
 from metricflow.figures import (
     figures_html,
@@ -34,7 +34,7 @@ def train_controls() -> TrainConfig:
     activation = c[0].selectbox("Activation", ACTIVATIONS, index=ACTIVATIONS.index(default_act))
     probe = count_input(c[1], "NTK probe points", min_value=0, max_value=500, value=30, step=10)
     every = count_input(c[2], "NTK every (epochs)", min_value=0, max_value=100, value=5, step=1)
-    lr = c[3].number_input("Learning rate", min_value=1e-5, max_value=1.0, value=1e-2, format="%.4f")
+    lr = bounded_input(c[3], "Learning rate", min_value=1e-5, max_value=1.0, value=1e-2, format="%.4f")
     seed = count_input(c[4], "Seed", min_value=0, max_value=2**31 - 1, value=0, step=1)
     return TrainConfig(
         model=model, n_points=int(n_points), epochs=int(epochs), width=int(width), depth=int(depth),
@@ -47,7 +47,7 @@ def sweep_controls() -> WidthSweepConfig:
     widths = c[0].text_input("Widths", value="32, 128, 512")
     n_points = count_input(c[1], "Points ", min_value=100, max_value=100_000, value=10_000, step=1000)
     epochs = count_input(c[2], "Epochs ", min_value=1, max_value=50, value=5)
-    lr = c[3].number_input("GD learning rate", min_value=1e-4, max_value=100.0, value=1.0)
+    lr = bounded_input(c[3], "GD learning rate", min_value=1e-4, max_value=100.0, value=1.0)
     try:
         parsed = tuple(int(w) for w in widths.replace(",", " ").split())
     except ValueError:

@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from dashboard import job_section, count_input
+from dashboard import bounded_input, count_input, job_section
 from metricflow.errors import MetricflowError
 from metricflow.figures import figure_png, figures_html, tuning_figures
 from metricflow.kernels import KERNELS
@@ -63,8 +63,8 @@ def tune_controls() -> TuneConfig:
             lo = count_input(col, f"{label} from", 1, 1_000_000, int(low), step=step, key=f"{key}_low")
             hi = count_input(col, f"{label} to", 1, 1_000_000, int(high), step=step, key=f"{key}_high")
         else:
-            lo = col.number_input(f"{label} from", 0.0, 1e6, float(low), format="%g", key=f"{key}_low")
-            hi = col.number_input(f"{label} to", 0.0, 1e6, float(high), format="%g", key=f"{key}_high")
+            lo = bounded_input(col, f"{label} from", 0.0, 1e6, float(low), format="%g", key=f"{key}_low")
+            hi = bounded_input(col, f"{label} to", 0.0, 1e6, float(high), format="%g", key=f"{key}_high")
         bounds.append((name, lo, hi))
     if "normalise" in defaults:
         choice = cols[-1].radio("Normalise updates", ["search", "on", "off"], key=f"tune_normalise_{kernel}",

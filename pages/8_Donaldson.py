@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from dashboard import count_input, job_section
+from dashboard import bounded_input, count_input, job_section
 from metricflow.donaldson import MAX_K, SWEEP_PSIS, DonaldsonConfig, DonaldsonSweepConfig, hilbert_dimension
 from metricflow.errors import MetricflowError
 from metricflow.figures import figures_html
@@ -41,10 +41,10 @@ def donaldson_controls() -> DonaldsonConfig:
     optimise = c[5].checkbox("σ-optimised h", value=False, help="also minimise σ over h with Adam (Headrick–Nassar)")
     with st.expander("Iteration and optimiser settings"):
         o = st.columns(4)
-        tol = o[0].number_input("Tolerance", min_value=1e-12, max_value=1e-2, value=1e-6, format="%.0e")
+        tol = bounded_input(o[0], "Tolerance", min_value=1e-12, max_value=1e-2, value=1e-6, format="%.0e")
         max_iterations = count_input(o[1], "Max iterations", 1, 10_000, 200)
         opt_steps = count_input(o[2], "Adam steps", 1, 10_000, 300)
-        opt_lr = o[3].number_input("Adam learning rate", min_value=1e-5, max_value=1.0, value=5e-3, format="%.0e")
+        opt_lr = bounded_input(o[3], "Adam learning rate", min_value=1e-5, max_value=1.0, value=5e-3, format="%.0e")
     return DonaldsonConfig(
         Manifold(5, parse_psi(psi)), int(k_max), int(n_points), int(n_test), int(seed), optimise=optimise,
         tol=float(tol), max_iterations=int(max_iterations), opt_steps=int(opt_steps), opt_lr=float(opt_lr),

@@ -166,3 +166,14 @@ def test_an_out_of_range_count_disables_run_in_chromium(server, page):
     box.press("Enter")
     expect(page.get_by_text("Run is disabled")).to_have_count(0, timeout=30_000)
     expect(page.get_by_role("button", name="Run")).to_be_enabled()
+    # a real-valued input behaves the same
+    lr = page.get_by_label("Learning rate Δt")
+    lr.fill("2e6")
+    lr.press("Enter")
+    expect(page.get_by_text("Run is disabled: Learning rate Δt 2e+06 is above the maximum 1e+06")).to_be_visible(
+        timeout=30_000)
+    expect(page.get_by_role("button", name="Run")).to_be_disabled()
+    expect(lr).to_have_value("2000000")
+    lr.fill("0.3162")
+    lr.press("Enter")
+    expect(page.get_by_text("Run is disabled")).to_have_count(0, timeout=30_000)
