@@ -266,6 +266,8 @@ def load_model(path) -> TrainedModel:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise MetricflowError(f"no model file at {path}")
+    if not zipfile.is_zipfile(path):
+        raise MetricflowError(f"{path} is not a .npz model file (not a zip archive); save one with train --save")
     try:
         npz = np.load(path, allow_pickle=False)
         if not isinstance(npz, np.lib.npyio.NpzFile):
