@@ -670,16 +670,17 @@ def paper_numbers(results: dict, records=()) -> tuple:
             continue
         stable = results.get("clipped-relu-ntk" if kernel == "relu-ntk" else f"stable-{kernel}")
         stopped = r.steps_done < r.config.steps
-        text = lambda g: f"diverged (stopped after step {r.steps_done})" if stopped else _g(g)  # noqa: E731
+        text = lambda g, se: f"diverged (stopped after step {r.steps_done})" if stopped else _pm(g, se)  # noqa: E731
         also = ""
         if stable is not None:
-            also = (f"With the stable settings ({_flow_label(stable.config)}): train gain {_g(stable.train_gain)}, "
-                    f"test gain {_g(stable.test_gain)}.")
-        add(f"train-gain-{kernel}", None if stopped else r.train_gain, text(r.train_gain), _flow_label(r.config), also,
-            measured=True)
-        test_value = stable.test_gain if stopped and stable is not None else r.test_gain
+            also = (f"With the stable settings ({_flow_label(stable.config)}): train gain "
+                    f"{_pm(stable.train_gain, stable.train_gain_se)}, test gain {_pm(stable.test_gain, stable.test_gain_se)}.")
+        add(f"train-gain-{kernel}", None if stopped else r.train_gain, text(r.train_gain, r.train_gain_se),
+            _flow_label(r.config), also, measured=True)
+        test_run = stable if stopped and stable is not None else r
+        test_value = test_run.test_gain
         test_note = also if not stopped else f"Table 1 diverged; the value is from the stable run. {also}"
-        add(f"test-gain-{kernel}", test_value, _g(test_value) + ("" if not stopped else " (stable settings)"),
+        add(f"test-gain-{kernel}", test_value, _pm(test_value, test_run.test_gain_se) + ("" if not stopped else " (stable settings)"),
             _flow_label(r.config if not stopped or stable is None else stable.config), test_note)
 
     noise = {k: results.get(f"noise-{k}") for k in ("delta", "gaussian")}
