@@ -485,7 +485,7 @@ def _paired_gain(before: np.ndarray, after: np.ndarray, w: np.ndarray) -> tuple[
     """Gain sum w before / sum w after and its standard error (delta method, same points)."""
     b, a = np.sum(w * before), np.sum(w * after)
     ratio = b / a
-    return float(ratio), float(np.sqrt(np.sum((w * (before - ratio * after)) ** 2)) / a)
+    return float(ratio), float(np.sqrt(np.sum((w * (before - ratio * after)) ** 2)) / abs(a))
 
 
 def run_flow(config: FlowConfig, progress: Optional[Progress] = None) -> FlowResult:

@@ -325,3 +325,19 @@ def test_float32_metrics_floor_the_covariant_delta_flow():
     assert r64.train_sigma[-1] < 1e-8 and 3e-8 < r32.train_sigma[-1] < 1e-6
     assert abs(r32.train_sigma[10] / r64.train_sigma[10] - 1) < 1e-4  # the same flow until the floor
     assert 3e5 < r32.train_gain < 1e7 < r64.train_gain
+
+
+def test_paired_gain_error_matches_a_bootstrap_and_ignores_the_weights_sign():
+    from metricflow.flow import _paired_gain
+
+    rng = np.random.default_rng(0)
+    before = rng.uniform(0.5, 1.0, 1000)
+    after = before / 3 + rng.normal(0, 0.01, 1000)
+    w = rng.uniform(0.1, 2.0, 1000)
+    gain, se = _paired_gain(before, after, w)
+    boots = []
+    for _ in range(400):
+        i = rng.integers(0, 1000, 1000)
+        boots.append(np.sum(w[i] * before[i]) / np.sum(w[i] * after[i]))
+    assert 0.8 < se / np.std(boots) < 1.25
+    assert _paired_gain(before, after, -w) == (gain, se)
