@@ -18,7 +18,7 @@ from metricflow.errors import MetricflowError
 from metricflow.flow import SAMPLE_BATCH, SCHEMA_VERSION as FLOW_SCHEMA, FlowConfig, run_flow
 from metricflow.jobs import Estimate, register
 from metricflow.kernels import MAX_DENSE_ENTRIES
-from metricflow.measures import SigmaReport, measure_sigma
+from metricflow.measures import SigmaReport, measure_sigma, volume_ratio_numpy
 from metricflow.reference import KAPPA_SCHEMA, CHUNK, KappaConfig, reference_kappa, run_kappa, set_kappa_loader
 from metricflow.points import SampleConfig, memory_estimate
 from metricflow.theory import THEORY_SCHEMA, TheoryConfig, estimate_theory, run_theory
@@ -147,7 +147,7 @@ def run_sample(config: SampleConfig, progress=None) -> SampleResult:
     report(1, 3, "measuring sigma and kappa")
     reference = reference_kappa(config.manifold)
     measured = measure_sigma(pts.g_fs, pts.omega_sq, pts.weights, reference)
-    e = np.real(np.linalg.det(pts.g_fs)) / pts.omega_sq / reference.value
+    e = volume_ratio_numpy(pts.g_fs, pts.omega_sq) / reference.value
     report(2, 3, "summarising")
     charts, counts = np.unique(pts.chart, axis=0, return_counts=True)
     rng = np.random.default_rng(config.seed)

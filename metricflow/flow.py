@@ -64,7 +64,7 @@ from metricflow.kernels import (
 )
 from metricflow.losses import LOSSES, loss_gradient, relative_gradient
 from metricflow.manifolds import Manifold
-from metricflow.measures import Kappa, kappa, measure_sigma
+from metricflow.measures import Kappa, kappa, measure_sigma, volume_ratio_numpy
 from metricflow.reference import reference_kappa
 from metricflow.points import Points, SampleConfig, points_from_coordinates, sample_points
 
@@ -458,11 +458,6 @@ def _apply(k, grad: np.ndarray, norm: Optional[np.ndarray]) -> np.ndarray:
     return out.view(np.complex128).reshape(-1, a, a)
 
 
-def _volume_ratio(g: np.ndarray, omega_sq: np.ndarray) -> np.ndarray:
-    """(N,) float64: det g / |Omega|^2 (NumPy; measures.volume_ratio is the JAX one)."""
-    return np.linalg.det(g.astype(np.complex128, copy=False)).real / omega_sq
-
-
 def _nonpd(g: np.ndarray) -> np.ndarray:
     """(N,) bool: the metric has an eigenvalue <= 0."""
     return np.linalg.eigvalsh(g.astype(np.complex128, copy=False))[:, 0] <= 0.0
@@ -579,7 +574,7 @@ def flow_on_points(
     sets = {"train": train, "test": test}
 
     def deviation(g, pts):
-        return np.abs(1.0 - _volume_ratio(g, pts.omega_sq) / kap)
+        return np.abs(1.0 - volume_ratio_numpy(g, pts.omega_sq) / kap)
 
     def record(step: int) -> Optional[str]:
         """Measure both sets after ``step``; return why the flow diverged, or None."""
@@ -612,7 +607,7 @@ def flow_on_points(
     lr_hint = f"the learning rate {c.lr:g} is likely too large"
     for step in range(1, c.steps + 1):
         if c.update == "covariant":
-            eta_train = _volume_ratio(g_train, train.omega_sq) / kap
+            eta_train = volume_ratio_numpy(g_train, train.omega_sq) / kap
             rate = np.asarray(relative_gradient(eta_train, c.loss))
             if not np.all(np.isfinite(rate)):
                 bad = int(np.sum(~np.isfinite(rate)))

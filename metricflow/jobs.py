@@ -293,6 +293,14 @@ def _stored_types() -> dict:
     return found
 
 
+def _storable_name(t: type) -> str:
+    """The stored name of a dataclass or NamedTuple type, if a result may hold it."""
+    name = _type_name(t)
+    if _stored_types().get(name) is not t:
+        raise MetricflowError(f"cannot store a {name} in a result: define it in the module of a registered job kind")
+    return name
+
+
 def _encode(value, parts: list, size: list):
     """``value`` as a JSON-ready tree; array bytes are appended to ``parts``."""
     t = type(value)
@@ -303,9 +311,7 @@ def _encode(value, parts: list, size: list):
     if t is tuple:
         return {"$": "tuple", "v": [_encode(v, parts, size) for v in value]}
     if isinstance(value, tuple) and hasattr(t, "_fields"):
-        if _stored_types().get(_type_name(t)) is not t:
-            raise MetricflowError(f"cannot store a {_type_name(t)} in a result: define it in the module of a registered job kind")
-        return {"$": "namedtuple", "type": _type_name(t), "v": [_encode(v, parts, size) for v in value]}
+        return {"$": "namedtuple", "type": _storable_name(t), "v": [_encode(v, parts, size) for v in value]}
     if t is dict:
         return {"$": "dict", "v": [[_encode(k, parts, size), _encode(v, parts, size)] for k, v in value.items()]}
     if t is complex:
@@ -323,12 +329,7 @@ def _encode(value, parts: list, size: list):
         size[0] += len(data)
         return node
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        name = _type_name(t)
-        if _stored_types().get(name) is not t:
-            raise MetricflowError(
-                f"cannot store a {name} in a result: define it in the module of a registered job kind"
-            )
-        return {"$": "dataclass", "type": name,
+        return {"$": "dataclass", "type": _storable_name(t),
                 "v": {f.name: _encode(getattr(value, f.name), parts, size) for f in dataclasses.fields(value)}}
     raise MetricflowError(
         f"cannot store a {t.__name__} in a result; results hold numbers, strings, None, lists, tuples, "

@@ -14,7 +14,7 @@ import numpy as np
 
 from metricflow._jax import jnp
 
-__all__ = ["Kappa", "SigmaReport", "eta", "kappa", "measure_sigma", "sigma", "volume_ratio", "weighted_mean_se"]
+__all__ = ["Kappa", "SigmaReport", "eta", "kappa", "measure_sigma", "sigma", "volume_ratio", "volume_ratio_numpy", "weighted_mean_se"]
 
 
 def volume_ratio(g, omega_sq):
@@ -28,6 +28,19 @@ def volume_ratio(g, omega_sq):
       (N,) float64.
     """
     return jnp.real(jnp.linalg.det(g)) / omega_sq
+
+
+def volume_ratio_numpy(g, omega_sq) -> np.ndarray:
+    """det g / |Omega|^2 at each point, in NumPy float64 (``volume_ratio`` is the JAX one).
+
+    Args:
+      g: (N, n, n) Hermitian metrics (complex64 input is promoted to complex128).
+      omega_sq: (N,) float64.
+
+    Returns:
+      (N,) float64.
+    """
+    return np.real(np.linalg.det(np.asarray(g, dtype=np.complex128))) / np.asarray(omega_sq, dtype=np.float64)
 
 
 def kappa(g, omega_sq, weights):
@@ -169,7 +182,7 @@ def measure_sigma(g, omega_sq, weights, reference: Kappa, mask=None) -> SigmaRep
     Returns:
       SigmaReport.
     """
-    volume = np.real(np.linalg.det(np.asarray(g, dtype=np.complex128))) / np.asarray(omega_sq, dtype=np.float64)
+    volume = volume_ratio_numpy(g, omega_sq)
     w = np.asarray(weights, dtype=np.float64)
     if mask is not None:
         volume, w = volume[np.asarray(mask, dtype=bool)], w[np.asarray(mask, dtype=bool)]

@@ -23,7 +23,7 @@ import numpy as np
 
 from metricflow.errors import check_count, check_points
 from metricflow.manifolds import Manifold
-from metricflow.measures import Kappa
+from metricflow.measures import Kappa, volume_ratio_numpy
 from metricflow.points import SampleConfig, sample_points
 
 __all__ = [
@@ -84,7 +84,7 @@ def estimate_kappa(manifold: Manifold, n_points: int, seed: int, progress=None) 
         chunk_seed = int(np.random.SeedSequence([seed, i]).generate_state(1, np.uint64)[0] % 2**63)
         pts = sample_points(SampleConfig(manifold, size, chunk_seed))
         w = np.asarray(pts.weights, dtype=np.float64)
-        v = np.real(np.linalg.det(pts.g_fs)) / pts.omega_sq
+        v = volume_ratio_numpy(pts.g_fs, pts.omega_sq)
         sw, swv = sw + w.sum(), swv + (w * v).sum()
         sww, swwv, swwvv = sww + (w * w).sum(), swwv + (w * w * v).sum(), swwvv + (w * w * v * v).sum()
         report(i + 1, chunks, f"kappa from {min(n_points, (i + 1) * CHUNK):,} points")
