@@ -21,7 +21,7 @@ SCHEDULER = "scheduler"  # session_state key: a Dask scheduler address, set in a
 def _open_store(directory: str, scheduler: str = "") -> JobStore:
     if not scheduler:
         return JobStore(directory)  # $METRICFLOW_SCHEDULER, else the local process pool
-    from metricflow.dask_executor import executor_for
+    from metricflow.jobs import executor_for
 
     return JobStore(directory, executor=executor_for(scheduler))
 

@@ -17,9 +17,9 @@ import sys
 CHILD = """
 import json, resource, sys, time
 import numpy as np
-from metricflow.clustering import cluster_labels, fs_silhouette, _sample
-from metricflow.distance import fs_distance_matrix
-from metricflow.points import SampleConfig, sample_points
+from metricflow.studies.clustering import cluster_labels, fs_silhouette, _sample
+from metricflow.geometry.distance import fs_distance_matrix
+from metricflow.geometry.points import SampleConfig, sample_points
 method, n, clusters, batches, k = json.loads(sys.argv[1])
 pts = sample_points(SampleConfig(n_points=n, seed=0))
 start = time.perf_counter()

@@ -21,7 +21,7 @@ def main():
     from streamlit.testing.v1 import AppTest
 
     from metricflow import SampleConfig, manifold
-    from metricflow.experiments import run_sample  # noqa: F401  (registers the job kind)
+    from metricflow.studies.sample import run_sample  # noqa: F401  (registers the job kind)
     from metricflow.jobs import JobStore
 
     store = JobStore()

@@ -30,8 +30,8 @@ def main() -> None:
     t = time.perf_counter()
     from distributed import Client, LocalCluster
 
-    from metricflow.dask_executor import DaskExecutor, run_many
-    from metricflow.flow import FlowConfig
+    from metricflow.jobs import DaskExecutor, run_many
+    from metricflow.flows.flow import FlowConfig
     from metricflow.jobs import JobStore, run_job
 
     imports = time.perf_counter() - t

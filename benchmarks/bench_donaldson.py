@@ -17,9 +17,9 @@ import sys
 RUNNER = """
 import json, resource, time
 import numpy as np
-from metricflow.donaldson import balance, initial_h, metric, monomial_exponents, sections, BLOCK
-from metricflow.manifolds import Manifold
-from metricflow.points import SampleConfig, sample_points
+from metricflow.flows.donaldson import balance, initial_h, metric, monomial_exponents, sections, BLOCK
+from metricflow.geometry.manifolds import Manifold
+from metricflow.geometry.points import SampleConfig, sample_points
 k, n, iterations = {k}, {n}, {iterations}
 pts = sample_points(SampleConfig(Manifold(5, 0), n, seed=0))
 test = pts.subset(slice(0, 10_000))

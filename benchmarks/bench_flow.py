@@ -37,7 +37,7 @@ CASES = [
 
 CHILD = """
 import json, resource, sys, time
-from metricflow.flow import FlowConfig, run_flow
+from metricflow.flows.flow import FlowConfig, run_flow
 kernel, n_train, n_test, steps, options, update = json.loads(sys.argv[1])
 lr = 1e-4 if update == "euclidean" else None  # euclidean: small, with normalised updates, so every case runs all its steps
 stamps = {}

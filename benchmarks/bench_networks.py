@@ -34,8 +34,8 @@ PHI_BEST = dict(model="phi", n_points=100_000, epochs=30, batch_size=100, lr=1e-
 
 PHI_RUN = """
 import os, tempfile
-from metricflow.networks import TrainConfig, train
-from metricflow.saved_models import evaluate_model, load_model, save_model
+from metricflow.networks.models import TrainConfig, train
+from metricflow.networks.saved import evaluate_model, load_model, save_model
 r = train(TrainConfig(**dict(PHI_BEST, epochs=EPOCHS)))
 out = r.summary(); out.pop("config")
 for target in (0.0167, 0.005, 0.002):
@@ -49,28 +49,28 @@ out["fresh"].pop("config")
 
 CASE_CODE = {
     "metric": """
-from metricflow.networks import TrainConfig, train
+from metricflow.networks.models import TrainConfig, train
 r = train(TrainConfig(model="metric", n_points=100_000, epochs=50, ntk_probe=100, ntk_every=5))
 out = r.summary(); out.pop("config"); out["ntk_seconds"] = r.ntk_seconds
 """,
     "phi": """
-from metricflow.networks import TrainConfig, train
+from metricflow.networks.models import TrainConfig, train
 r = train(TrainConfig(model="phi", n_points=100_000, epochs=5, ntk_probe=50, ntk_every=5))
 out = r.summary(); out.pop("config"); out["ntk_seconds"] = r.ntk_seconds
 """,
     "phi_best": PHI_RUN.replace("EPOCHS", "30"),
     "phi_fast": PHI_RUN.replace("EPOCHS", "20"),
     "metric50": """
-from metricflow.networks import TrainConfig, train
+from metricflow.networks.models import TrainConfig, train
 r = train(TrainConfig(model="metric", n_points=100_000, epochs=50, seed=11))
 out = r.summary(); out.pop("config")
 """,
     "ntk200": """
 import time, numpy as np
 from metricflow._jax import jax
-from metricflow.metric_ntk import metric_ntk, spectrum
-from metricflow.networks import TrainConfig, components_fn, init_params, model_input
-from metricflow.points import SampleConfig, sample_points
+from metricflow.networks.metric_ntk import metric_ntk, spectrum
+from metricflow.networks.models import TrainConfig, components_fn, init_params, model_input
+from metricflow.geometry.points import SampleConfig, sample_points
 probe = model_input(sample_points(SampleConfig(n_points=200, seed=9)))
 out = {}
 for model in ("metric", "phi"):
@@ -84,11 +84,11 @@ for model in ("metric", "phi"):
     out[f"{model}_min_eig_over_max"] = float(eig[0] / eig[-1])
 """,
     "width": """
-from metricflow.metric_ntk import WidthSweepConfig, run_width_sweep
+from metricflow.studies.feature_learning import WidthSweepConfig, run_width_sweep
 out = run_width_sweep(WidthSweepConfig()).summary()
 """,
     "trained": """
-from metricflow.metric_ntk import TrainedKernelConfig, run_trained_kernel
+from metricflow.studies.feature_learning import TrainedKernelConfig, run_trained_kernel
 out = run_trained_kernel(TrainedKernelConfig()).summary()
 """,
 }

@@ -16,7 +16,7 @@ CASES = {
 RUNNER = """
 import json, resource, time
 from metricflow import manifold
-from metricflow.reference import REFERENCE_POINTS, REFERENCE_SEED, estimate_kappa
+from metricflow.geometry.reference import REFERENCE_POINTS, REFERENCE_SEED, estimate_kappa
 estimate_kappa(manifold("quintic", psi=complex("{psi}")), 2000, 1)  # warm-up
 t = time.perf_counter()
 k = estimate_kappa(manifold("quintic", psi=complex("{psi}")), REFERENCE_POINTS, REFERENCE_SEED)

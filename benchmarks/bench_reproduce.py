@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anyw
 def main() -> None:
     from distributed import Client, LocalCluster
 
-    from metricflow.dask_executor import DaskExecutor
+    from metricflow.jobs import DaskExecutor
     from metricflow.jobs import JobStore
-    from metricflow.reproduce import ReproduceConfig, reproduce
+    from metricflow.reproduce.core import ReproduceConfig, reproduce
 
     config = ReproduceConfig(quick=True)
     with tempfile.TemporaryDirectory() as directory:

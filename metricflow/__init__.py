@@ -3,7 +3,7 @@
 Importing metricflow turns on double precision in JAX (see ``metricflow/_jax.py``).
 """
 
-from metricflow.distance import (
+from metricflow.geometry.distance import (
     ZERO_BELOW,
     FSNeighbours,
     fs_distance,
@@ -11,28 +11,20 @@ from metricflow.distance import (
     nearest_neighbour_stats,
     projector_embedding,
 )
-from metricflow.donaldson import DonaldsonConfig, DonaldsonResult, DonaldsonSweepConfig, run_donaldson
+from metricflow.flows.donaldson import DonaldsonConfig, DonaldsonResult, run_donaldson
+from metricflow.studies.moduli import DonaldsonSweepConfig
 from metricflow.errors import MetricflowError
-from metricflow.flow import SCHEMA_VERSION as FLOW_SCHEMA_VERSION
-from metricflow.flow import TABLE1, FlowConfig, FlowResult, run_flow, sample_in_chart
-from metricflow.kernels import (
-    KERNELS,
-    cosnet_empirical_kernel,
-    cosnet_init,
-    cosnet_kernel,
-    cosnet_normalisation,
-    cosnet_width,
-    delta_kernel,
-    gaussian_kernel,
-    gaussian_kernel_sparse,
-    relu_ntk,
-)
-from metricflow.losses import LOSSES, loss_gradient, loss_values, total_loss
-from metricflow.manifolds import MANIFOLDS, Manifold, manifold
-from metricflow.measures import Kappa, SigmaReport, eta, kappa, measure_sigma, sigma, volume_ratio, weighted_mean_se
-from metricflow.reference import KappaConfig, reference_kappa
-from metricflow.points import Points, SampleConfig, points_from_coordinates, sample_points
-from metricflow.saved_models import TrainedModel, evaluate_model, load_model, save_model
+from metricflow.flows.flow import SCHEMA_VERSION as FLOW_SCHEMA_VERSION
+from metricflow.flows.flow import TABLE1, FlowConfig, FlowResult, run_flow, sample_in_chart
+from metricflow.kernels import KERNELS
+from metricflow.kernels.base import cosnet_empirical_kernel, cosnet_init, cosnet_kernel, cosnet_normalisation, cosnet_width, delta_kernel, gaussian_kernel, gaussian_kernel_sparse
+from metricflow.kernels.base import relu_ntk
+from metricflow.flows.losses import LOSSES, loss_gradient, loss_values, total_loss
+from metricflow.geometry.manifolds import MANIFOLDS, Manifold, manifold
+from metricflow.geometry.measures import Kappa, SigmaReport, eta, kappa, measure_sigma, sigma, volume_ratio, weighted_mean_se
+from metricflow.geometry.reference import KappaConfig, reference_kappa
+from metricflow.geometry.points import Points, SampleConfig, points_from_coordinates, sample_points
+from metricflow.networks.saved import TrainedModel, evaluate_model, load_model, save_model
 
 __all__ = [
     "DonaldsonConfig",

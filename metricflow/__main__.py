@@ -1,5 +1,5 @@
 import sys
 
-from metricflow.cli import main
+from metricflow.cli.main import main
 
 sys.exit(main())

@@ -8,9 +8,9 @@ import streamlit as st
 
 from dashboard import job_section, count_input
 from metricflow.errors import MetricflowError
-from metricflow.figures import figures_html, points_figures
-from metricflow.manifolds import MANIFOLDS, manifold
-from metricflow.points import SampleConfig
+from metricflow.figures.core import figures_html, points_figures
+from metricflow.geometry.manifolds import MANIFOLDS, manifold
+from metricflow.geometry.points import SampleConfig
 
 
 

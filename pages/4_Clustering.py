@@ -7,10 +7,10 @@ import json
 import streamlit as st
 
 from dashboard import job_section, count_input
-from metricflow.clustering import METHODS, PAPER_SILHOUETTE, ClusterConfig
+from metricflow.studies.clustering import METHODS, PAPER_SILHOUETTE, ClusterConfig
 from metricflow.errors import MetricflowError
-from metricflow.figures import cluster_figures, figures_html
-from metricflow.manifolds import MANIFOLDS, manifold
+from metricflow.figures.core import cluster_figures, figures_html
+from metricflow.geometry.manifolds import MANIFOLDS, manifold
 
 
 ABOUT = (

@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import bounded_input, count_input, job_section
 from metricflow.errors import MetricflowError
-from metricflow.figures import (
+from metricflow.figures.core import (
     figures_html,
     ntk_spectrum_figure,
     ntk_wasserstein_figure,
@@ -16,9 +16,9 @@ from metricflow.figures import (
     training_sigma_figure,
     width_sweep_figure,
 )
-from metricflow.metric_ntk import TrainedKernelConfig, WidthSweepConfig
-from metricflow.networks import ACTIVATIONS, MODELS, TrainConfig
-from metricflow.saved_models import model_bytes
+from metricflow.studies.feature_learning import TrainedKernelConfig, WidthSweepConfig
+from metricflow.networks.models import ACTIVATIONS, MODELS, TrainConfig
+from metricflow.networks.saved import model_bytes
 
 
 def train_controls() -> TrainConfig:

@@ -8,11 +8,11 @@ import streamlit as st
 
 from dashboard import bounded_input, count_input, job_section
 from metricflow.errors import MetricflowError
-from metricflow.figures import figure_png, figures_html, tuning_figures
+from metricflow.figures.core import figure_png, figures_html, tuning_figures
 from metricflow.kernels import KERNELS
-from metricflow.flow import DEFAULT_LOSS, UPDATES
-from metricflow.losses import LOSSES
-from metricflow.tuning import DEFAULT_BOUNDS, TuneConfig, evaluations_csv, table1_comparison
+from metricflow.flows.flow import DEFAULT_LOSS, UPDATES
+from metricflow.flows.losses import LOSSES
+from metricflow.studies.tuning import DEFAULT_BOUNDS, TuneConfig, evaluations_csv, table1_comparison
 
 
 _RANGES = {  # widget label and step of each searched parameter's bounds

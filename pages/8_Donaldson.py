@@ -7,11 +7,12 @@ import json
 import streamlit as st
 
 from dashboard import bounded_input, count_input, job_section
-from metricflow.donaldson import MAX_K, SWEEP_PSIS, DonaldsonConfig, DonaldsonSweepConfig, hilbert_dimension
+from metricflow.flows.donaldson import MAX_K, SWEEP_PSIS, DonaldsonConfig, hilbert_dimension
+from metricflow.studies.moduli import DonaldsonSweepConfig
 from metricflow.errors import MetricflowError
-from metricflow.figures import figures_html
-from metricflow.figures_donaldson import donaldson_figures, donaldson_sigma_figure, donaldson_sweep_figure, psi_label
-from metricflow.manifolds import Manifold
+from metricflow.figures.core import figures_html
+from metricflow.figures.donaldson import donaldson_figures, donaldson_sigma_figure, donaldson_sweep_figure, psi_label
+from metricflow.geometry.manifolds import Manifold
 
 
 def parse_psi(text: str) -> complex:

@@ -143,7 +143,7 @@ def test_kernel_flow_page_runs_and_overlays_small_flows(cache_dir):
 
 
 def test_kernel_flow_page_resets_defaults_when_the_kernel_changes():
-    from metricflow.flow import TABLE1
+    from metricflow.flows.flow import TABLE1
 
     at = flow_page()
     assert at.number_input(key="flow_lr_delta").value == TABLE1["delta"]["lr"]
@@ -162,7 +162,7 @@ def test_kernel_flow_page_resets_defaults_when_the_kernel_changes():
 def test_kernel_flow_page_defaults_are_table_1_with_the_covariant_update(cache_dir):
     """The page's default flow is FlowConfig(kernel="delta") (table 1, covariant, log loss) and runs;
     the preset switches to table 1 as printed with the coordinate update, and says why it diverges."""
-    from metricflow.flow import FlowConfig
+    from metricflow.flows.flow import FlowConfig
     from metricflow.jobs import JobStore, job_key
 
     at = flow_page()

@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from apptest import open_page, run_until_done
-from metricflow.clustering import PAPER_SILHOUETTE
+from metricflow.studies.clustering import PAPER_SILHOUETTE
 
 pytestmark = pytest.mark.usefixtures("cache_dir")
 

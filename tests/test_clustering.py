@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from metricflow import FSNeighbours, MetricflowError, SampleConfig, fs_distance_matrix, sample_points
-from metricflow.cli import main
-from metricflow.clustering import (
+from metricflow.cli.main import main
+from metricflow.studies.clustering import (
     METHODS,
     PAPER_SILHOUETTE,
     BlockDiagonal,
@@ -24,7 +24,7 @@ from metricflow.clustering import (
     run_cluster_flow,
     run_clustering,
 )
-from metricflow.flow import FlowConfig
+from metricflow.flows.flow import FlowConfig
 
 
 def groups(n_per: int, centres: int, spread: float, seed: int = 0):

@@ -16,10 +16,10 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from metricflow.dask_executor import DaskExecutor, run_many  # noqa: E402
+from metricflow.jobs import DaskExecutor, run_many  # noqa: E402
 from metricflow.errors import MetricflowError  # noqa: E402
-from metricflow.flow import FlowConfig  # noqa: E402
-from metricflow.jobs import JobStore, job_key, register, run_job  # noqa: E402
+from metricflow.flows.flow import FlowConfig  # noqa: E402
+from metricflow.jobs import JobStore, StoreMap, job_key, register, run_job  # noqa: E402
 
 TIMEOUT = 60.0
 
@@ -136,7 +136,8 @@ def test_unreachable_scheduler_is_one_clear_line(monkeypatch, capsys):
         DaskExecutor("tcp://127.0.0.1:9", timeout=1)
     with pytest.raises(MetricflowError, match="tcp://host:8786"):
         DaskExecutor("localhost:8786")
-    from metricflow import cli, dask_executor
+    from metricflow.cli import main as cli
+    from metricflow.jobs import dask as dask_executor
 
     monkeypatch.setattr(dask_executor, "CONNECT_TIMEOUT", 1.0)
     monkeypatch.delenv("METRICFLOW_SCHEDULER", raising=False)
@@ -149,7 +150,7 @@ def test_unreachable_scheduler_is_one_clear_line(monkeypatch, capsys):
 
 
 def test_tune_batch_fans_out_and_replays(store):
-    from metricflow.tuning import TuneConfig, run_tune
+    from metricflow.studies.tuning import TuneConfig, run_tune
 
     from metricflow.jobs import canonical_json
 
@@ -159,17 +160,17 @@ def test_tune_batch_fans_out_and_replays(store):
                         spread_seeds=1, batch=2)
     assert job_key(config) != job_key(TuneConfig(kernel="delta", init_points=2, iterations=2, steps=3, n_test=100,
                                                  bounds=(("n_train", 100, 100),), spread_seeds=1))
-    remote = run_tune(config, store=store)
-    serial = run_tune(config, cache=False)  # the same batches, evaluated one by one in this process
+    remote = run_tune(config, map_configs=StoreMap(store))
+    serial = run_tune(config)  # the same batches, evaluated one by one in this process
     assert [e.params for e in remote.evaluations] == [e.params for e in serial.evaluations]
     assert [e.objective for e in remote.evaluations] == [e.objective for e in serial.evaluations]
     assert remote.spread[0].objective == serial.spread[0].objective and len(remote.evaluations) == 4
 
 
 def test_noise_sweep_runs_kernels_in_parallel(store):
-    from metricflow.generalisation import NoiseConfig, run_noise, run_noise_sweep
+    from metricflow.studies.generalisation import NoiseConfig, run_noise, run_noise_sweep
 
-    results = run_noise_sweep(["delta", "gaussian"], store=store, noise=(0.0, 1e-6), n_train=100, steps=3)
+    results = run_noise_sweep(["delta", "gaussian"], map_configs=StoreMap(store), noise=(0.0, 1e-6), n_train=100, steps=3)
     assert list(results) == ["delta", "gaussian"]
     for kernel, remote in results.items():
         local = run_noise(NoiseConfig(kernel=kernel, noise=(0.0, 1e-6), n_train=100, steps=3))

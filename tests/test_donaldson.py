@@ -8,25 +8,14 @@ import numpy as np
 import pytest
 
 from metricflow._jax import jax, jnp
-from metricflow.cli import main
-from metricflow.donaldson import (
-    DonaldsonConfig,
-    DonaldsonSweepConfig,
-    balance,
-    hilbert_dimension,
-    initial_h,
-    metric,
-    monomial_exponents,
-    run_donaldson,
-    run_donaldson_sweep,
-    sections,
-    t_operator,
-)
+from metricflow.cli.main import main
+from metricflow.flows.donaldson import DonaldsonConfig, balance, hilbert_dimension, initial_h, metric, monomial_exponents, run_donaldson, sections, t_operator
+from metricflow.studies.moduli import DonaldsonSweepConfig, run_donaldson_sweep
 from metricflow.errors import MetricflowError
-from metricflow.manifolds import Manifold
-from metricflow.measures import Kappa, measure_sigma
-from metricflow.points import SampleConfig, points_from_coordinates, sample_points
-from metricflow.reference import estimate_kappa, reference_kappa
+from metricflow.geometry.manifolds import Manifold
+from metricflow.geometry.measures import Kappa, measure_sigma
+from metricflow.geometry.points import SampleConfig, points_from_coordinates, sample_points
+from metricflow.geometry.reference import estimate_kappa, reference_kappa
 
 QUINTIC = Manifold(5, 0)
 
@@ -237,7 +226,7 @@ def test_sweep_fans_out_one_job_per_psi():
             for p in psis}
     seen = []
 
-    def map_configs(configs, progress=None):
+    def map_configs(function, configs):
         seen.extend(configs)
         return [run_donaldson(c, reference=refs[c.manifold.psi]) for c in configs]
 
@@ -299,8 +288,8 @@ def test_donaldson_page_shows_bad_input_as_an_error(cache_dir):
 
 
 def test_figures_are_built_from_the_result_alone(optimised_k2):
-    from metricflow.donaldson import DonaldsonSweepResult
-    from metricflow.figures_donaldson import donaldson_figures, donaldson_sigma_figure, donaldson_sweep_figure
+    from metricflow.studies.moduli import DonaldsonSweepResult
+    from metricflow.figures.donaldson import donaldson_figures, donaldson_sigma_figure, donaldson_sweep_figure
 
     r = optimised_k2
     figs = donaldson_figures(r)
@@ -317,7 +306,7 @@ def test_figures_are_built_from_the_result_alone(optimised_k2):
 
 
 def test_the_estimate_grows_like_n_k_squared_per_point():
-    from metricflow.donaldson import estimate_donaldson
+    from metricflow.flows.donaldson import estimate_donaldson
     from metricflow.jobs import estimate
 
     small = DonaldsonConfig(ks=(3,), n_points=100_000, n_test=1000)

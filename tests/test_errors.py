@@ -46,10 +46,10 @@ def test_psi_near_a_root_of_unity_is_refused_by_its_distance(d):
 
 
 def test_one_train_or_test_point_is_refused_with_the_reason():
-    from metricflow.flow import FlowConfig
-    from metricflow.generalisation import NoiseConfig
-    from metricflow.metric_ntk import TrainedKernelConfig
-    from metricflow.tuning import TuneConfig
+    from metricflow.flows.flow import FlowConfig
+    from metricflow.studies.generalisation import NoiseConfig
+    from metricflow.studies.feature_learning import TrainedKernelConfig
+    from metricflow.studies.tuning import TuneConfig
 
     why = "must be at least 2, got 1 \\(one point has no spread, so sigma and its standard error are not defined\\)"
     for make in (lambda: FlowConfig(kernel="delta", n_train=1), lambda: FlowConfig(kernel="delta", n_train=10, n_test=1),
@@ -62,7 +62,7 @@ def test_one_train_or_test_point_is_refused_with_the_reason():
 
 
 def test_cli_integers_are_exact():
-    from metricflow.cli import _exact_int
+    from metricflow.cli.main import _exact_int
 
     assert _exact_int("9007199254740993") == 9007199254740993  # 2**53 + 1: float would give ...992
     assert _exact_int(str(2**63 - 1)) == 2**63 - 1

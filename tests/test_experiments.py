@@ -3,8 +3,8 @@
 import pytest
 
 from metricflow.errors import MetricflowError
-from metricflow.experiments import estimate_flow
-from metricflow.flow import SCHEMA_VERSION, FlowConfig, run_flow
+from metricflow.flows.flow import estimate_flow
+from metricflow.flows.flow import SCHEMA_VERSION, FlowConfig, run_flow
 from metricflow.jobs import check_estimate, job_kind
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from metricflow.experiments import SampleResult, run_sample
-from metricflow.figures import (
+from metricflow.studies.sample import SampleResult, run_sample
+from metricflow.figures.core import (
     chart_bar,
     eta_histogram,
     figures_html,
@@ -14,9 +14,9 @@ from metricflow.figures import (
     points_scatter,
     weights_histogram,
 )
-from metricflow.manifolds import manifold
-from metricflow.measures import SigmaReport
-from metricflow.points import SampleConfig
+from metricflow.geometry.manifolds import manifold
+from metricflow.geometry.measures import SigmaReport
+from metricflow.geometry.points import SampleConfig
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +81,8 @@ def test_figures_of_a_real_sample():
 
 # ---- kernel flow and theory lab ---------------------------------------------------------
 
-from metricflow.experiments import flow_csv  # noqa: E402
-from metricflow.figures import (  # noqa: E402
+from metricflow.flows.flow import flow_csv  # noqa: E402
+from metricflow.figures.core import (  # noqa: E402
     flow_figures,
     flow_gain_figure,
     flow_label,
@@ -94,8 +94,8 @@ from metricflow.figures import (  # noqa: E402
     theory_figures,
     width_error_figure,
 )
-from metricflow.flow import FlowConfig, FlowResult  # noqa: E402
-from metricflow.theory import TheoryConfig, run_theory  # noqa: E402
+from metricflow.flows.flow import FlowConfig, FlowResult  # noqa: E402
+from metricflow.studies.theory import TheoryConfig, run_theory  # noqa: E402
 
 
 def synthetic_flow(seed: int, stop_after: int | None = None) -> FlowResult:
@@ -169,7 +169,7 @@ def test_flow_csv_has_one_row_per_step():
 
 
 def test_flow_csv_writes_every_sigma_of_a_real_flow():
-    from metricflow.flow import run_flow
+    from metricflow.flows.flow import run_flow
 
     r = run_flow(FlowConfig(kernel="delta", n_train=40, n_test=20, steps=2))
     rows = [line.split(",") for line in flow_csv(r).strip().splitlines()]

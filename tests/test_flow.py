@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from metricflow import FlowConfig, MetricflowError, fs_distance_matrix, run_flow, sample_in_chart
-from metricflow.cli import main
-from metricflow.flow import SCHEMA_VERSION, TABLE1, flow_on_points
-from metricflow.manifolds import Manifold
-from metricflow.measures import Kappa
-from metricflow.points import Points, points_from_coordinates
-from metricflow.reference import reference_kappa
+from metricflow.cli.main import main
+from metricflow.flows.flow import SCHEMA_VERSION, TABLE1, flow_on_points
+from metricflow.geometry.manifolds import Manifold
+from metricflow.geometry.measures import Kappa
+from metricflow.geometry.points import Points, points_from_coordinates
+from metricflow.geometry.reference import reference_kappa
 
 KREF = reference_kappa(Manifold()).value
 
@@ -328,7 +328,7 @@ def test_float32_metrics_floor_the_covariant_delta_flow():
 
 
 def test_paired_gain_error_matches_a_bootstrap_and_ignores_the_weights_sign():
-    from metricflow.flow import _paired_gain
+    from metricflow.flows.flow import _paired_gain
 
     rng = np.random.default_rng(0)
     before = rng.uniform(0.5, 1.0, 1000)

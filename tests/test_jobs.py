@@ -19,20 +19,10 @@ import numpy as np
 import pytest
 
 from metricflow.errors import MetricflowError
-from metricflow.jobs import (
-    DONE,
-    Estimate,
-    JobStatus,
-    JobStore,
-    LocalProcessExecutor,
-    canonical_json,
-    estimate,
-    job_key,
-    register,
-    run_job,
-)
-from metricflow.manifolds import manifold
-from metricflow.points import SampleConfig
+from metricflow.jobs import DONE, JobStatus, JobStore, LocalProcessExecutor, canonical_json, estimate, job_key, register, run_job
+from metricflow.estimates import Estimate
+from metricflow.geometry.manifolds import manifold
+from metricflow.geometry.points import SampleConfig
 
 TIMEOUT = 40.0
 
@@ -98,7 +88,7 @@ def store(tmp_path):
 def test_canonical_json_types_complex_and_numpy():
     c = SampleConfig(manifold("quartic", 0.5 + 0.25j), n_points=100, seed=3)
     text = canonical_json(c)
-    assert '"__type__":"metricflow.points.SampleConfig"' in text
+    assert '"__type__":"metricflow.geometry.points.SampleConfig"' in text
     assert '"psi":[0.5,0.25]' in text
     assert text == canonical_json(SampleConfig(manifold("quartic", 0.5 + 0.25j), np.int64(100), 3))
     assert job_key(c) == job_key(SampleConfig(manifold("quartic", 0.5 + 0.25j), 100, 3))
@@ -268,7 +258,7 @@ def test_restart_sees_finished_result(tmp_path, store):
     key = store.submit(config)
     assert wait(store, key).state == DONE
     code = (
-        "import sys; from metricflow.jobs import JobStore; "
+        "import sys; from metricflow.jobs.store import JobStore; "
         f"s = JobStore({str(store.directory)!r}); print(s.status({key!r}).state, s.result({key!r}))"
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
@@ -305,15 +295,16 @@ def same(a, b, where="result") -> None:
 
 def small_configs() -> list:
     """One small config of every registered job kind."""
-    from metricflow.clustering import ClusterConfig, ClusterFlowConfig
-    from metricflow.donaldson import DonaldsonConfig, DonaldsonSweepConfig
-    from metricflow.flow import FlowConfig
-    from metricflow.generalisation import NoiseConfig, ScalingConfig
-    from metricflow.metric_ntk import TrainedKernelConfig, WidthSweepConfig
-    from metricflow.networks import TrainConfig
-    from metricflow.reference import KappaConfig
-    from metricflow.theory import TheoryConfig
-    from metricflow.tuning import TuneConfig
+    from metricflow.studies.clustering import ClusterConfig, ClusterFlowConfig
+    from metricflow.flows.donaldson import DonaldsonConfig
+    from metricflow.studies.moduli import DonaldsonSweepConfig
+    from metricflow.flows.flow import FlowConfig
+    from metricflow.studies.generalisation import NoiseConfig, ScalingConfig
+    from metricflow.studies.feature_learning import TrainedKernelConfig, WidthSweepConfig
+    from metricflow.networks.models import TrainConfig
+    from metricflow.geometry.reference import KappaConfig
+    from metricflow.studies.theory import TheoryConfig
+    from metricflow.studies.tuning import TuneConfig
 
     flow = FlowConfig(kernel="delta", n_train=100, n_test=100, steps=3, lr=0.05)
     return [
@@ -349,14 +340,13 @@ class ThreadExecutor:
 
 
 def test_every_registered_kind_round_trips_exactly(tmp_path, monkeypatch):
-    import metricflow.experiments  # noqa: F401  (registers the built-in kinds)
-    from metricflow import dask_executor
-    from metricflow.jobs import _KINDS, decode_result, encode_result, job_kind
+    from metricflow.jobs import dask as dask_executor
+    from metricflow.jobs import decode_result, encode_result, job_kind, kinds
 
     monkeypatch.setattr(dask_executor, "default_executor", ThreadExecutor)  # tuning and width sweeps fan out
 
     configs = small_configs()
-    builtin = {t for t in _KINDS if t.__module__.startswith("metricflow.")}
+    builtin = {t for t in kinds() if t.__module__.startswith("metricflow.")}
     assert {type(c) for c in configs} == builtin, "a kind without a test config"
     store = JobStore(tmp_path / "cache")
     for config in configs:
@@ -389,7 +379,7 @@ def test_stored_bytes_never_load_code(store):
     with pytest.raises(MetricflowError, match="cannot store a .*Path"):
         encode_result({"x": Path(".")}, key, canonical_json(config), 1)
     with pytest.raises(MetricflowError, match="the job kind makes SampleResult"):
-        from metricflow.experiments import SampleResult
+        from metricflow.studies.sample import SampleResult
 
         decode_result(blob, key, SampleResult)
     old = pickle.dumps((1, {"value": 2.0}))  # the format before: recomputed, never unpickled

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from metricflow import MetricflowError, SampleConfig, kappa, sample_points, sigma
-from metricflow.losses import LOSSES, loss_gradient, loss_values, relative_gradient, total_loss
-from metricflow.measures import eta
+from metricflow.flows.losses import LOSSES, loss_gradient, loss_values, relative_gradient, total_loss
+from metricflow.geometry.measures import eta
 
 
 @pytest.fixture(scope="module")

@@ -5,16 +5,9 @@ import pytest
 
 from metricflow import MetricflowError, SampleConfig, manifold, sample_points
 from metricflow._jax import jax
-from metricflow.metric_ntk import (
-    TrainedKernelConfig,
-    WidthSweepConfig,
-    metric_ntk,
-    run_trained_kernel,
-    run_width_sweep,
-    spectrum,
-    wasserstein_to_first,
-)
-from metricflow.networks import TrainConfig, components_fn, init_params, model_input
+from metricflow.studies.feature_learning import TrainedKernelConfig, WidthSweepConfig, run_trained_kernel, run_width_sweep
+from metricflow.networks.metric_ntk import metric_ntk, spectrum, wasserstein_to_first
+from metricflow.networks.models import TrainConfig, components_fn, init_params, model_input
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +46,7 @@ def test_wasserstein_to_first():
 
 
 def test_training_records_the_evolving_kernel():
-    from metricflow.networks import train
+    from metricflow.networks.models import train
 
     r = train(TrainConfig(n_points=1000, epochs=3, width=16, depth=2, ntk_probe=5, ntk_every=2))
     assert list(r.ntk_epochs) == [0, 2, 3]
@@ -80,8 +73,8 @@ def test_trained_kernel_flow_runs_both_kernels():
     assert r.kernel_change > 0 and r.lambda_max_initial > 0 and r.lambda_max_trained > 0
     assert set(r.summary()) >= {"initial_test_gain", "trained_test_gain", "network_gain", "trained_test_sigma_final_se"}
     # step 0 is g_FS on the fresh test points, against the exact kappa, with its standard error
-    from metricflow.measures import measure_sigma
-    from metricflow.reference import reference_kappa
+    from metricflow.geometry.measures import measure_sigma
+    from metricflow.geometry.reference import reference_kappa
 
     pts = sample_points(SampleConfig(manifold("quintic"), 40, seed=cfg.seed))
     te = pts.subset(np.arange(20, 40))

@@ -8,7 +8,7 @@ import pytest
 
 from metricflow import MetricflowError, SampleConfig, manifold, sample_points
 from metricflow._jax import jax, jnp
-from metricflow.networks import (
+from metricflow.networks.models import (
     TrainConfig,
     components,
     ddbar,
@@ -21,7 +21,7 @@ from metricflow.networks import (
     ricci_scalar,
     train,
 )
-from metricflow.points import local_indices
+from metricflow.geometry.points import local_indices
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_phi_model_is_hermitian_pd_and_ddbar_matches_finite_differences(pts):
     g0 = np.asarray(jax.jit(metric_fn(cfg0, 3, 5))(init_params(cfg0, jax.random.PRNGKey(1), 3, 5), model_input(pts)))
     assert np.all(np.linalg.eigvalsh(g0)[:, 0] > 0)  # PD at init with the default readout scale
 
-    _, apply_fn, _ = __import__("metricflow.networks", fromlist=["make_model"]).make_model(cfg, 3, 5)
+    _, apply_fn, _ = __import__("metricflow.networks.models", fromlist=["make_model"]).make_model(cfg, 3, 5)
 
     phi_jit = jax.jit(lambda zr: apply_fn(params, invariant_features(zr)[None])[0, 0])
 
@@ -130,8 +130,8 @@ def test_metric_model_gains_at_least_5_on_20000_points_in_20_epochs():
 
 def test_validation_sigma_is_measured_against_the_exact_kappa():
     """Every recorded sigma is recomputed here, independently, with kappa in closed form."""
-    from metricflow.measures import kappa as kappa_of
-    from metricflow.networks import split_points
+    from metricflow.geometry.measures import kappa as kappa_of
+    from metricflow.networks.models import split_points
 
     cfg = TrainConfig(model="phi", n_points=600, epochs=2, width=8, depth=1, ricci=False, seed=4,
                       lbfgs_steps=2, lbfgs_every=1, lbfgs_points=200)
@@ -156,7 +156,7 @@ def test_validation_sigma_is_measured_against_the_exact_kappa():
     assert r.train_seconds[0] == 0 and np.all(np.diff(r.train_seconds) > 0) and r.lbfgs_seconds[0] > r.train_seconds[-1]
     assert len(r.load_average) == 2
     # the figures: sigma with its error bars, against epochs and against training time
-    from metricflow.figures import training_figures
+    from metricflow.figures.core import training_figures
 
     figs = training_figures(r)
     main = figs["sigma"].data[0]
@@ -167,7 +167,7 @@ def test_validation_sigma_is_measured_against_the_exact_kappa():
 
 
 def _small_phi_model(tmp_path, seed=0):
-    from metricflow.saved_models import save_model
+    from metricflow.networks.saved import save_model
 
     cfg = TrainConfig(model="phi", n_points=300, epochs=1, width=8, depth=2, readout_std=1.0, ricci=False, seed=seed)
     r = train(cfg)
@@ -178,10 +178,10 @@ def _small_phi_model(tmp_path, seed=0):
 
 def test_save_load_evaluate_round_trip_exactly(tmp_path, capsys):
     from metricflow import load_model
-    from metricflow.cli import main
-    from metricflow.measures import measure_sigma
-    from metricflow.reference import reference_kappa
-    from metricflow.saved_models import evaluate_model
+    from metricflow.cli.main import main
+    from metricflow.geometry.measures import measure_sigma
+    from metricflow.geometry.reference import reference_kappa
+    from metricflow.networks.saved import evaluate_model
 
     r, path = _small_phi_model(tmp_path)
     model = load_model(path)
@@ -235,7 +235,7 @@ def test_corrupt_or_foreign_model_files_give_one_line_and_exit_2(tmp_path, capsy
     import zipfile
 
     from metricflow import load_model
-    from metricflow.cli import main
+    from metricflow.cli.main import main
 
     _, good = _small_phi_model(tmp_path)
     data = good.read_bytes()
@@ -297,7 +297,7 @@ def test_potential_agrees_with_the_ddbar_of_training(tmp_path):
 
 def test_cli_train_json_keys_save_and_bad_input(capsys, tmp_path):
     from metricflow import load_model
-    from metricflow.cli import main
+    from metricflow.cli.main import main
 
     path = tmp_path / "model.npz"
     code = main(["train", "--points", "400", "--epochs", "2", "--width", "8", "--depth", "1",

@@ -6,7 +6,7 @@ import pytest
 
 from metricflow import SampleConfig, manifold, points_from_coordinates, sample_points
 from metricflow._jax import jax, jnp
-from metricflow.points import local_indices
+from metricflow.geometry.points import local_indices
 
 CASES = [("quintic", 0), ("quartic", 0), ("cubic", 0), ("quintic", 0.3 + 0.2j), ("quartic", 1.7j), ("cubic", -0.4)]
 
@@ -112,7 +112,7 @@ def _ambient_kahler_metric(z, h):
 def test_weights_and_eta_do_not_depend_on_chart(name, psi, ambient):
     """w = |Omega|^2 / det g_FS and eta of any globally defined metric are scalars: every
     well-conditioned chart gives the same values."""
-    from metricflow.measures import eta
+    from metricflow.geometry.measures import eta
 
     m = manifold(name, psi)
     d = m.degree

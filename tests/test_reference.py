@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from metricflow import SampleConfig, kappa, manifold, sample_points, sigma
-from metricflow import reference
+from metricflow.geometry import reference
 from metricflow.jobs import JobStore, job_key
-from metricflow.measures import Kappa, measure_sigma, weighted_mean_se
-from metricflow.reference import KappaConfig, estimate_kappa, reference_kappa
+from metricflow.geometry.measures import Kappa, measure_sigma, weighted_mean_se
+from metricflow.geometry.reference import KappaConfig, estimate_kappa, reference_kappa
 
 QUINTIC = manifold("quintic")
 EXACT = Kappa(QUINTIC.exact_kappa(), exact=True)
@@ -141,7 +141,7 @@ def test_reference_kappa_off_the_fermat_point_is_estimated_once_and_stored(monke
         return real(*args, **kwargs)
 
     monkeypatch.setattr(reference, "estimate_kappa", counted)
-    import metricflow.experiments  # noqa: F401  (installs the store loader)
+    import metricflow.jobs  # noqa: F401  (installs the store loader)
 
     assert reference._loader is metricflow.experiments._stored_reference_kappa
     first = reference_kappa(m)

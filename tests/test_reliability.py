@@ -23,10 +23,10 @@ import numpy as np
 import pytest
 
 from metricflow.errors import MetricflowError, StoreError
-from metricflow.flow import FlowConfig
+from metricflow.flows.flow import FlowConfig
 from metricflow.jobs import DONE, JobStore, LocalProcessExecutor, job_key, register, run_job
-from metricflow.manifolds import manifold
-from metricflow.points import SampleConfig
+from metricflow.geometry.manifolds import manifold
+from metricflow.geometry.points import SampleConfig
 from test_jobs import CountConfig, count_estimate, count_job, runs, same, wait
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +85,7 @@ def test_fuzzed_stored_bytes_never_come_back_wrong(tmp_path, caplog):
             s._cache.set(f"result/{key}", bad)
             s._cache.set(f"job/{key}", record)
             caplog.clear()
-            with caplog.at_level(logging.WARNING, logger="metricflow.jobs"):
+            with caplog.at_level(logging.WARNING, logger="metricflow.jobs.store"):
                 got = s.result(key)
             counts["tried"] += 1
             if got is None:
@@ -148,7 +148,7 @@ def broken_stores(tmp_path) -> dict:
 
 
 def test_a_broken_store_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
-    from metricflow.cli import main
+    from metricflow.cli.main import main
 
     for name, path in broken_stores(tmp_path).items():
         with pytest.raises(StoreError, match=REMEDY):
@@ -228,7 +228,7 @@ def test_a_killed_inline_run_is_taken_over(tmp_path, store):
         from metricflow.jobs import register, run_job
         from test_jobs import CountConfig, count_job, count_estimate
         register(CountConfig, count_job, 1, count_estimate)
-        run_job({config!r}, store=__import__("metricflow.jobs").jobs.JobStore({str(store.directory)!r}))
+        run_job({config!r}, store=__import__("metricflow.jobs.store").jobs.JobStore({str(store.directory)!r}))
     """)
     proc = subprocess.Popen([sys.executable, "-c", code], env=env_for(store.directory), cwd=ROOT / "tests")
     key = job_key(config)
@@ -267,9 +267,9 @@ def test_an_executor_that_cannot_start_leaves_a_failed_record(tmp_path):
 
 COUNTING = '''
 import os, time
-from metricflow.experiments import SAMPLE_SCHEMA, SampleResult, estimate_sample, run_sample
+from metricflow.studies.sample import SAMPLE_SCHEMA, SampleResult, estimate_sample, run_sample
 from metricflow.jobs import register
-from metricflow.points import SampleConfig
+from metricflow.geometry.points import SampleConfig
 
 def counted(config, progress=None):
     with open(os.environ["COUNT_LOG"], "a") as f:
@@ -285,8 +285,8 @@ def test_cli_and_api_at_once_compute_once(tmp_path):
     (tmp_path / "counting.py").write_text(COUNTING)
     env = dict(env_for(tmp_path / "cache"), COUNT_LOG=str(tmp_path / "count"))
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env["PYTHONPATH"]])
-    cli = "import counting, sys; from metricflow.cli import main; sys.exit(main(sys.argv[1:]))"
-    api = ("import counting, json; from metricflow import SampleConfig, manifold; from metricflow.jobs import run_job; "
+    cli = "import counting, sys; from metricflow.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    api = ("import counting, json; from metricflow import SampleConfig, manifold; from metricflow.jobs.store import run_job; "
            "print(json.dumps(run_job(SampleConfig(manifold('cubic'), 2000, 7)).summary()))")
     procs = [subprocess.Popen([sys.executable, "-c", cli, "sample", "--points", "2000", "--manifold", "cubic",
                                "--seed", "7", "--json"], env=env, stdout=subprocess.PIPE, text=True),

@@ -1,4 +1,4 @@
-"""Hyperparameter search (metricflow.tuning): the optimiser wrapper, seeds, resuming, CLI."""
+"""Hyperparameter search (metricflow.studies.tuning): the optimiser wrapper, seeds, resuming, CLI."""
 
 import json
 import math
@@ -7,12 +7,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from metricflow.cli import main
+from metricflow.cli.main import main
 from metricflow.errors import MetricflowError
-from metricflow.figures import tuning_figures
-from metricflow.flow import FlowConfig, run_flow
-from metricflow.jobs import JobStore, job_key, job_kind, register, run_job
-from metricflow.tuning import (
+from metricflow.figures.core import tuning_figures
+from metricflow.flows.flow import FlowConfig, run_flow
+from metricflow.jobs import JobStore, StoreMap, job_key, job_kind, register, run_job
+from metricflow.studies.tuning import (
     FLOOR, TUNE_SCHEMA, Bound, Dimension, TuneConfig, bayes_search, evaluation_seed, evaluations_csv, objective,
     run_tune, spread_seed, table1_comparison,
 )
@@ -157,19 +157,19 @@ def test_an_interrupted_search_resumes_without_recomputing(tmp_path):
                 raise Stop
 
         with pytest.raises(Stop):
-            run_tune(config, stop_after_three, store=store)
+            run_tune(config, stop_after_three, map_configs=StoreMap(store))
         assert len(computed) == 3
         first = list(computed)
         finished = {k: store.status(k).finished for k in first}
 
-        result = run_tune(config, store=store)
+        result = run_tune(config, map_configs=StoreMap(store))
         assert len(computed) == 3 + 3 + 2  # the other 3 evaluations and 2 spread reruns
         assert not set(computed[3:]) & set(first)
         assert [e.reused for e in result.evaluations] == [True] * 3 + [False] * 3
         assert [e.key for e in result.evaluations[:3]] == first
         assert {k: store.status(k).finished for k in first} == finished
 
-        fresh = run_tune(config, store=JobStore(tmp_path / "b"))  # the same search, never interrupted
+        fresh = run_tune(config, map_configs=StoreMap(JobStore(tmp_path / "b")))  # the same search, never interrupted
         assert [e.params for e in fresh.evaluations] == [e.params for e in result.evaluations]
         assert [e.key for e in fresh.evaluations] == [e.key for e in result.evaluations]
     finally:

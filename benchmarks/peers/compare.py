@@ -33,10 +33,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 
-from metricflow.manifolds import Manifold  # noqa: E402
-from metricflow.measures import Kappa, measure_sigma  # noqa: E402
-from metricflow.points import points_from_coordinates  # noqa: E402
-from metricflow.reference import reference_kappa  # noqa: E402
+from metricflow.geometry.manifolds import Manifold  # noqa: E402
+from metricflow.geometry.measures import Kappa, measure_sigma  # noqa: E402
+from metricflow.geometry.points import points_from_coordinates  # noqa: E402
+from metricflow.geometry.reference import reference_kappa  # noqa: E402
 
 OURS = "metricflow"
 

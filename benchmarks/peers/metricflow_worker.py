@@ -36,9 +36,9 @@ def main(argv: list[str]) -> None:
     import optax
 
     from metricflow._jax import jax, jnp
-    from metricflow.measures import kappa as kappa_of
-    from metricflow.measures import sigma as sigma_of
-    from metricflow.networks import (
+    from metricflow.geometry.measures import kappa as kappa_of
+    from metricflow.geometry.measures import sigma as sigma_of
+    from metricflow.networks.models import (
         EVAL_CHUNK,
         ModelInput,
         TrainConfig,
@@ -48,7 +48,7 @@ def main(argv: list[str]) -> None:
         n_parameters,
         split_points,
     )
-    from metricflow.points import SampleConfig, sample_points
+    from metricflow.geometry.points import SampleConfig, sample_points
 
     c = TrainConfig(model="metric", activation="gelu", width=64, depth=3, n_points=n_points, epochs=epochs, seed=seed)
     t_sample = time.perf_counter()

@@ -24,7 +24,7 @@ kappa (``metricflow.reference.reference_kappa``: exact at the Fermat point), opt
 plain SGD for the lazy-learning width sweep), a validation split whose sigma is recorded
 before training and after every epoch in both conventions (reference-kappa and
 self-normalised) with standard errors, and optionally snapshots of the empirical metric-NTK
-(eq. 2.7) on a fixed probe set (``metricflow.metric_ntk``).
+(eq. 2.7) on a fixed probe set (``metricflow.networks.metric_ntk``).
 
 Example:
   >>> result = train(TrainConfig(model="metric", n_points=20_000, epochs=20))
@@ -44,11 +44,11 @@ import numpy as np
 
 from metricflow._jax import jax, jnp
 from metricflow.errors import MetricflowError, check_count, check_memory, check_positive
-from metricflow.manifolds import Manifold
-from metricflow.measures import Kappa, SigmaReport, measure_sigma, weighted_mean_se
-from metricflow.measures import sigma as sigma_of
-from metricflow.points import Points, SampleConfig, sample_points
-from metricflow.reference import reference_kappa
+from metricflow.geometry.manifolds import Manifold
+from metricflow.geometry.measures import Kappa, SigmaReport, measure_sigma, weighted_mean_se
+from metricflow.geometry.measures import sigma as sigma_of
+from metricflow.geometry.points import Points, SampleConfig, sample_points
+from metricflow.geometry.reference import reference_kappa
 
 __all__ = [
     "MODELS",
@@ -462,7 +462,7 @@ def ricci_scalar(config: TrainConfig, params, points: Points):
     Returns:
       (N,) float64.
     """
-    from metricflow.points import local_indices
+    from metricflow.geometry.points import local_indices
 
     if config.model != "phi":
         raise MetricflowError("the Ricci scalar is only computed for the Kahler phi model")
@@ -684,7 +684,7 @@ def train(config: TrainConfig, progress: Optional[Progress] = None) -> TrainResu
     """
     import optax
 
-    from metricflow import metric_ntk
+    from metricflow.networks import metric_ntk
 
     c = config
     report = progress or (lambda *a, **k: None)
@@ -892,7 +892,7 @@ def estimate_train(config: TrainConfig):
     and the metric-NTK
     ((9P)^2 float64, twice) with the parameter jacobian (9P x parameters).
     """
-    from metricflow.jobs import Estimate
+    from metricflow.estimates import Estimate
 
     c = config
     scale = max(0.3, c.depth * c.width**2 / (3 * 64**2))

@@ -42,11 +42,14 @@ from typing import Callable, NamedTuple, Optional, Sequence
 import numpy as np
 
 from metricflow.errors import MetricflowError, check_count, check_points
-from metricflow.flow import DEFAULT_LOSS, TABLE1, UPDATES, FlowConfig, FlowResult, _stream_seed
-from metricflow.jobs import Estimate
+from metricflow.flows.flow import SCHEMA_VERSION as FLOW_SCHEMA
+from metricflow.flows.flow import DEFAULT_LOSS, TABLE1, UPDATES, FlowConfig, FlowResult, _stream_seed, estimate_flow, run_flow
+from metricflow.estimates import Estimate
 from metricflow.kernels import KERNELS
-from metricflow.losses import LOSSES
-from metricflow.manifolds import Manifold
+from metricflow.flows.losses import LOSSES
+from metricflow.geometry.manifolds import Manifold
+from metricflow.hashing import config_key
+from metricflow.progress import ConfigMap, serial_map, stored_flags
 
 __all__ = [
     "TUNE_SCHEMA",
@@ -550,33 +553,12 @@ def objective(result: FlowResult, diverged: str = "last") -> tuple[float, bool]:
     return math.log10(gain), False
 
 
-def _evaluate(config: TuneConfig, index: int, params: dict, seed: int, cache: bool, store) -> Evaluation:
-    from metricflow.jobs import DONE, job_key, run_job
-
-    flow = config.flow_config(params, seed)
-    key = job_key(flow)
-    reused = False
-    if cache:
-        status = store.status(key)
-        reused = status is not None and status.state == DONE and store.result(key) is not None
-    result = run_job(flow, cache=cache, store=store if cache else None)
-    return _evaluation(config, index, params, seed, result, reused, key)
-
-
-def _evaluate_many(config: TuneConfig, items: list, cache: bool, store) -> list[Evaluation]:
-    """Evaluations of (index, params, seed) items, as flow jobs run together (``run_many``)."""
-    if not cache:
-        return [_evaluate(config, i, p, s, False, None) for i, p, s in items]
-    from metricflow.dask_executor import run_many
-    from metricflow.jobs import DONE, job_key
-
+def _evaluate_many(config: TuneConfig, items: list, map_configs: ConfigMap) -> list[Evaluation]:
+    """Evaluations of (index, params, seed) items: their flows run together by ``map_configs``."""
     flows = [config.flow_config(p, s) for _, p, s in items]
-    keys = [job_key(f) for f in flows]
-    reused = []
-    for key in keys:
-        status = store.status(key)
-        reused.append(status is not None and status.state == DONE and store.result(key) is not None)
-    results = run_many(flows, store)
+    reused = stored_flags(map_configs, flows)
+    results = map_configs(run_flow, flows)
+    keys = [config_key(f, FLOW_SCHEMA) for f in flows]
     return [_evaluation(config, i, p, s, r, u, k) for (i, p, s), r, u, k in zip(items, results, reused, keys)]
 
 
@@ -589,80 +571,72 @@ def _evaluation(config: TuneConfig, index: int, params: dict, seed: int, result,
     )
 
 
-def run_tune(config: TuneConfig, progress: Optional[Progress] = None, cache: bool = True, store=None) -> TuneResult:
+def run_tune(config: TuneConfig, progress: Optional[Progress] = None, map_configs: ConfigMap = serial_map) -> TuneResult:
     """Search the hyperparameters of ``config.kernel``'s flow (section 3.2) and rerun the best.
 
-    Evaluation i runs ``config.flow_config(params_i, evaluation_seed(seed, i))`` as a flow job
-    (``run_job``): with ``cache`` it is read from the job store when it has already run, and
-    stored when it has not, so an interrupted search resumes where it stopped.
+    Evaluation i runs the flow ``config.flow_config(params_i, evaluation_seed(seed, i))``
+    through ``map_configs``, ``config.batch`` at a time. The job runner passes a map that
+    makes each flow a cached job (``metricflow.jobs.StoreMap``): a flow that has already run
+    is read back, so an interrupted search resumes where it stopped. The default computes
+    every flow here and stores nothing.
 
     Args:
       config: a TuneConfig.
       progress: optional ``progress(step, total, message)``, called after every evaluation
         (total = evaluations + spread_seeds); it may raise to stop the search.
-      cache: read and write flows in the job store (False: compute everything, store nothing).
-      store: the JobStore (default ``JobStore()`` on ``$METRICFLOW_CACHE``).
+      map_configs: runs the flows (``metricflow.progress.ConfigMap``).
 
     Returns:
       TuneResult.
     """
-    from metricflow.jobs import JobStore
-
     report = progress or _quiet
     start = time.perf_counter()
     total = config.evaluations + config.spread_seeds
-    own = cache and store is None
-    if own:
-        store = JobStore()
-    try:
-        evaluations: list[Evaluation] = []
+    evaluations: list[Evaluation] = []
 
-        def evaluate(index: int, params: dict) -> float:
-            evaluations.append(_evaluate(config, index, params, evaluation_seed(config.seed, index), cache, store))
-            return evaluations[-1].objective
+    def evaluate(index: int, params: dict) -> float:
+        evaluations.extend(_evaluate_many(config, [(index, params, evaluation_seed(config.seed, index))], map_configs))
+        return evaluations[-1].objective
 
-        def evaluate_batch(items: list) -> list:
-            new = _evaluate_many(config, [(i, p, evaluation_seed(config.seed, i)) for i, p in items], cache, store)
-            evaluations.extend(new)
-            return [e.objective for e in new]
+    def evaluate_batch(items: list) -> list:
+        new = _evaluate_many(config, [(i, p, evaluation_seed(config.seed, i)) for i, p in items], map_configs)
+        evaluations.extend(new)
+        return [e.objective for e in new]
 
-        def after(trial: Trial) -> None:
-            e = evaluations[trial.index]
-            best = max(v.objective for v in evaluations[: trial.index + 1])
-            how = "reused" if e.reused else f"{e.seconds:.1f} s"
-            report(trial.index + 1, total, f"evaluation {trial.index + 1} of {config.evaluations}: "
-                   f"log10 gain {e.objective:.3f} ({how}); best {best:.3f}")
+    def after(trial: Trial) -> None:
+        e = evaluations[trial.index]
+        best = max(v.objective for v in evaluations[: trial.index + 1])
+        how = "reused" if e.reused else f"{e.seconds:.1f} s"
+        report(trial.index + 1, total, f"evaluation {trial.index + 1} of {config.evaluations}: "
+               f"log10 gain {e.objective:.3f} ({how}); best {best:.3f}")
 
-        dims = config.dimensions()
-        if dims:
-            bayes_search(evaluate, dims, config.iterations, config.init_points, config.seed, after,
-                         batch=config.batch, evaluate_batch=evaluate_batch)
-        elif config.batch > 1:  # everything fixed: the same setting on new point sets, in rounds
-            for start_index in range(0, config.evaluations, config.batch):
-                indices = range(start_index, min(start_index + config.batch, config.evaluations))
-                evaluate_batch([(i, {}) for i in indices])
-                for i in indices:
-                    after(Trial(i, {}, {}, evaluations[i].objective))
-        else:  # everything fixed: every evaluation is the same setting on a new point set
-            for index in range(config.evaluations):
-                evaluate(index, {})
-                after(Trial(index, {}, {}, evaluations[-1].objective))
-        best = int(np.argmax([e.objective for e in evaluations]))
-        best_params = {**config.fixed(), **evaluations[best].params}
-        spread = []
-        if config.batch > 1 and config.spread_seeds:
-            params = evaluations[best].params
-            spread = _evaluate_many(config, [(k, params, spread_seed(config.seed, k)) for k in range(config.spread_seeds)],
-                                    cache, store)
-            report(total, total, f"best setting on {config.spread_seeds} fresh point sets: "
-                   f"mean log10 gain {np.mean([e.objective for e in spread]):.3f}")
-        for k in range(config.spread_seeds if config.batch == 1 else 0):
-            spread.append(_evaluate(config, k, evaluations[best].params, spread_seed(config.seed, k), cache, store))
-            report(config.evaluations + k + 1, total,
-                   f"best setting on fresh points {k + 1} of {config.spread_seeds}: log10 gain {spread[-1].objective:.3f}")
-    finally:
-        if own:
-            store.close()
+    dims = config.dimensions()
+    if dims:
+        bayes_search(evaluate, dims, config.iterations, config.init_points, config.seed, after,
+                     batch=config.batch, evaluate_batch=evaluate_batch)
+    elif config.batch > 1:  # everything fixed: the same setting on new point sets, in rounds
+        for start_index in range(0, config.evaluations, config.batch):
+            indices = range(start_index, min(start_index + config.batch, config.evaluations))
+            evaluate_batch([(i, {}) for i in indices])
+            for i in indices:
+                after(Trial(i, {}, {}, evaluations[i].objective))
+    else:  # everything fixed: every evaluation is the same setting on a new point set
+        for index in range(config.evaluations):
+            evaluate(index, {})
+            after(Trial(index, {}, {}, evaluations[-1].objective))
+    best = int(np.argmax([e.objective for e in evaluations]))
+    best_params = {**config.fixed(), **evaluations[best].params}
+    spread = []
+    if config.batch > 1 and config.spread_seeds:
+        params = evaluations[best].params
+        spread = _evaluate_many(config, [(k, params, spread_seed(config.seed, k)) for k in range(config.spread_seeds)],
+                                map_configs)
+        report(total, total, f"best setting on {config.spread_seeds} fresh point sets: "
+               f"mean log10 gain {np.mean([e.objective for e in spread]):.3f}")
+    for k in range(config.spread_seeds if config.batch == 1 else 0):
+        spread.extend(_evaluate_many(config, [(k, evaluations[best].params, spread_seed(config.seed, k))], map_configs))
+        report(config.evaluations + k + 1, total,
+               f"best setting on fresh points {k + 1} of {config.spread_seeds}: log10 gain {spread[-1].objective:.3f}")
     scores = np.array([e.objective for e in spread], dtype=np.float64)
     return TuneResult(
         config=config,
@@ -682,13 +656,11 @@ def estimate_tune(config: TuneConfig) -> Estimate:
     (``metricflow.experiments.estimate_flow``, whose ~2 s start-up stands in here for the JIT
     compilation at each new number of points), at the geometric middle of the n_train range
     for time and at its top for memory. Raises if the largest flow is refused."""
-    from metricflow.jobs import estimate
-
     n = next((b for b in config.bounds if b.name == "n_train"), None)
     top = {"n_train": int(n.high)} if n else {}
     mid = {"n_train": int(round(math.sqrt(n.low * n.high)))} if n else {}
-    large = estimate(config.flow_config(top, 0))
-    typical = estimate(config.flow_config(mid, 0))
+    large = estimate_flow(config.flow_config(top, 0))
+    typical = estimate_flow(config.flow_config(mid, 0))
     rounds = math.ceil(config.evaluations / config.batch) + math.ceil(config.spread_seeds / config.batch)
     return Estimate(2.0 + rounds * typical.seconds, large.bytes)
 

@@ -38,10 +38,10 @@ from typing import Callable, NamedTuple, Optional
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from metricflow.distance import FSNeighbours, fs_distance_matrix, projector_embedding
+from metricflow.geometry.distance import FSNeighbours, fs_distance_matrix, projector_embedding
 from metricflow.errors import MetricflowError, check_count, check_memory
-from metricflow.jobs import Estimate
-from metricflow.manifolds import Manifold
+from metricflow.estimates import Estimate
+from metricflow.geometry.manifolds import Manifold
 
 __all__ = [
     "CLUSTER_SCHEMA",
@@ -513,7 +513,7 @@ def run_clustering(config: ClusterConfig, progress: Optional[Progress] = None) -
     Returns:
       ClusterResult.
     """
-    from metricflow.points import SampleConfig, sample_points
+    from metricflow.geometry.points import SampleConfig, sample_points
 
     c = config
     report = progress or (lambda *a: None)
@@ -620,7 +620,7 @@ class ClusterFlowConfig:
     compare: bool = True
 
     def __post_init__(self):
-        from metricflow.flow import FlowConfig
+        from metricflow.flows.flow import FlowConfig
 
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         if self.flow is None:
@@ -709,7 +709,7 @@ class _ClusterKernels:
         self.train_labels = self.test_labels = None
 
     def __call__(self, flow_config, train, test):
-        from metricflow.flow import flow_kernels
+        from metricflow.flows.flow import flow_kernels
 
         c = self.config
         labels = cluster_labels(c.method, train.z, c.n_clusters, n_batches=c.n_batches, seed=flow_config.seed,
@@ -747,8 +747,8 @@ def run_cluster_flow(config: ClusterFlowConfig, progress: Optional[Progress] = N
     Returns:
       ClusterFlowResult.
     """
-    from metricflow.experiments import _dense
-    from metricflow.flow import flow_on_points, sample_in_chart
+    from metricflow.flows.flow import _dense
+    from metricflow.flows.flow import flow_on_points, sample_in_chart
     from metricflow.kernels import MAX_DENSE_ENTRIES
 
     c, f = config, config.flow
@@ -777,7 +777,7 @@ def estimate_cluster_flow(config: ClusterFlowConfig) -> Estimate:
     """The flow's estimate with clusters of about N / C points, plus the unclustered flow if compared."""
     from dataclasses import replace
 
-    from metricflow.experiments import _dense, estimate_flow
+    from metricflow.flows.flow import _dense, estimate_flow
     from metricflow.kernels import MAX_DENSE_ENTRIES
 
     c = config

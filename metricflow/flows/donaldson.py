@@ -39,22 +39,19 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from metricflow.errors import MetricflowError, check_count, check_positive
-from metricflow.manifolds import Manifold
-from metricflow.measures import Kappa, SigmaReport, measure_sigma
-from metricflow.points import Points, SampleConfig, sample_points
+from metricflow.estimates import Estimate
+from metricflow.geometry.manifolds import Manifold
+from metricflow.geometry.measures import Kappa, SigmaReport, measure_sigma
+from metricflow.geometry.points import Points, SampleConfig, sample_points
 
 __all__ = [
     "DONALDSON_SCHEMA",
-    "DONALDSON_SWEEP_SCHEMA",
     "MAX_K",
     "DonaldsonConfig",
     "DonaldsonResult",
-    "DonaldsonSweepConfig",
-    "DonaldsonSweepResult",
     "Balanced",
     "balance",
     "estimate_donaldson",
-    "estimate_donaldson_sweep",
     "hilbert_dimension",
     "initial_h",
     "metric",
@@ -63,14 +60,12 @@ __all__ = [
     "optimise_h",
     "potential",
     "run_donaldson",
-    "run_donaldson_sweep",
     "sections",
     "t_operator",
 ]
 
 # Bump when DonaldsonResult's fields or their meaning change: cached results are recomputed.
 DONALDSON_SCHEMA = 1
-DONALDSON_SWEEP_SCHEMA = 1
 
 # Largest degree offered: N_k = 460 sections for the quintic at k = 8.
 MAX_K = 8
@@ -297,7 +292,7 @@ def optimise_h(points: Points, h: np.ndarray, k: int, kappa_value: float, steps:
     import optax
 
     from metricflow._jax import jax, jnp
-    from metricflow.measures import sigma as sigma_fn
+    from metricflow.geometry.measures import sigma as sigma_fn
 
     if exponents is None:
         exponents = monomial_exponents(points.manifold.degree, k)
@@ -587,7 +582,7 @@ def run_donaldson(config: DonaldsonConfig, progress=None, reference: Kappa | Non
     Returns:
       DonaldsonResult.
     """
-    from metricflow.reference import reference_kappa
+    from metricflow.geometry.reference import reference_kappa
 
     report = progress or (lambda *a, **k: None)
     start_all = time.perf_counter()
@@ -674,9 +669,8 @@ def estimate_donaldson(config: DonaldsonConfig):
     metric on the test points 2 M N_k^2 n; memory is dominated by the sections of the N
     integration points, 16 N N_k bytes, and the sampled points themselves.
     """
-    from metricflow.jobs import Estimate
-    from metricflow.points import memory_estimate
-    from metricflow.reference import CHUNK, REFERENCE_POINTS
+    from metricflow.geometry.points import memory_estimate
+    from metricflow.geometry.reference import CHUNK, REFERENCE_POINTS
 
     c = config
     d, n = c.manifold.degree, c.manifold.dim
@@ -696,132 +690,3 @@ def estimate_donaldson(config: DonaldsonConfig):
     if c.manifold.exact_kappa() is None:
         memory = max(memory, WORKER_BYTES + memory_estimate(CHUNK, d))
     return Estimate(float(seconds), int(memory))
-
-
-# ---- the moduli sweep -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DonaldsonSweepConfig:
-    """sigma of g_FS and of the balanced g_k along the Dwork family, one Donaldson job per psi.
-
-    Attributes:
-      psis: the complex structure values (none with psi^5 = 1).
-      k: the degree of the balanced metric.
-      n_points, n_test, seed, tol, max_iterations: as in DonaldsonConfig.
-      degree: the Dwork degree d (5: quintics).
-    """
-
-    psis: tuple = SWEEP_PSIS
-    k: int = 3
-    n_points: int = 20_000
-    n_test: int = 20_000
-    seed: int = 0
-    tol: float = 1e-6
-    max_iterations: int = 200
-    degree: int = 5
-
-    def __post_init__(self):
-        try:
-            psis = tuple(complex(p) for p in self.psis)
-        except (TypeError, ValueError):
-            raise MetricflowError(f"psis must be complex numbers such as (0, 0.5, 10+3j), got {self.psis!r}") from None
-        if not psis:
-            raise MetricflowError("give at least one psi")
-        if len(set(psis)) != len(psis):
-            raise MetricflowError(f"psis must not repeat, got {psis}")
-        object.__setattr__(self, "psis", psis)
-        object.__setattr__(self, "k", check_count(self.k, "degree k", maximum=MAX_K))
-        for cfg in self.donaldson_configs():  # validates psi and the sizes, one line each
-            pass
-
-    def donaldson_configs(self) -> list[DonaldsonConfig]:
-        """The per-psi DonaldsonConfigs of degrees (1, k)."""
-        ks = (1,) if self.k == 1 else (1, self.k)
-        return [
-            DonaldsonConfig(Manifold(self.degree, p), ks, self.n_points, self.n_test, self.seed,
-                            tol=self.tol, max_iterations=self.max_iterations)
-            for p in self.psis
-        ]
-
-
-@dataclass(frozen=True, eq=False)
-class DonaldsonSweepResult:
-    """sigma along the family. P values of psi; arrays are (P,) float64.
-
-    Attributes:
-      config: the DonaldsonSweepConfig.
-      psis: (P,) complex128.
-      sigma_fs, sigma_fs_se: g_FS on each psi's test points.
-      sigma, sigma_se: the balanced g_k.
-      sigma_self, sigma_self_se: the balanced g_k, self-normalised.
-      kappa, kappa_se: the reference kappa of each psi.
-      iterations: (P,) int64 at degree k.
-      seconds: (P,) float64, wall time of each psi's job.
-    """
-
-    config: DonaldsonSweepConfig
-    psis: np.ndarray
-    sigma_fs: np.ndarray
-    sigma_fs_se: np.ndarray
-    sigma: np.ndarray
-    sigma_se: np.ndarray
-    sigma_self: np.ndarray
-    sigma_self_se: np.ndarray
-    kappa: np.ndarray
-    kappa_se: np.ndarray
-    iterations: np.ndarray
-    seconds: np.ndarray
-
-    def summary(self) -> dict:
-        """JSON-ready: one row per psi."""
-        rows = []
-        for i, p in enumerate(self.psis):
-            rows.append({
-                "psi": [float(p.real), float(p.imag)], "sigma_fs": float(self.sigma_fs[i]),
-                "sigma_fs_se": float(self.sigma_fs_se[i]), "sigma": float(self.sigma[i]),
-                "sigma_se": float(self.sigma_se[i]), "sigma_self": float(self.sigma_self[i]),
-                "sigma_self_se": float(self.sigma_self_se[i]), "kappa": float(self.kappa[i]),
-                "kappa_se": float(self.kappa_se[i]), "iterations": int(self.iterations[i]),
-                "seconds": float(self.seconds[i]),
-            })
-        c = self.config
-        return {"k": c.k, "points": c.n_points, "test_points": c.n_test, "seed": c.seed, "per_psi": rows}
-
-
-def run_donaldson_sweep(config: DonaldsonSweepConfig, progress=None, map_configs=None) -> DonaldsonSweepResult:
-    """One Donaldson job per psi, then sigma_FS(psi) and sigma_k(psi).
-
-    Args:
-      config: the sweep.
-      progress: optional ``progress(done, total, message)``.
-      map_configs: ``map_configs(configs, progress) -> results``; default the job runner's
-        ``run_many`` (cached jobs, run in parallel on the store's executor).
-    """
-    if map_configs is None:
-        from metricflow.dask_executor import run_many
-
-        def map_configs(configs, progress=None):
-            return run_many(configs, progress=progress)
-
-    results = map_configs(config.donaldson_configs(), progress)
-    last = lambda r, name: float(getattr(r, name)[-1])  # noqa: E731
-    arr = lambda vals, dtype=np.float64: np.asarray(vals, dtype=dtype)  # noqa: E731
-    return DonaldsonSweepResult(
-        config=config, psis=arr(config.psis, complex),
-        sigma_fs=arr([r.sigma_fs for r in results]), sigma_fs_se=arr([r.sigma_fs_se for r in results]),
-        sigma=arr([last(r, "sigma") for r in results]), sigma_se=arr([last(r, "sigma_se") for r in results]),
-        sigma_self=arr([last(r, "sigma_self") for r in results]),
-        sigma_self_se=arr([last(r, "sigma_self_se") for r in results]),
-        kappa=arr([r.kappa for r in results]), kappa_se=arr([r.kappa_se for r in results]),
-        iterations=arr([int(r.iterations[-1]) for r in results], np.int64),
-        seconds=arr([r.total_seconds for r in results]),
-    )
-
-
-def estimate_donaldson_sweep(config: DonaldsonSweepConfig):
-    """The sum of the per-psi estimates (they may run in parallel), and the largest memory."""
-    from metricflow.jobs import Estimate
-
-    parts = [estimate_donaldson(c) for c in config.donaldson_configs()]
-    return Estimate(float(sum(p.seconds for p in parts)), int(max(p.bytes for p in parts)))

@@ -37,12 +37,13 @@ from typing import Callable, Optional
 import numpy as np
 from scipy.stats import linregress
 
-from metricflow.distance import ZERO_BELOW, FSNeighbours, fs_distance, nearest_neighbour_stats
+from metricflow.geometry.distance import ZERO_BELOW, FSNeighbours, fs_distance, nearest_neighbour_stats
 from metricflow.errors import MetricflowError, check_count, check_points, check_positive
-from metricflow.flow import TABLE1, FlowConfig, flow_on_points, sample_in_chart
-from metricflow.jobs import Estimate
-from metricflow.manifolds import Manifold
-from metricflow.points import SampleConfig, choose_patch, points_from_coordinates, sample_points
+from metricflow.flows.flow import TABLE1, FlowConfig, estimate_flow, flow_on_points, sample_in_chart
+from metricflow.estimates import Estimate
+from metricflow.geometry.manifolds import Manifold
+from metricflow.geometry.points import SampleConfig, choose_patch, points_from_coordinates, sample_points
+from metricflow.progress import ConfigMap, serial_map
 
 __all__ = [
     "NOISE_SCHEMA",
@@ -268,7 +269,7 @@ DEFAULT_NOISE = (0.0, 1e-18, 1e-16, 1e-14, 1e-12, 1e-10, 1e-8, 1e-6, 1e-4, 1e-3,
 def _flow_defaults(update: str, kernel: str, n_train: int) -> dict:
     """The flow settings a NoiseConfig leaves as None: loss, lr, weighted, normalise."""
     if update == "covariant":
-        # Table 1's steps, on the log loss in each metric's frame (metricflow.flow).
+        # Table 1's steps, on the log loss in each metric's frame (metricflow.flows.flow).
         return {"loss": "log", "lr": TABLE1[kernel]["lr"], "weighted": True, "normalise": True}
     # The coordinate update: the stable settings of docs/FLOWS.md (table 1's diverge).
     return {"loss": "ultralocal", "lr": LR_PER_POINT * n_train, "weighted": False, "normalise": kernel == "gaussian"}
@@ -280,7 +281,7 @@ class NoiseConfig:
 
     Flow settings left as None depend on the update rule:
 
-      * covariant (default): the metric-covariant update of ``metricflow.flow``, log loss,
+      * covariant (default): the metric-covariant update of ``metricflow.flows.flow``, log loss,
         weighted, kernel normalised against the CY measure, table 1's step (delta 0.3162,
         gaussian 0.1583), 50 steps.
       * euclidean: the literal coordinate update, the stable settings of docs/FLOWS.md:
@@ -573,24 +574,21 @@ def noise_sweep(kernels, **settings) -> list[NoiseConfig]:
     return [NoiseConfig(kernel=k, **settings) for k in kernels]
 
 
-def run_noise_sweep(kernels, store=None, progress: Optional[Progress] = None, **settings) -> dict:
+def run_noise_sweep(kernels, map_configs: ConfigMap = serial_map, **settings) -> dict:
     """The noise study (fig. 3 left) for several kernels at once: {kernel: NoiseResult}.
 
-    Each kernel is its own NoiseConfig job (``noise_sweep``), submitted together with
-    ``metricflow.dask_executor.run_many``, so they run in parallel on the store's executor
-    (the local process pool or a Dask cluster) and a rerun reuses the kernels already done.
+    Each kernel is its own NoiseConfig (``noise_sweep``), run by ``map_configs``; with the
+    job runner's map (``metricflow.jobs.StoreMap``) they are cached jobs run in parallel on
+    the store's executor (the local process pool or a Dask cluster), and a rerun reuses the
+    kernels already done.
     """
-    from metricflow.dask_executor import run_many
-
     configs = noise_sweep(kernels, **settings)
-    results = run_many(configs, store, progress=progress)
+    results = map_configs(run_noise, configs)
     return {c.kernel: r for c, r in zip(configs, results)}
 
 
 def estimate_noise(config: NoiseConfig) -> Estimate:
     """Sampling (~25 points drawn per train point) plus one flow per level (``estimate_flow``)."""
-    from metricflow.experiments import estimate_flow
-
     flow = estimate_flow(config.flow_config())
     per_level = max(flow.seconds - 2.0 - 2.5e-4 * config.n_train, 0.1) + 1e-4 * config.n_train
     return Estimate(2.0 + 2.5e-4 * config.n_train + len(config.noise) * per_level, flow.bytes)

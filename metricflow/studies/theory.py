@@ -31,7 +31,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from metricflow.errors import MetricflowError, check_count, check_positive
-from metricflow.jobs import Estimate
+from metricflow.estimates import Estimate
 
 __all__ = ["THEORY_SCHEMA", "TheoryConfig", "TheoryResult", "run_theory", "estimate_theory"]
 
@@ -183,7 +183,7 @@ def run_theory(config: TheoryConfig, progress: Optional[Progress] = None) -> The
     Returns:
       TheoryResult.
     """
-    from metricflow.kernels import cosnet_empirical_kernel, cosnet_init, cosnet_kernel, cosnet_width
+    from metricflow.kernels.base import cosnet_empirical_kernel, cosnet_init, cosnet_kernel, cosnet_width
 
     c = config
     report = progress or (lambda step, total, message="": None)

@@ -13,7 +13,6 @@ import os
 import sys
 from decimal import Decimal, InvalidOperation
 
-import numpy as np
 
 from metricflow.errors import MetricflowError
 
@@ -72,9 +71,9 @@ def add_sample(sub) -> None:
 
 
 def run_sample(args) -> dict:
-    from metricflow.jobs import run_job
-    from metricflow.manifolds import manifold
-    from metricflow.points import SampleConfig
+    from metricflow.jobs.runner import run_job
+    from metricflow.geometry.manifolds import manifold
+    from metricflow.geometry.points import SampleConfig
 
     config = SampleConfig(manifold(args.manifold, args.psi), args.points, args.seed)
     return run_job(config, cache=not args.no_cache).summary()
@@ -132,9 +131,9 @@ def add_flow(sub) -> None:
 
 
 def run_flow(args) -> dict:
-    from metricflow.flow import FlowConfig
-    from metricflow.jobs import run_job
-    from metricflow.manifolds import manifold
+    from metricflow.flows.flow import FlowConfig
+    from metricflow.jobs.runner import run_job
+    from metricflow.geometry.manifolds import manifold
 
     config = FlowConfig(
         kernel=args.kernel, loss=args.loss, n_train=args.train, n_test=args.test, steps=args.steps,
@@ -206,9 +205,9 @@ def add_noise(sub) -> None:
 
 
 def run_noise(args) -> dict:
-    from metricflow.generalisation import NoiseConfig
-    from metricflow.jobs import run_job
-    from metricflow.manifolds import manifold
+    from metricflow.studies.generalisation import NoiseConfig
+    from metricflow.jobs.runner import run_job
+    from metricflow.geometry.manifolds import manifold
 
     config = NoiseConfig(
         kernel=args.kernel, noise=_number_list(args.noise, "noise variances"), n_train=args.train, steps=args.steps,
@@ -250,9 +249,9 @@ def add_scaling(sub) -> None:
 
 
 def run_scaling(args) -> dict:
-    from metricflow.generalisation import ScalingConfig
-    from metricflow.jobs import run_job
-    from metricflow.manifolds import manifold
+    from metricflow.studies.generalisation import ScalingConfig
+    from metricflow.jobs.runner import run_job
+    from metricflow.geometry.manifolds import manifold
 
     config = ScalingConfig(
         points=_number_list(args.points, "points", integer=True), chart=args.chart, seeds=args.seeds,
@@ -290,9 +289,9 @@ def add_cluster(sub) -> None:
 
 
 def run_cluster(args) -> dict:
-    from metricflow.clustering import ClusterConfig
-    from metricflow.jobs import run_job
-    from metricflow.manifolds import manifold
+    from metricflow.studies.clustering import ClusterConfig
+    from metricflow.jobs.runner import run_job
+    from metricflow.geometry.manifolds import manifold
 
     if args.heatmap is not None and not args.heatmap.lower().endswith((".html", ".htm", ".png")):
         raise MetricflowError(f"--heatmap must name an .html or .png file, got {args.heatmap!r}")
@@ -303,7 +302,7 @@ def run_cluster(args) -> dict:
     result = run_job(config, cache=not args.no_cache)
     out = result.summary()
     if args.heatmap is not None:
-        from metricflow.figures import cluster_heatmap_figure, figure_png
+        from metricflow.figures.core import cluster_heatmap_figure, figure_png
 
         fig = cluster_heatmap_figure(result)
         try:
@@ -361,9 +360,9 @@ def add_train(sub) -> None:
 
 
 def run_train(args) -> dict:
-    from metricflow.jobs import run_job
-    from metricflow.manifolds import manifold
-    from metricflow.networks import TrainConfig
+    from metricflow.jobs.runner import run_job
+    from metricflow.geometry.manifolds import manifold
+    from metricflow.networks.models import TrainConfig
 
     config = TrainConfig(
         model=args.model, n_points=args.points, epochs=args.epochs, width=args.width, depth=args.depth,
@@ -376,7 +375,7 @@ def run_train(args) -> dict:
     result = run_job(config, cache=not args.no_cache)
     out = result.summary()
     if args.save is not None:
-        from metricflow.saved_models import save_model
+        from metricflow.networks.saved import save_model
 
         out["saved"] = save_model(result, args.save)
     return out
@@ -413,7 +412,7 @@ def add_evaluate(sub) -> None:
 
 
 def run_evaluate(args) -> dict:
-    from metricflow.saved_models import evaluate_model, load_model
+    from metricflow.networks.saved import evaluate_model, load_model
 
     model = load_model(args.model)
     out = evaluate_model(model, args.points, args.seed, args.ricci_points).to_dict()
@@ -473,9 +472,9 @@ def add_tune(sub) -> None:
 
 
 def run_tune(args) -> dict:
-    from metricflow.jobs import run_job
-    from metricflow.manifolds import manifold
-    from metricflow.tuning import TuneConfig, run_tune as tune
+    from metricflow.jobs.runner import run_job
+    from metricflow.geometry.manifolds import manifold
+    from metricflow.studies.tuning import TuneConfig, run_tune as tune
 
     bounds = []
     for name, flag, text in (("n_train", "--points", args.points), ("lr", "--lr", args.lr), ("sigma", "--sigma", args.sigma),
@@ -495,7 +494,7 @@ def run_tune(args) -> dict:
         bounds=tuple(bounds), n_test=args.test, loss=args.loss, weighted=not args.unweighted, diverged=args.diverged,
         spread_seeds=args.spread, manifold=manifold(args.manifold, args.psi), update=args.update,
     )
-    result = tune(config, cache=False) if args.no_cache else run_job(config)
+    result = tune(config) if args.no_cache else run_job(config)
     return result.to_dict()
 
 
@@ -537,7 +536,7 @@ def add_reproduce(sub) -> None:
 
 
 def run_reproduce(args) -> dict:
-    from metricflow.reproduce import ReproduceConfig, reproduce
+    from metricflow.reproduce.core import ReproduceConfig, reproduce
 
     config = ReproduceConfig(quick=args.quick, seed=args.seed)
     if args.parallel and args.no_cache:
@@ -592,7 +591,7 @@ def main(argv=None) -> int:
     _, run, show = COMMANDS[args.command]
     try:
         if args.scheduler is not None:  # jobs (run_job, run_many, JobStore) read it from here
-            from metricflow.dask_executor import SCHEDULER_ENV, executor_for
+            from metricflow.jobs.dask import SCHEDULER_ENV, executor_for
 
             os.environ[SCHEDULER_ENV] = args.scheduler
             executor_for(args.scheduler)  # fail now, in one line, if it cannot be reached
@@ -625,9 +624,9 @@ def add_donaldson(sub) -> None:
 
 
 def run_donaldson(args) -> dict:
-    from metricflow.donaldson import DonaldsonConfig
-    from metricflow.jobs import run_job
-    from metricflow.manifolds import manifold
+    from metricflow.flows.donaldson import DonaldsonConfig
+    from metricflow.jobs.runner import run_job
+    from metricflow.geometry.manifolds import manifold
 
     config = DonaldsonConfig(
         manifold(args.manifold, args.psi), _number_list(args.k, "k", integer=True), args.points,
@@ -682,17 +681,17 @@ def add_donaldson_sweep(sub) -> None:
 
 
 def run_donaldson_sweep(args) -> dict:
-    from metricflow.donaldson import DonaldsonSweepConfig, run_donaldson_sweep as sweep
-    from metricflow.jobs import run_job
+    from metricflow.studies.moduli import DonaldsonSweepConfig, run_donaldson_sweep as sweep
+    from metricflow.jobs.runner import run_job
 
     config = DonaldsonSweepConfig(
         psis=_psi_list(args.psis), k=args.k, n_points=args.points,
         n_test=args.points if args.test is None else args.test, seed=args.seed, degree=args.degree,
     )
     if args.no_cache:
-        from metricflow.donaldson import run_donaldson as one
+        from metricflow.flows.donaldson import run_donaldson as one
 
-        return sweep(config, map_configs=lambda cs, progress=None: [one(c) for c in cs]).summary()
+        return sweep(config, map_configs=lambda function, cs: [one(c) for c in cs]).summary()
     return run_job(config).summary()
 
 

@@ -28,57 +28,52 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import enum
 import functools
 import hashlib
 import json
 import logging
 import math
 import os
-import pickle
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Protocol
+from typing import Any, Callable, Optional, Protocol, Sequence
 
 import numpy as np
 
-from metricflow.errors import MetricflowError, StoreError, check_memory
+from metricflow.errors import MetricflowError, StoreError
+from metricflow.jobs.keys import canonical_json, job_key, key_of
+from metricflow.jobs.kinds import check_estimate, generation, job_kind, kinds
+from metricflow.progress import Progress
 
 __all__ = [
     "ACTIVE",
     "DEFAULT_CACHE",
-    "Estimate",
     "Executor",
     "JobCancelled",
-    "JobKind",
     "JobStatus",
     "JobStore",
-    "LocalProcessExecutor",
+    "NoExecutor",
     "StoreError",
+    "StoreMap",
     "Task",
     "cache_directory",
-    "canonical_json",
     "decode_result",
     "encode_result",
-    "estimate",
     "execute",
-    "job_key",
-    "job_kind",
-    "register",
-    "run_job",
-    "worker_main",
+    "one_line",
+    "run_many",
+    "set_default_executor",
 ]
 
-DEFAULT_CACHE = Path(__file__).resolve().parent.parent / "cache"
+
+DEFAULT_CACHE = Path(__file__).resolve().parents[2] / "cache"
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 ACTIVE = (QUEUED, RUNNING)
@@ -90,146 +85,8 @@ PROGRESS_INTERVAL = 0.2
 RESULT_FORMAT = 2
 _MAGIC = b"metricflow-result/%d\n" % RESULT_FORMAT
 
-_log = logging.getLogger("metricflow.jobs")
+_log = logging.getLogger("metricflow.jobs.store")
 
-Progress = Callable[..., None]  # progress(step: int, total: int, message: str = "")
-
-
-# ---- job kinds --------------------------------------------------------------------------
-
-
-class Estimate(NamedTuple):
-    """Expected cost of a job: wall-clock ``seconds`` and peak memory ``bytes``."""
-
-    seconds: float
-    bytes: int
-
-
-@dataclass(frozen=True)
-class JobKind:
-    """What runs for a config type.
-
-    Attributes:
-      function: ``function(config, progress) -> result``, pure; ``progress(step, total,
-        message)`` reports progress and raises ``JobCancelled`` once the job is cancelled.
-      schema_version: bump it when the result type or its meaning changes; cached results of
-        other versions are then recomputed.
-      estimate: ``estimate(config) -> Estimate``, or None for "cheap".
-      result_type: the type of the result; a stored result of another type is corrupt.
-        None: not checked.
-    """
-
-    function: Callable[[Any, Progress], Any]
-    schema_version: int
-    estimate: Callable[[Any], Estimate] | None = None
-    result_type: type | None = None
-
-
-_KINDS: dict[type, JobKind] = {}
-
-
-def _return_type(function) -> type | None:
-    """The class in ``function``'s return annotation (``-> FlowResult``), else None."""
-    try:
-        hint = typing.get_type_hints(function).get("return")
-    except Exception:  # noqa: BLE001  (an annotation that does not resolve: unchecked)
-        return None
-    hint = typing.get_origin(hint) or hint
-    return hint if isinstance(hint, type) and hint is not object else None
-
-
-def register(config_type: type, function, schema_version: int, estimate=None, result_type=None) -> None:
-    """Run ``function`` for configs of ``config_type``; registering again replaces the kind.
-
-    ``function`` must be importable by name (a module-level function) so a spawned worker
-    can unpickle it. ``result_type`` defaults to the class in ``function``'s return
-    annotation. Built-in kinds are registered at the bottom of ``metricflow.experiments``.
-    """
-    if not (dataclasses.is_dataclass(config_type) and config_type.__dataclass_params__.frozen):
-        raise MetricflowError(f"a job config must be a frozen dataclass, got {config_type.__name__}")
-    _KINDS[config_type] = JobKind(function, int(schema_version), estimate, result_type or _return_type(function))
-    _stored_types.cache_clear()
-
-
-def job_kind(config) -> JobKind:
-    """The registered kind for ``config``'s type."""
-    import metricflow.experiments  # noqa: F401  (registers the built-in kinds)
-
-    kind = _KINDS.get(type(config))
-    if kind is None:
-        known = ", ".join(sorted(t.__name__ for t in _KINDS)) or "none"
-        raise MetricflowError(
-            f"no job kind is registered for {type(config).__name__}; registered: {known}. "
-            "Call metricflow.jobs.register(ConfigType, function, schema_version)."
-        )
-    return kind
-
-
-def estimate(config) -> Estimate:
-    """Expected (seconds, bytes) of the job for ``config``, before launching it."""
-    kind = job_kind(config)
-    return kind.estimate(config) if kind.estimate else Estimate(0.0, 0)
-
-
-def check_estimate(config) -> Estimate:
-    """The estimate, after refusing a job whose memory estimate exceeds what is free."""
-    cost = estimate(config)
-    check_memory(cost.bytes, f"this {type(config).__name__} job")
-    return cost
-
-
-# ---- keys -------------------------------------------------------------------------------
-
-
-def _plain(value):
-    """``value`` as JSON-ready data: dataclasses typed, complex as [re, im], numpy unwrapped."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        # A field with metadata {"key": "omit-default"} is left out at its default, so adding
-        # an option to a config keeps the keys of the results already stored.
-        out = {
-            f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
-            if not (f.metadata.get("key") == "omit-default" and getattr(value, f.name) == f.default)
-        }
-        out["__type__"] = f"{type(value).__module__}.{type(value).__qualname__}"
-        return out
-    if isinstance(value, np.ndarray):
-        return {"__array__": str(value.dtype), "shape": list(value.shape), "data": _plain(value.tolist())}
-    if isinstance(value, np.generic):
-        return _plain(value.item())
-    if isinstance(value, enum.Enum):
-        return _plain(value.value)
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
-    if isinstance(value, complex):
-        return [_plain(value.real), _plain(value.imag)]
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, Path):
-        return str(value)
-    raise MetricflowError(
-        f"cannot make a job key from a {type(value).__name__} ({value!r}); "
-        "configs may hold numbers, strings, tuples, arrays and dataclasses"
-    )
-
-
-def canonical_json(config) -> str:
-    """The config as JSON with sorted keys and no spaces; the type name is included."""
-    return json.dumps(_plain(config), sort_keys=True, separators=(",", ":"))
-
-
-def job_key(config, schema_version: int | None = None) -> str:
-    """sha256 hex of the config's canonical JSON and the schema version of its kind."""
-    if schema_version is None:
-        schema_version = job_kind(config).schema_version
-    return _key_of(canonical_json(config), schema_version)
-
-
-def _key_of(config_json: str, schema_version: int) -> str:
-    return hashlib.sha256(f"{config_json}|schema={int(schema_version)}".encode()).hexdigest()
 
 
 # ---- stored results ---------------------------------------------------------------------
@@ -258,12 +115,14 @@ def _is_record_type(cls) -> bool:
     )
 
 
-@functools.lru_cache(maxsize=1)
 def _stored_types() -> dict:
     """Dataclasses and NamedTuples a stored result may hold, by name: the registered configs
     and result types, the types their fields name, and those defined in their modules."""
-    import metricflow.experiments  # noqa: F401  (registers the built-in kinds)
+    return _stored_types_of(generation())
 
+
+@functools.lru_cache(maxsize=1)
+def _stored_types_of(generation: int) -> dict:
     found: dict[str, type] = {}
 
     def add(cls) -> None:
@@ -282,7 +141,7 @@ def _stored_types() -> dict:
         for arg in typing.get_args(hint):
             walk(arg)
 
-    for config_type, kind in list(_KINDS.items()):
+    for config_type, kind in kinds().items():
         add(config_type)
         add(kind.result_type)
         for owner in (config_type, kind.result_type, kind.function):
@@ -392,7 +251,7 @@ def encode_result(result, key: str, config_json: str, schema_version: int) -> by
 
     Raises MetricflowError if the result holds a type that cannot be stored.
     """
-    if _key_of(config_json, schema_version) != key:
+    if key_of(config_json, schema_version) != key:
         raise MetricflowError(f"job {key[:12]} is not the key of the config it is stored with")
     parts: list = []
     tree = _encode(result, parts, [0])
@@ -415,7 +274,7 @@ def decode_result(blob, key: str, result_type: type | None = None):
     except _Corrupt as err:
         raise MetricflowError(str(err)) from None
     except Exception as err:  # noqa: BLE001  (any malformed piece is a corrupt entry)
-        raise MetricflowError(f"malformed ({_one_line(err)})") from None
+        raise MetricflowError(f"malformed ({one_line(err)})") from None
 
 
 def _decode_checked(blob, key: str, result_type):
@@ -431,7 +290,7 @@ def _decode_checked(blob, key: str, result_type):
     header = json.loads(text)
     if header["key"] != key:
         raise _Corrupt(f"it is the result of job {str(header['key'])[:12]}, not of {key[:12]}")
-    if _key_of(header["config"], header["schema"]) != key:
+    if key_of(header["config"], header["schema"]) != key:
         raise _Corrupt("its config and schema do not give its key")
     result = _decode(header["tree"], data, _stored_types())
     if _type_name(type(result)) != header["type"]:
@@ -603,9 +462,9 @@ class JobStore:
     @property
     def executor(self) -> "Executor":
         if self._executor is None:
-            from metricflow.dask_executor import default_executor  # $METRICFLOW_SCHEDULER or local
-
-            self._executor = default_executor()
+            if _DEFAULT_EXECUTOR[0] is None:
+                raise MetricflowError("no default executor is installed; import metricflow.jobs")
+            self._executor = _DEFAULT_EXECUTOR[0]()  # $METRICFLOW_SCHEDULER or local
         return self._executor
 
     # -- reading --
@@ -656,13 +515,12 @@ class JobStore:
             return None
 
     def _result_type(self, record: JobStatus) -> type | None:
-        import metricflow.experiments  # noqa: F401  (registers the built-in kinds)
 
         try:
             name = json.loads(record.config).get("__type__")
         except (ValueError, AttributeError):
             return None
-        for config_type, kind in list(_KINDS.items()):
+        for config_type, kind in kinds().items():
             if _type_name(config_type) == name:
                 return kind.result_type
         return None
@@ -723,9 +581,9 @@ class JobStore:
             ))
             self._cache.delete(f"traceback/{key}")
         try:
-            executor.submit(Task(str(self.directory), key, kind.function, config, kind.schema_version))
+            executor.submit(Task(str(self.directory), key, kind.function, config, kind.schema_version, kind.fan_out))
         except BaseException as err:
-            reason = f"the executor could not start it: {_one_line(err)}"
+            reason = f"the executor could not start it: {one_line(err)}"
             self._finish(key, FAILED, error=reason, only_pid=os.getpid())
             if isinstance(err, MetricflowError):
                 raise
@@ -905,9 +763,11 @@ class Task:
     function: Callable
     config: Any
     schema_version: int
+    fan_out: bool = False
 
 
-def _one_line(err: BaseException) -> str:
+def one_line(err: BaseException) -> str:
+    """``TypeName: first line of the message``, for status records and the CLI."""
     text = str(err).strip().splitlines()
     return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
 
@@ -919,14 +779,12 @@ def execute(task: Task) -> None:
     raises JobCancelled once the job has been cancelled, so cancellation also works where
     the executor cannot kill the worker.
     """
-    import metricflow.experiments  # noqa: F401  (the kinds, and the stored reference kappa)
-
-    store = JobStore(task.directory, executor=_NoExecutor())
+    store = JobStore(task.directory, executor=NoExecutor())
     try:
         if not store.mark_running(task.key):
             return  # cancelled (or taken) before it started
         try:
-            _compute(store, task.key, task.function, task.config, task.schema_version)
+            _compute(store, task.key, task.function, task.config, task.schema_version, task.fan_out)
         except (JobCancelled, Exception):
             return  # the store has the failure (or the cancel)
     finally:
@@ -948,18 +806,21 @@ def _reporter(store: "JobStore", key: str) -> Progress:
     return progress
 
 
-def _compute(store: "JobStore", key: str, function, config, schema_version: int):
+def _compute(store: "JobStore", key: str, function, config, schema_version: int, fan_out: bool = False):
     """Run the job whose lease this process holds; store its result or its failure.
 
+    A fan-out kind also gets ``map_configs``: a ``StoreMap`` on the same store directory, so
+    its pieces are cached jobs run by the default executor (local processes or Dask).
     Returns the result. Raises JobCancelled if it was cancelled, else whatever the job
     raised (after storing it as the failure).
     """
+    extra = {"map_configs": StoreMap(store.directory)} if fan_out else {}
     try:
-        result = function(config, _reporter(store, key))
+        result = function(config, _reporter(store, key), **extra)
     except JobCancelled:
         raise
     except BaseException as err:  # noqa: BLE001  (kept, with its traceback, in the store)
-        store.store_failure(key, _one_line(err), traceback.format_exc())
+        store.store_failure(key, one_line(err), traceback.format_exc())
         raise
     try:
         store.store_result(key, result, schema_version)
@@ -979,7 +840,9 @@ class Executor(Protocol):
     def cancel(self, key: str, pid: int, pid_start: int) -> None: ...
 
 
-class _NoExecutor:
+class NoExecutor:
+    """The executor of a worker's own store: a worker never starts jobs."""
+
     def submit(self, task: Task) -> None:
         raise RuntimeError("a worker does not start jobs")
 
@@ -987,123 +850,113 @@ class _NoExecutor:
         pass
 
 
-class LocalProcessExecutor:
-    """Runs each task in a fresh Python process, at most ``max_workers`` at a time.
-
-    The worker is a new interpreter (``python -c ...``), as with multiprocessing's "spawn"
-    (JAX does not survive fork), but started with subprocess: Streamlit replaces
-    ``sys.modules["__main__"]`` with the page script, and multiprocessing's spawn would run
-    that page again inside the worker. The task goes to the worker pickled, on stdin, and
-    the worker gets this process's ``sys.path``.
-
-    Tasks beyond ``max_workers`` wait in this process (their jobs stay "queued"). A thread
-    per task starts the worker, waits for it, and marks the job failed if the worker died
-    without finishing it. Cancelling terminates the worker (SIGTERM).
-    """
-
-    def __init__(self, max_workers: int | None = None):
-        self.max_workers = max_workers or max(1, min(2, os.cpu_count() or 1))
-        self._slots = threading.Semaphore(self.max_workers)
-        self._processes: dict[str, subprocess.Popen] = {}
-        self._lock = threading.Lock()
-
-    def submit(self, task: Task) -> None:
-        blob = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)  # fail here, not in the worker
-        threading.Thread(target=self._run, args=(task.directory, task.key, blob), daemon=True).start()
-
-    def _run(self, directory: str, key: str, blob: bytes) -> None:
-        store = JobStore(directory, executor=_NoExecutor())
-        try:
-            with self._slots:
-                record = store._read(key)
-                if record is None or record.state != QUEUED:
-                    return
-                env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-                process = subprocess.Popen(
-                    [sys.executable, "-c", "from metricflow.jobs import worker_main; worker_main()"],
-                    stdin=subprocess.PIPE, env=env,
-                )
-                with self._lock:
-                    self._processes[key] = process
-                store.set_worker(key, process.pid)
-                try:
-                    process.stdin.write(blob)
-                    process.stdin.close()
-                except OSError:
-                    pass  # the worker died at once; its exit code tells
-                process.wait()
-                with self._lock:
-                    self._processes.pop(key, None)
-                store.worker_exited(key, process.pid, process.returncode)
-        finally:
-            store.close()
-
-    def cancel(self, key: str, pid: int, pid_start: int) -> None:
-        with self._lock:
-            process = self._processes.get(key)
-        if process is not None and process.pid == pid:
-            process.terminate()
-        elif _alive(pid, pid_start):
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except OSError:
-                pass
 
 
-def worker_main() -> None:
-    """Entry point of a LocalProcessExecutor worker: read a pickled Task on stdin, run it."""
-    execute(pickle.load(sys.stdin.buffer))
+# The factory of the executor a JobStore gets when it is given none; metricflow.jobs.dask
+# installs ``default_executor`` ($METRICFLOW_SCHEDULER, else local processes).
+_DEFAULT_EXECUTOR: list = [None]
 
 
-# ---- synchronous ------------------------------------------------------------------------
+def set_default_executor(factory: Callable[[], Executor]) -> None:
+    """Make ``factory()`` the executor of every JobStore created without one."""
+    _DEFAULT_EXECUTOR[0] = factory
 
 
-def run_job(config, cache: bool = True, store: JobStore | None = None, poll: float = 0.2):
-    """Run the job for ``config`` in this process and return its result (for the CLI).
+# ---- many jobs ---------------------------------------------------------------------------
 
-    With ``cache``, the job's record is the lease, as for ``JobStore.submit``: a stored
-    result is returned; a job that another live process holds (a dashboard worker, another
-    CLI run, a Dask client) is waited for and its result returned; otherwise this process
-    takes the lease, computes, reporting progress to the store (so the dashboard shows it
-    and can cancel it), and stores the result.
+
+def run_many(
+    configs: Sequence,
+    store: Optional[JobStore] = None,
+    progress: Optional[Callable[[int, int, str], None]] = None,
+    poll: float = 0.2,
+):
+    """Submit every config as a job of ``store`` and wait for all; return their results in order.
+
+    Each config is an ordinary cached job: a finished one comes back at once, an active one
+    (submitted by anyone) is waited for, a failed one is retried. The store's executor runs
+    them (the local process pool, or a Dask cluster), so they run in parallel there.
 
     Args:
-      config: a registered config.
-      cache: if True, use the store as above; if False, just compute.
-      store: the store to use; default ``JobStore()``.
-      poll: seconds between looks at a job another process is computing.
+      configs: registered configs (duplicates are computed once).
+      store: the JobStore (default ``JobStore()``, with ``default_executor()``).
+      progress: optional ``progress(done, total, message)``, called when a job finishes.
+      poll: seconds between looks at the store.
+
+    Returns:
+      The results, in the order of ``configs``.
 
     Raises:
-      MetricflowError: bad input, a store that cannot be opened, or a cancel from elsewhere.
+      MetricflowError: once all have finished, if any failed or was cancelled (the others
+        stay stored, so a rerun computes only those).
     """
-    kind = job_kind(config)
-    check_estimate(config)
-    if not cache:
-        return kind.function(config, lambda *a, **k: None)
-    from metricflow.dask_executor import _inside_dask_task, run_many, scheduler_address, stderr_progress
-
-    if scheduler_address() is not None and not _inside_dask_task():
-        return run_many([config], store, progress=stderr_progress)[0]  # on the Dask cluster
     own = store is None
-    store = store or JobStore(executor=_NoExecutor())
+    store = store or JobStore()
     try:
-        key = job_key(config, kind.schema_version)
-        told = False
+        keys = [store.submit(c) for c in configs]
+        unique = list(dict.fromkeys(keys))
+        finished: dict = {}
         while True:
-            result = store.result(key)
-            if result is not None:
-                return result
-            if store.claim(key, config, kind.schema_version):
-                try:
-                    return _compute(store, key, kind.function, config, kind.schema_version)
-                except JobCancelled:
-                    raise MetricflowError(
-                        f"the {type(config).__name__} job {key[:12]} was cancelled from another session; run it again"
-                    ) from None
-            if not told and sys.stderr.isatty():
-                print(f"waiting for job {key[:12]}, which another process is computing", file=sys.stderr)
-                told = True
-            store.wait(key, poll)  # then read its result, or take the lease if it failed
+            for key in unique:
+                if key not in finished:
+                    status = store.status(key)
+                    if status is None or status.state not in ACTIVE:
+                        finished[key] = status
+                        if progress is not None:
+                            what = status.state if status is not None else "lost"
+                            progress(len(finished), len(unique), f"{status.kind if status else 'job'} {key[:12]} {what}")
+            if len(finished) == len(unique):
+                break
+            time.sleep(poll)
+        bad = [(k, s) for k, s in finished.items() if s is None or s.state != DONE]
+        results = {k: store.result(k) for k in unique if k not in dict(bad)}
+        bad += [(k, finished[k]) for k, r in results.items() if r is None]
+        if bad:
+            key, status = bad[0]
+            why = f"{status.state}: {status.error}" if status is not None else "its record disappeared"
+            raise MetricflowError(
+                f"{len(bad)} of {len(unique)} jobs did not finish; the first, {status.kind if status else ''} "
+                f"{key[:12]}, {why}. The finished ones are stored; run again to retry the rest"
+            )
+        return [results[k] for k in keys]
     finally:
         if own:
             store.close()
+
+
+class StoreMap:
+    """A ``map_configs`` (``metricflow.progress.ConfigMap``) that runs every config as a cached
+    job: ``run_many`` on ``store``, or on a store opened on ``directory`` for each call.
+
+    ``stored(configs)`` says which results the store already holds.
+    """
+
+    def __init__(self, store: "JobStore | str | Path | None" = None):
+        self._store = store if isinstance(store, JobStore) else None
+        self._directory = None if self._store is not None else store
+
+    def _open(self):
+        if self._store is not None:
+            return self._store, False
+        return JobStore(self._directory), True
+
+    def __call__(self, function, configs) -> list:
+        store, own = self._open()
+        try:
+            return run_many(list(configs), store)
+        finally:
+            if own:
+                store.close()
+
+    def stored(self, configs) -> list[bool]:
+        store, own = self._open()
+        try:
+            out = []
+            for config in configs:
+                key = job_key(config)
+                status = store.status(key)
+                out.append(status is not None and status.state == DONE and store.result(key) is not None)
+            return out
+        finally:
+            if own:
+                store.close()

@@ -12,12 +12,12 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from metricflow.experiments import SampleResult
+from metricflow.studies.sample import SampleResult
 
 if TYPE_CHECKING:
-    from metricflow.flow import FlowConfig, FlowResult
-    from metricflow.theory import TheoryResult
-    from metricflow.generalisation import NoiseResult, ScalingResult
+    from metricflow.flows.flow import FlowConfig, FlowResult
+    from metricflow.studies.theory import TheoryResult
+    from metricflow.studies.generalisation import NoiseResult, ScalingResult
 
 __all__ = [
     "histogram",
@@ -334,7 +334,7 @@ def cluster_heatmap_figure(result, methods: Sequence[str] | None = None, max_sid
 
 def silhouette_figure(result) -> go.Figure:
     """Silhouette score on FS distances per method: ours and the paper's (section 3.1)."""
-    from metricflow.clustering import PAPER_SILHOUETTE
+    from metricflow.studies.clustering import PAPER_SILHOUETTE
 
     methods = list(result.methods)
     ours = [result.get(m).silhouette for m in methods]
@@ -416,7 +416,7 @@ def noise_gain_figure(results: Sequence["NoiseResult"], log_x: bool = False) -> 
 def scaling_figure(result: "ScalingResult") -> go.Figure:
     """Fig. 3 (right): mean, min and max nearest-neighbour FS distance against N, log-log,
     with the fit (mean) and the paper's eq. (3.7)."""
-    from metricflow.generalisation import PAPER_FIT
+    from metricflow.studies.generalisation import PAPER_FIT
 
     n = result.points.astype(float)
     fit = result.fit
@@ -455,7 +455,7 @@ __all__ += ["noise_gain_figure", "scaling_figure", "generalisation_figures"]
 # ---- hyperparameter search (section 3.2, issue 8) --------------------------------------
 
 if TYPE_CHECKING:
-    from metricflow.tuning import TuneResult
+    from metricflow.studies.tuning import TuneResult
 
 
 def tuning_convergence_figure(result: "TuneResult") -> go.Figure:
@@ -485,7 +485,7 @@ def tuning_params_figure(result: "TuneResult") -> go.Figure:
     """Objective against each searched parameter (log axes for log-scale ones), one panel each."""
     from plotly.subplots import make_subplots
 
-    from metricflow.tuning import SCALES
+    from metricflow.studies.tuning import SCALES
 
     dims = result.config.dimensions()
     fig = make_subplots(rows=1, cols=max(len(dims), 1), shared_yaxes=True, subplot_titles=[d.name for d in dims])
@@ -541,7 +541,7 @@ def ntk_spectrum_figure(result, epochs: Sequence[int] | None = None, bins: int =
 
     ``epochs`` defaults to the first and last snapshot; bins are shared so the bars compare.
     """
-    from metricflow.metric_ntk import _log_spectrum
+    from metricflow.networks.metric_ntk import _log_spectrum
 
     have = [int(e) for e in result.ntk_epochs]
     epochs = [have[0], have[-1]] if epochs is None else [int(e) for e in epochs]

@@ -42,8 +42,8 @@ import numpy as np
 
 from metricflow._jax import jax
 from metricflow.errors import MetricflowError, check_count
-from metricflow.measures import SigmaReport, eta as eta_of, measure_sigma, weighted_mean_se
-from metricflow.networks import (
+from metricflow.geometry.measures import SigmaReport, eta as eta_of, measure_sigma, weighted_mean_se
+from metricflow.networks.models import (
     RICCI_POINTS,
     TrainConfig,
     init_params,
@@ -53,8 +53,8 @@ from metricflow.networks import (
     potential_fn,
     ricci_scalar,
 )
-from metricflow.points import Points, SampleConfig, points_from_coordinates, sample_points
-from metricflow.reference import reference_kappa
+from metricflow.geometry.points import Points, SampleConfig, points_from_coordinates, sample_points
+from metricflow.geometry.reference import reference_kappa
 
 __all__ = [
     "FORMAT",

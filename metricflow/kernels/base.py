@@ -1,6 +1,6 @@
 """Scalar kernels Theta(x, x') for the metric flow (3.5), with Theta_ijkl = delta_ik delta_jl Theta.
 
-The flow (metricflow.flow) applies the scalar kernel either in each metric's own frame (the
+The flow (metricflow.flows.flow) applies the scalar kernel either in each metric's own frame (the
 covariant update: a conformal rescaling transported with the kernel normalised against the CY
 measure, Theta(x, x') u(x') / sum_x'' Theta(x, x'') u(x'')) or to coordinate components (the
 euclidean update); the kernels here are the same for both.
@@ -32,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from metricflow.distance import FSNeighbours, fs_distance_matrix
+from metricflow.geometry.distance import FSNeighbours, fs_distance_matrix
 from metricflow.errors import MetricflowError, check_count, check_memory
 
 __all__ = [

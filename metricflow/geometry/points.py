@@ -16,7 +16,7 @@ from math import comb
 import numpy as np
 
 from metricflow.errors import MetricflowError, check_count, check_memory, check_points
-from metricflow.manifolds import Manifold
+from metricflow.geometry.manifolds import Manifold
 
 __all__ = [
     "Points",

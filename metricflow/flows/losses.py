@@ -9,7 +9,7 @@ eta = det g / (kappa |Omega|^2) (eq. B.11). The losses are
 
 Every one is a function of eta alone, so dl/dg = F'(eta) eta g^{-1}: relative to g the
 correction is the scalar F'(eta) eta = dF/d(ln eta) times the identity (``relative_gradient``).
-The metric-covariant flow (metricflow.flow, docs/FLOWS.md) uses only that scalar; for the log
+The metric-covariant flow (metricflow.flows.flow, docs/FLOWS.md) uses only that scalar; for the log
 loss it is ln eta itself, so the delta-kernel flow is Newton's step on ln eta.
 
 Complex gradient convention. g is a Hermitian matrix of complex entries, l(g) is real. The
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from metricflow._jax import jax, jnp
 from metricflow.errors import MetricflowError
-from metricflow.measures import eta as eta_of
+from metricflow.geometry.measures import eta as eta_of
 
 __all__ = ["LOSSES", "pointwise_loss", "loss_values", "total_loss", "loss_gradient", "relative_gradient"]
 

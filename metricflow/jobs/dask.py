@@ -35,7 +35,7 @@ submits jobs never waits on the cluster slot it occupies.
 ordinary cached job, so a rerun reuses the finished pieces. The tuner (``TuneConfig.batch``)
 and the noise study (``run_noise_sweep``) use it. Other sweeps should too::
 
-    from metricflow.dask_executor import run_many
+    from metricflow.jobs.dask import run_many
     results = run_many([WidthConfig(width=w, ...) for w in widths], store)   # in order
 
 Example:
@@ -51,20 +51,21 @@ import threading
 import time
 import traceback
 import uuid
-from typing import Callable, Optional, Sequence
+from typing import Optional
 
 from metricflow.errors import MetricflowError
-from metricflow.jobs import (
-    ACTIVE,
+from metricflow.jobs.local import LocalProcessExecutor
+from metricflow.jobs.store import (
     CANCELLED,
-    DONE,
     PROGRESS_INTERVAL,
     JobCancelled,
     JobStore,
-    LocalProcessExecutor,
+    NoExecutor,
+    StoreMap,
     Task,
-    _NoExecutor,
-    _one_line,
+    one_line,
+    run_many,
+    set_default_executor,
 )
 
 __all__ = [
@@ -101,7 +102,7 @@ def scheduler_address(address: Optional[str] = None) -> Optional[str]:
     return text
 
 
-def _inside_dask_task() -> bool:
+def inside_dask_task() -> bool:
     try:
         from distributed import get_worker
 
@@ -114,7 +115,7 @@ def _inside_dask_task() -> bool:
 def default_executor():
     """The executor a ``JobStore`` gets when none is given (see the module docstring)."""
     address = scheduler_address()
-    if address is None or _inside_dask_task():
+    if address is None or inside_dask_task():
         return LocalProcessExecutor()
     return executor_for(address)
 
@@ -143,8 +144,10 @@ def _flag_cancelled(dask_key: str) -> None:
     _CANCELLED.add(dask_key)
 
 
-def _run_remote(function, config, key: str, dask_key: str):
+def _run_remote(function, config, key: str, dask_key: str, fan_out: bool = False):
     """What a Dask worker runs: ``function(config, progress)``, returning (state, value, trace).
+
+    A fan-out kind's pieces run as cached jobs of the worker's own default store.
 
     A job's own exception comes back as ("failed", one-line reason, traceback) rather than
     raising, so that Dask does not retry it; only the death of the worker makes Dask retry.
@@ -166,11 +169,12 @@ def _run_remote(function, config, key: str, dask_key: str):
         event(kind="progress", step=int(step), total=int(total), message=str(message))
 
     try:
-        return ("done", function(config, progress), "")
+        extra = {"map_configs": StoreMap()} if fan_out else {}
+        return ("done", function(config, progress, **extra), "")
     except JobCancelled:
         return ("cancelled", None, "")
     except Exception as err:  # noqa: BLE001  (kept, with its traceback, in the client's store)
-        return ("failed", _one_line(err), traceback.format_exc())
+        return ("failed", one_line(err), traceback.format_exc())
     finally:
         _CANCELLED.discard(dask_key)
 
@@ -219,7 +223,8 @@ class DaskExecutor:
         if self.closed:
             raise MetricflowError(f"the Dask executor for {self.address} is closed")
         dask_key = f"metricflow-{task.key[:16]}-{uuid.uuid4().hex[:8]}"
-        future = self.client.submit(_run_remote, task.function, task.config, task.key, dask_key, key=dask_key, pure=False)
+        future = self.client.submit(_run_remote, task.function, task.config, task.key, dask_key, task.fan_out,
+                                    key=dask_key, pure=False)
         with self._lock:
             self._tasks[task.key] = (task.directory, future, task.schema_version)
         future.add_done_callback(lambda f, key=task.key: self._finished(key, f))
@@ -240,7 +245,7 @@ class DaskExecutor:
         with self._lock:
             store = self._stores.get(directory)
             if store is None:
-                store = self._stores[directory] = JobStore(directory, executor=_NoExecutor())
+                store = self._stores[directory] = JobStore(directory, executor=NoExecutor())
             return store
 
     def _task(self, key: str):
@@ -283,7 +288,7 @@ class DaskExecutor:
                     store._finish(key, CANCELLED, error="cancelled", only_pid=os.getpid())
             elif future.status == "error":
                 err = future.exception()
-                reason = _one_line(err)
+                reason = one_line(err)
                 if type(err).__name__ == "KilledWorker":
                     reason = f"the Dask worker running it died too often ({reason})"
                 store.store_failure(key, reason, "".join(traceback.format_exception(err)))
@@ -291,7 +296,7 @@ class DaskExecutor:
                 store._finish(key, "failed", error=f"the Dask scheduler at {self.address} dropped the task ({future.status})",
                               only_pid=os.getpid())
         except Exception as err:  # noqa: BLE001  (e.g. the result cannot be unpickled here)
-            store.store_failure(key, f"could not collect the result from Dask: {_one_line(err)}", traceback.format_exc())
+            store.store_failure(key, f"could not collect the result from Dask: {one_line(err)}", traceback.format_exc())
         finally:
             with self._lock:
                 if self._tasks.get(key, (None, None))[1] is future:
@@ -327,66 +332,10 @@ class DaskExecutor:
 # ---- fan-out ----------------------------------------------------------------------------
 
 
-def run_many(
-    configs: Sequence,
-    store: Optional[JobStore] = None,
-    progress: Optional[Callable[[int, int, str], None]] = None,
-    poll: float = 0.2,
-):
-    """Submit every config as a job of ``store`` and wait for all; return their results in order.
-
-    Each config is an ordinary cached job: a finished one comes back at once, an active one
-    (submitted by anyone) is waited for, a failed one is retried. The store's executor runs
-    them (the local process pool, or a Dask cluster), so they run in parallel there.
-
-    Args:
-      configs: registered configs (duplicates are computed once).
-      store: the JobStore (default ``JobStore()``, with ``default_executor()``).
-      progress: optional ``progress(done, total, message)``, called when a job finishes.
-      poll: seconds between looks at the store.
-
-    Returns:
-      The results, in the order of ``configs``.
-
-    Raises:
-      MetricflowError: once all have finished, if any failed or was cancelled (the others
-        stay stored, so a rerun computes only those).
-    """
-    own = store is None
-    store = store or JobStore()
-    try:
-        keys = [store.submit(c) for c in configs]
-        unique = list(dict.fromkeys(keys))
-        finished: dict = {}
-        while True:
-            for key in unique:
-                if key not in finished:
-                    status = store.status(key)
-                    if status is None or status.state not in ACTIVE:
-                        finished[key] = status
-                        if progress is not None:
-                            what = status.state if status is not None else "lost"
-                            progress(len(finished), len(unique), f"{status.kind if status else 'job'} {key[:12]} {what}")
-            if len(finished) == len(unique):
-                break
-            time.sleep(poll)
-        bad = [(k, s) for k, s in finished.items() if s is None or s.state != DONE]
-        results = {k: store.result(k) for k in unique if k not in dict(bad)}
-        bad += [(k, finished[k]) for k, r in results.items() if r is None]
-        if bad:
-            key, status = bad[0]
-            why = f"{status.state}: {status.error}" if status is not None else "its record disappeared"
-            raise MetricflowError(
-                f"{len(bad)} of {len(unique)} jobs did not finish; the first, {status.kind if status else ''} "
-                f"{key[:12]}, {why}. The finished ones are stored; run again to retry the rest"
-            )
-        return [results[k] for k in keys]
-    finally:
-        if own:
-            store.close()
-
-
 def stderr_progress(done: int, total: int, message: str) -> None:
     """A ``run_many`` progress callback for the command line (stderr, only on a terminal)."""
     if sys.stderr.isatty():
         print(f"[{done}/{total}] {message}", file=sys.stderr)
+
+
+set_default_executor(lambda: default_executor())  # looked up per call: a test may replace it

@@ -42,6 +42,8 @@ Example:
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import time
 from dataclasses import dataclass, field, fields
@@ -49,26 +51,19 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from metricflow.distance import FSNeighbours
+from metricflow.geometry.distance import FSNeighbours
 from metricflow.errors import MetricflowError, check_count, check_points, check_positive
-from metricflow.kernels import (
-    KERNELS,
-    cosnet_empirical_kernel,
-    cosnet_init,
-    cosnet_kernel,
-    delta_kernel,
-    gaussian_kernel,
-    gaussian_kernel_sparse,
-    relu_ntk,
-    row_sums,
-)
-from metricflow.losses import LOSSES, loss_gradient, relative_gradient
-from metricflow.manifolds import Manifold
-from metricflow.measures import Kappa, kappa, measure_sigma, volume_ratio_numpy
-from metricflow.reference import reference_kappa
-from metricflow.points import Points, SampleConfig, points_from_coordinates, sample_points
+from metricflow.estimates import Estimate
+from metricflow.kernels import KERNELS, MAX_DENSE_ENTRIES, row_sums
+from metricflow.kernels.base import cosnet_empirical_kernel, cosnet_init, cosnet_kernel, delta_kernel, gaussian_kernel, gaussian_kernel_sparse
+from metricflow.kernels.base import relu_ntk
+from metricflow.flows.losses import LOSSES, loss_gradient, relative_gradient
+from metricflow.geometry.manifolds import Manifold
+from metricflow.geometry.measures import Kappa, kappa, measure_sigma, volume_ratio_numpy
+from metricflow.geometry.reference import reference_kappa
+from metricflow.geometry.points import Points, SampleConfig, memory_estimate, points_from_coordinates, sample_points
 
-__all__ = ["SCHEMA_VERSION", "TABLE1", "UPDATES", "DEFAULT_LOSS", "DIVERGED_FACTOR", "FlowConfig", "FlowResult", "run_flow", "flow_on_points", "sample_in_chart", "flow_kernels"]
+__all__ = ["SCHEMA_VERSION", "TABLE1", "UPDATES", "DEFAULT_LOSS", "DIVERGED_FACTOR", "FlowConfig", "FlowResult", "run_flow", "flow_on_points", "sample_in_chart", "flow_kernels", "flow_csv", "estimate_flow"]
 
 # 2: the covariant update and log loss (defaults), sigma against the reference kappa with
 # standard errors, self-normalised and PD-only sigma, non-PD counts, null gains on divergence.
@@ -707,3 +702,91 @@ def flow_on_points(
         kappa_ref_se=float(kref.se),
         diverged_step=diverged,
     )
+
+
+# ---- output and cost ------------------------------------------------------------------
+
+
+# Per-step columns of a FlowResult beyond the first four, written when the result has them.
+FLOW_CSV_EXTRA = tuple(
+    f"{s}_{c}" for c in ("sigma_se", "sigma_self", "sigma_self_se", "sigma_pd", "sigma_pd_se", "nonpd_count")
+    for s in ("train", "test")
+)
+
+
+def flow_csv(result) -> str:
+    """Per-step data of a FlowResult as CSV text (empty cells after a stop, and at step 0
+    for clipped_fraction): step, train_sigma, test_sigma, train_nonpd_fraction,
+    test_nonpd_fraction, clipped_fraction, then the standard errors, self-normalised and
+    PD-only sigma and non-PD counts (``FLOW_CSV_EXTRA``) where the result has them."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    names = ["train_sigma", "test_sigma", "train_nonpd_fraction", "test_nonpd_fraction"]
+    extra = [n for n in FLOW_CSV_EXTRA if getattr(result, n, None) is not None]
+    writer.writerow(["step", *names, "clipped_fraction", *extra])
+    cell = lambda v: "" if not np.isfinite(v) else repr(float(v))  # noqa: E731
+    for step in range(len(result.train_sigma)):
+        row = [cell(getattr(result, n)[step]) for n in names]
+        clipped = cell(result.clipped_fraction[step - 1]) if step > 0 else ""
+        writer.writerow([step, *row, clipped, *(cell(getattr(result, n)[step]) for n in extra)])
+    return out.getvalue()
+
+
+# Rejection sampling in one chart (flow.sample_in_chart) draws about this many points per point kept.
+OVERSAMPLE = 25
+# The worker's baseline: interpreter, NumPy, SciPy and JAX; relu-ntk also imports TensorFlow.
+WORKER_BYTES = 400 * 2**20
+TENSORFLOW_BYTES = 1200 * 2**20
+# Per point kept: g and its gradient, update and copies (3 x 3 complex), eigenvalues, chart data.
+FLOW_POINT_BYTES = 4096
+
+
+def _dense(config: FlowConfig) -> bool:
+    c = config
+    return c.kernel == "relu-ntk" or (c.kernel == "cosnet" and c.width is None) or (c.kernel == "gaussian" and c.radius is None)
+
+
+def estimate_flow(config: FlowConfig) -> Estimate:
+    """Expected seconds and peak bytes of ``run_flow(config)``; raises if a dense kernel is too big.
+
+    N train and M test points. A dense kernel (relu-ntk, gaussian without radius, analytic
+    cosnet) holds K_train (N, N) and K_test (M, N) in float64, with a temporary copy: about
+    16 N (N + M) bytes. A finite-width cosnet holds its features (N + M, width); a cutoff
+    gaussian keeps the entries within the radius (about 4 sin(radius)^6 of them, the volume
+    of an FS ball on a 3-fold), delta one entry per row. Times are fitted to
+    ``benchmarks/bench_flow.py`` on 2 cores: ~1e-5 s per sampled point, ~6e-8 s per dense
+    kernel entry (2.5e-6 for relu-ntk, plus ~5 s to import TensorFlow), and per step ~4e-6 s
+    per point plus ~8e-9 s per kernel entry.
+    """
+    c = config
+    n, m = c.n_train, c.n_test
+    entries = n * (n + m)
+    if _dense(c) and entries > MAX_DENSE_ENTRIES:
+        raise MetricflowError(
+            f"the {c.kernel} kernel would be dense {n:,} x {n + m:,} ({8 * entries / 2**30:.1f} GiB), over the "
+            f"limit of {MAX_DENSE_ENTRIES:,} entries; use fewer points, a cutoff radius or the delta kernel"
+        )
+    drawn = OVERSAMPLE * (n + m) if c.coordinates == "reject" else n + m
+    seconds = 2.0 + 1e-5 * drawn
+    memory = WORKER_BYTES + memory_estimate(min(SAMPLE_BATCH, OVERSAMPLE * max(n, m)), c.manifold.degree)
+    memory += FLOW_POINT_BYTES * (n + m)
+    if _dense(c):
+        memory += 16 * entries
+        kept = entries
+        seconds += (2.5e-6 * entries + 5.0) if c.kernel == "relu-ntk" else 6e-8 * entries
+        if c.kernel == "relu-ntk":
+            memory += 8 * entries + TENSORFLOW_BYTES
+    elif c.kernel == "cosnet":
+        memory += 16 * c.width * (n + m)
+        kept = c.width * (n + m)
+        seconds += 2e-8 * c.width * (n + m) * c.manifold.degree
+    elif c.kernel == "gaussian":
+        kept = int(entries * min(1.0, 4.0 * np.sin(c.radius) ** 6)) + n + m
+        memory += 32 * kept
+        seconds += 1e-7 * kept + 2e-5 * (n + m)
+    else:  # delta
+        kept = n + m
+        memory += 32 * kept
+        seconds += 2e-5 * (n + m)
+    seconds += c.steps * (4e-6 * (n + m) + 8e-9 * kept)
+    return Estimate(float(seconds), int(memory))

@@ -178,11 +178,11 @@ def plan(config: ReproduceConfig) -> tuple:
     Returns:
       tuple of Piece.
     """
-    from metricflow.clustering import ClusterConfig
-    from metricflow.flow import FlowConfig
-    from metricflow.generalisation import NoiseConfig, ScalingConfig
-    from metricflow.metric_ntk import TrainedKernelConfig
-    from metricflow.networks import TrainConfig
+    from metricflow.studies.clustering import ClusterConfig
+    from metricflow.flows.flow import FlowConfig
+    from metricflow.studies.generalisation import NoiseConfig, ScalingConfig
+    from metricflow.studies.feature_learning import TrainedKernelConfig
+    from metricflow.networks.models import TrainConfig
 
     s, seed = _sizes(config.size), config.seed
     pieces = [Piece("clustering", "fig2", ClusterConfig(methods=("batched", "full", "birch"), seed=seed, **s["cluster"]))]
@@ -215,7 +215,7 @@ def plan(config: ReproduceConfig) -> tuple:
 
 def plan_estimate(pieces) -> float:
     """Sum of ``metricflow.jobs.estimate`` over the pieces (seconds on 2 unloaded cores)."""
-    from metricflow.jobs import estimate
+    from metricflow.jobs.kinds import estimate
 
     return float(sum(estimate(p.config).seconds for p in pieces))
 
@@ -260,7 +260,7 @@ def _strip(value):
 
 
 def _settings(config) -> dict:
-    from metricflow.jobs import canonical_json
+    from metricflow.jobs.store import canonical_json
 
     return _strip(json.loads(canonical_json(config)))
 
@@ -363,7 +363,9 @@ def run_plan(
       (results, records): {piece name: result} of the pieces that finished, and one
       PieceRecord per piece.
     """
-    from metricflow.jobs import DONE, JobStore, estimate, job_key, job_kind, run_job
+    from metricflow.jobs.store import DONE, JobStore, job_key, job_kind
+    from metricflow.jobs.kinds import estimate
+    from metricflow.jobs.runner import run_job
 
     own = store is None and cache
     if own:
@@ -381,7 +383,7 @@ def run_plan(
         try:
             todo = [(p, est) for p, _, cached, est in plans if not cached]
             if parallel and cache and todo:
-                from metricflow.dask_executor import run_many
+                from metricflow.jobs.dask import run_many
 
                 est = sum(e for _, e in todo)
                 bar.start(f"{len(todo)} pieces in parallel", est)
@@ -592,7 +594,7 @@ def _judge(number: PaperNumber, ours: Optional[float], err: float = 0.0) -> str:
 
 
 def _flow_label(c) -> str:
-    from metricflow.figures import flow_label
+    from metricflow.figures.core import flow_label
 
     return flow_label(c) + f", {c.steps} steps, {c.loss} loss"
 
@@ -628,7 +630,7 @@ def paper_numbers(results: dict, records=()) -> tuple:
     Returns:
       tuple of NumberRow, in PAPER_NUMBERS order.
     """
-    from metricflow.generalisation import extrapolate
+    from metricflow.studies.generalisation import extrapolate
 
     failed = {r.name: r.error for r in records if r.error}
     by_id = {n.id: n for n in PAPER_NUMBERS}
@@ -875,8 +877,8 @@ def report_json(result: ReproduceResult) -> str:
 
 
 def _section_figures(section: str, results: dict) -> list:
-    """The plotly figures of one section (figure builders of ``metricflow.figures``)."""
-    from metricflow import figures as F
+    """The plotly figures of one section (figure builders of ``metricflow.figures.core``)."""
+    from metricflow.figures import core as F
 
     out = []
     if section == "clustering" and "fig2" in results:
@@ -1004,7 +1006,7 @@ def reproduce(
     Returns:
       ReproduceResult (``.failed`` names pieces that failed; their numbers are "missing").
     """
-    from metricflow.jobs import cache_directory
+    from metricflow.jobs.store import cache_directory
 
     path = _check_out(out)
     pieces = plan(config)
@@ -1038,7 +1040,7 @@ def latest_report(directory=None) -> Optional[dict]:
     Args:
       directory: the store directory; default ``metricflow.jobs.cache_directory()``.
     """
-    from metricflow.jobs import cache_directory
+    from metricflow.jobs.store import cache_directory
 
     pointer = Path(cache_directory(directory)) / "reports" / "latest.json"
     try:

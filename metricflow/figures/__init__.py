@@ -1,0 +1,1 @@
+"""Figure builders: pure functions from results to plotly figures."""

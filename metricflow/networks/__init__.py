@@ -1,0 +1,1 @@
+"""Finite networks that learn the metric: models and training, the metric-NTK, saved models."""

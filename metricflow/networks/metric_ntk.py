@@ -1,0 +1,192 @@
+"""The empirical metric-NTK of a finite network and how it evolves (eq. 2.7, section 3.3).
+
+Theta_ijkl(x, x') = sum_I dg_ij(x)/dtheta_I dg_kl(x')/dtheta_I (eq. 2.7) for the K = n^2 real
+metric components g_r (``networks.components``) of a metric network, on P probe points,
+arranged as a (K P) x (K P) matrix (row index x * K + r). It is symmetric and positive
+semi-definite (a Gram matrix of parameter gradients). Computed with neural-tangents'
+``empirical_ntk_fn`` (``trace_axes=()``, implementation 1 or 2; ``metricflow._nt``).
+
+The evolving kernel (fig. 4): spectra at chosen epochs, and the Wasserstein distance of each
+to the epoch-0 spectrum (``TrainResult.ntk_*``, recorded by ``networks.models.train``), and
+the flow with a frozen metric-NTK (``ntk_flow``). The width sweep and the trained-kernel
+flow that use them are studies (``metricflow.studies.feature_learning``).
+
+Every sigma is measured against the manifold's reference kappa
+(``metricflow.reference.reference_kappa``) and reported with its standard error; the
+self-normalised sigma (kappa from the metric on the same points) is recorded beside it.
+
+Example:
+  >>> theta = metric_ntk(components_fn(cfg, 3, 5), params, probe, probe)   # (9P, 9P)
+  >>> eigenvalues = spectrum(theta)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from metricflow._jax import jax, jnp
+from metricflow.errors import check_memory
+from metricflow.networks.models import (
+    ModelInput,
+    components,
+    hermitian,
+)
+
+__all__ = [
+    "metric_ntk",
+    "spectrum",
+    "wasserstein_to_first",
+    "component_gradient",
+    "FlowCurves",
+    "ntk_flow",
+]
+
+# Eigenvalues below this fraction of the largest are floored before log10 (for histograms
+# and the log-spectrum Wasserstein distance): the kernel has rank <= number of parameters
+# and round-off puts the rest near 0 with either sign.
+LOG_FLOOR = 1e-12
+
+
+
+# ---- the kernel (eq. 2.7) --------------------------------------------------------------
+
+
+def metric_ntk(f, params, x1: ModelInput, x2: ModelInput, implementation: int = 1) -> np.ndarray:
+    """Empirical metric-NTK Theta_rs(x, x') of f(params, x) -> (N, K) components (eq. 2.7).
+
+    Args:
+      f: components function, e.g. ``networks.components_fn(config, n, d)``.
+      params: network parameters (stax pytree).
+      x1: ModelInput of N1 points; x2: of N2 points.
+      implementation: neural-tangents NtkImplementation 1 (jacobian contraction) or 2
+        (NTK-vector products); 3 is refused (broken on the installed versions).
+
+    Returns:
+      (K N1, K N2) float64 with entry [x K + r, x' K + s] = Theta_rs(x, x').
+    """
+    from metricflow import _nt
+
+    n1, n2 = len(x1.features), len(x2.features)
+    k = int(np.asarray(f(params, ModelInput(*(a[:1] for a in x1)))).shape[-1])
+    n_params = sum(np.size(a) for a in jax.tree_util.tree_leaves(params))
+    check_memory(8.0 * k * (n1 + n2) * n_params * 2 + 24.0 * k * k * n1 * n2, f"the metric-NTK on {n1:,} x {n2:,} points")
+    theta = _nt.empirical_ntk(f, params, x1, x2, implementation)  # (N1, N2, K, K)
+    return np.ascontiguousarray(np.transpose(theta, (0, 2, 1, 3)).reshape(k * n1, k * n2))
+
+
+def spectrum(theta: np.ndarray) -> np.ndarray:
+    """Eigenvalues, ascending, of the symmetric (M, M) metric-NTK (symmetrised first)."""
+    return np.linalg.eigvalsh(0.5 * (theta + theta.T))
+
+
+def _log_spectrum(eig: np.ndarray) -> np.ndarray:
+    top = float(np.max(np.abs(eig))) if eig.size else 1.0
+    return np.log10(np.maximum(eig, LOG_FLOOR * top))
+
+
+def wasserstein_to_first(spectra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Wasserstein-1 distance of each spectrum to the first (fig. 4, right).
+
+    Args:
+      spectra: (S, M) eigenvalues of S snapshots.
+
+    Returns:
+      (raw, log): (S,) float64 each, on the eigenvalues and on their log10 (floored at
+      LOG_FLOOR times the largest); both 0 for the first snapshot.
+    """
+    from scipy.stats import wasserstein_distance
+
+    spectra = np.asarray(spectra, dtype=np.float64)
+    if spectra.ndim != 2 or spectra.shape[0] == 0:
+        return np.zeros(0), np.zeros(0)
+    raw = np.array([wasserstein_distance(spectra[0], s) for s in spectra])
+    logs = [_log_spectrum(s) for s in spectra]
+    log = np.array([wasserstein_distance(logs[0], s) for s in logs])
+    return raw, log
+
+
+# ---- the flow with a frozen metric-NTK (eq. 2.8, 2.12, 3.5) -----------------------------
+
+
+def component_gradient(comps, omega_sq, weights, kappa_value):
+    """dl(x)/dg_r(x) for l(x) = (w / mean w) |1 - eta(x)| (B.11) of the real components.
+
+    Args:
+      comps: (N, K) float64 metric components; omega_sq, weights: (N,); kappa_value: scalar.
+
+    Returns:
+      (N, K) float64: the gradient in the same real coordinates as the metric-NTK, so
+      dg_r(x)/dt = -sum_x',s Theta_rs(x, x') dl/dg_s(x') is gradient descent (eq. 2.8).
+    """
+    from metricflow.flows.losses import total_loss
+
+    def total(c):
+        return total_loss(hermitian(c), omega_sq, weights, kappa_value, "sigma")
+
+    return jax.grad(total)(jnp.asarray(comps))
+
+
+_component_gradient = jax.jit(component_gradient)
+
+
+class FlowCurves(NamedTuple):
+    """sigma (B.11) of a flow after each step on one point set, (S+1,) float64 each.
+
+    sigma, sigma_se: reference-kappa sigma and its standard error; sigma_self,
+    sigma_self_se: self-normalised sigma (kappa of the flowed metric on the same points).
+    NaN after a non-finite step.
+    """
+
+    sigma: np.ndarray
+    sigma_se: np.ndarray
+    sigma_self: np.ndarray
+    sigma_self_se: np.ndarray
+
+
+def _curves(reports) -> FlowCurves:
+    return FlowCurves(*(np.array([getattr(r, k) if r is not None else np.nan for r in reports], dtype=np.float64)
+                        for k in FlowCurves._fields))
+
+
+def ntk_flow(theta_train, theta_test, train, test, steps: int, lr: float):
+    """Discrete flow (3.5) with a full metric-NTK, from g_FS: returns sigma on both sets.
+
+    g_r(x) <- g_r(x) - lr sum_{x' in train, s} Theta_rs(x, x') dl/dg_s(x'), for x in the
+    train and in the test points. The loss and every sigma use the manifold's reference kappa.
+
+    Args:
+      theta_train: (K N, K N), theta_test: (K M, K N) float64.
+      train, test: Points (N and M points).
+      steps: flow steps; lr: step size.
+
+    Returns:
+      (train_curves, test_curves): FlowCurves of (steps+1,) arrays each.
+    """
+    from metricflow.geometry.measures import measure_sigma
+    from metricflow.geometry.reference import reference_kappa
+
+    kref = reference_kappa(train.manifold)
+    k_loss = float(kref.value)
+    c_tr = np.asarray(components(jnp.asarray(train.g_fs)))
+    c_te = np.asarray(components(jnp.asarray(test.g_fs)))
+    out_tr, out_te = [None] * (steps + 1), [None] * (steps + 1)
+    for step in range(steps + 1):
+        r_tr = measure_sigma(np.asarray(hermitian(jnp.asarray(c_tr))), train.omega_sq, train.weights, kref)
+        r_te = measure_sigma(np.asarray(hermitian(jnp.asarray(c_te))), test.omega_sq, test.weights, kref)
+        if not (math.isfinite(r_tr.sigma) and math.isfinite(r_te.sigma)):
+            break
+        out_tr[step], out_te[step] = r_tr, r_te
+        if step == steps:
+            break
+        grad = np.asarray(_component_gradient(c_tr, train.omega_sq, train.weights, k_loss)).reshape(-1)
+        c_tr = c_tr - lr * (theta_train @ grad).reshape(c_tr.shape)
+        c_te = c_te - lr * (theta_test @ grad).reshape(c_te.shape)
+    return _curves(out_tr), _curves(out_te)
+
+
+def _gain(curve: np.ndarray) -> float:
+    last = curve[np.isfinite(curve)]
+    return float(curve[0] / last[-1]) if last.size else float("nan")

@@ -1,0 +1,1 @@
+"""Reproducing the paper's figures and tables."""
