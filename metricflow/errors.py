@@ -6,7 +6,7 @@ import math
 import numbers
 import os
 
-__all__ = ["MetricflowError", "StoreError", "check_count", "check_points", "check_positive", "check_memory", "available_memory_bytes"]
+__all__ = ["MetricflowError", "ConfigTypeError", "StoreError", "check_count", "check_points", "check_positive", "check_memory", "available_memory_bytes"]
 
 # A point count above this is refused whatever the memory says: it is a typo, not a run.
 MAX_POINTS = 10**8
@@ -19,6 +19,10 @@ WHY_MIN_POINTS = "one point has no spread, so sigma and its standard error are n
 
 class MetricflowError(ValueError):
     """Bad input or a failed computation, with a one-line message that says how to fix it."""
+
+
+class ConfigTypeError(MetricflowError, TypeError):
+    """A config field of the wrong type (a string for a count, a number for a flag)."""
 
 
 class StoreError(MetricflowError):
@@ -46,7 +50,7 @@ def check_count(value, name: str, minimum: int = 1, maximum: int = MAX_POINTS, w
       why: the reason for the minimum, added to its message.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise MetricflowError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+        raise ConfigTypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
     if not math.isfinite(value) or value != int(value):
         raise MetricflowError(f"{name} must be an integer, got {value!r}")
     value = int(value)
@@ -64,12 +68,12 @@ def check_points(value, name: str, maximum: int = MAX_POINTS) -> int:
 
 def check_positive(value, name: str) -> float:
     """Return ``value`` as a float if it is a positive finite number, else raise."""
-    if isinstance(value, bool):
-        raise MetricflowError(f"{name} must be a positive number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, str)):
+        raise ConfigTypeError(f"{name} must be a positive number, got {value!r} ({type(value).__name__})")
     try:
         value = float(value)
     except (TypeError, ValueError):
-        raise MetricflowError(f"{name} must be a positive number, got {value!r}") from None
+        raise ConfigTypeError(f"{name} must be a positive number, got {value!r}") from None
     if not (math.isfinite(value) and value > 0):
         raise MetricflowError(f"{name} must be a positive finite number, got {value!r}")
     return value
