@@ -38,12 +38,13 @@ import math
 import os
 import time
 from dataclasses import dataclass, field, fields
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, ClassVar, NamedTuple, Optional
 
 import numpy as np
 
 from metricflow._jax import jax, jnp
-from metricflow.errors import MetricflowError, check_count, check_memory, check_positive
+from metricflow.constraints import SEED, Count, Flag, Maybe, OneOf, Positive, validate
+from metricflow.errors import MetricflowError, check_memory
 from metricflow.geometry.manifolds import Manifold
 from metricflow.geometry.measures import Kappa, SigmaReport, measure_sigma, weighted_mean_se
 from metricflow.geometry.measures import sigma as sigma_of
@@ -158,50 +159,51 @@ class TrainConfig:
     seed: int = 0
     manifold: Manifold = field(default_factory=Manifold)
 
+    constraints: ClassVar[dict] = {
+        "model": OneOf(MODELS, label="model"),
+        "activation": Maybe(OneOf(ACTIVATIONS, label="activation")),
+        "parameterization": OneOf(PARAMETERIZATIONS, label="parameterization"),
+        "optimizer": OneOf(OPTIMIZERS, label="optimizer"),
+        "n_points": Count("points", minimum=20),
+        "epochs": Count("epochs", minimum=0, maximum=10_000),
+        "width": Count("width", maximum=100_000),
+        "depth": Count("depth", maximum=50),
+        "lr": Positive("lr"),
+        "lr_final_fraction": Positive("lr_final_fraction"),
+        "warmup_epochs": Count("warmup epochs", minimum=0, maximum=10_000),
+        "batch_size": Maybe(Count("batch size")),
+        "val_fraction": Positive("val_fraction", below=1),
+        "readout_std": Maybe(Positive("readout_std")),
+        "ntk_probe": Count("NTK probe points", minimum=0, maximum=2000),
+        "ntk_every": Count("ntk_every", minimum=0, maximum=10_000),
+        "ntk_implementation": Count("ntk_implementation", minimum=1, maximum=3),
+        "lbfgs_steps": Count("L-BFGS steps", minimum=0, maximum=100_000),
+        "lbfgs_points": Count("L-BFGS points", minimum=1, maximum=10_000_000),
+        "lbfgs_every": Count("lbfgs_every", minimum=1, maximum=100_000),
+        "ricci": Flag(),
+        "seed": SEED,
+    }
+
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        if self.model not in MODELS:
-            raise MetricflowError(f"unknown model {self.model!r}; expected one of {', '.join(MODELS)}")
+        validate(self)
         if self.activation is None:
             set_("activation", DEFAULT_ACTIVATION[self.model])
-        if self.activation not in ACTIVATIONS:
-            raise MetricflowError(f"unknown activation {self.activation!r}; expected one of {', '.join(ACTIVATIONS)}")
         if self.model == "phi" and self.activation == "relu":
             raise MetricflowError("the phi model needs a smooth activation (gelu or erf): d dbar of a ReLU net is 0 almost everywhere")
-        if self.parameterization not in PARAMETERIZATIONS:
-            raise MetricflowError(f"parameterization must be 'standard' or 'ntk', got {self.parameterization!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise MetricflowError(f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
-        set_("n_points", check_count(self.n_points, "points", minimum=20))
-        set_("epochs", check_count(self.epochs, "epochs", minimum=0, maximum=10_000))
-        set_("width", check_count(self.width, "width", maximum=100_000))
-        set_("depth", check_count(self.depth, "depth", maximum=50))
-        set_("lr", check_positive(self.lr, "lr"))
-        set_("lr_final_fraction", check_positive(self.lr_final_fraction, "lr_final_fraction"))
         if self.lr_final_fraction > 1:
             raise MetricflowError(f"lr_final_fraction must be in (0, 1], got {self.lr_final_fraction}")
-        set_("warmup_epochs", check_count(self.warmup_epochs, "warmup epochs", minimum=0, maximum=10_000))
         if self.warmup_epochs and self.warmup_epochs >= self.epochs:
             raise MetricflowError(f"warmup_epochs ({self.warmup_epochs}) must be fewer than epochs ({self.epochs})")
-        set_("lbfgs_steps", check_count(self.lbfgs_steps, "L-BFGS steps", minimum=0, maximum=100_000))
-        set_("lbfgs_points", check_count(self.lbfgs_points, "L-BFGS points", minimum=1, maximum=10_000_000))
-        set_("lbfgs_every", check_count(self.lbfgs_every, "lbfgs_every", minimum=1, maximum=100_000))
-        vf = float(self.val_fraction)
-        if not (0 < vf < 1):
-            raise MetricflowError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
-        set_("val_fraction", vf)
-        set_("readout_std", check_positive(READOUT_STD[self.model] if self.readout_std is None else self.readout_std, "readout_std"))
-        set_("ntk_probe", check_count(self.ntk_probe, "NTK probe points", minimum=0, maximum=2000))
-        set_("ntk_every", check_count(self.ntk_every, "ntk_every", minimum=0, maximum=10_000))
-        if self.ntk_implementation not in (1, 2):
+        if self.readout_std is None:
+            set_("readout_std", READOUT_STD[self.model])
+        if self.ntk_implementation == 3:
             raise MetricflowError(f"ntk_implementation must be 1 or 2 (3, STRUCTURED_DERIVATIVES, is broken here), got {self.ntk_implementation!r}")
-        set_("seed", check_count(self.seed, "seed", minimum=0, maximum=2**63))
         n_val = self.n_val
         if self.batch_size is None:
             set_("batch_size", min(200, self.n_points - n_val))
-        set_("batch_size", check_count(self.batch_size, "batch size"))
         if n_val < 10 or self.n_points - n_val < 10:
-            raise MetricflowError(f"{self.n_points} points with val_fraction {vf} leave fewer than 10 train or validation points")
+            raise MetricflowError(f"{self.n_points} points with val_fraction {self.val_fraction} leave fewer than 10 train or validation points")
         if self.batch_size > self.n_points - n_val:
             raise MetricflowError(
                 f"batch size {self.batch_size:,} exceeds the {self.n_points - n_val:,} train points; use a smaller batch"
