@@ -14,6 +14,7 @@ import numpy as np
 from scipy.special import gamma
 
 from metricflow.errors import MetricflowError
+from metricflow.parse import complex_number
 
 __all__ = ["Manifold", "MANIFOLDS", "manifold"]
 
@@ -42,7 +43,7 @@ class Manifold:
         if self.degree not in MANIFOLDS.values():
             raise MetricflowError(f"degree must be one of 3, 4, 5, got {self.degree!r}")
         try:
-            psi = complex(self.psi)
+            psi = complex_number(self.psi) if isinstance(self.psi, str) else complex(self.psi)  # '10+3i' as the CLI reads it
         except (TypeError, ValueError):
             raise MetricflowError(f"psi must be a complex number, got {self.psi!r}") from None
         if not (math.isfinite(psi.real) and math.isfinite(psi.imag)):
