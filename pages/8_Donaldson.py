@@ -10,7 +10,7 @@ from dashboard import bounded_input, count_input, job_section
 from metricflow.flows.donaldson import MAX_K, SWEEP_PSIS, DonaldsonConfig, hilbert_dimension
 from metricflow.studies.moduli import DonaldsonSweepConfig
 from metricflow.errors import MetricflowError
-from metricflow.figures.core import figures_html
+from metricflow.figures import figures_html
 from metricflow.figures.donaldson import donaldson_figures, donaldson_sigma_figure, donaldson_sweep_figure, psi_label
 from metricflow.geometry.manifolds import Manifold
 

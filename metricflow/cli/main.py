@@ -302,7 +302,7 @@ def run_cluster(args) -> dict:
     result = run_job(config, cache=not args.no_cache)
     out = result.summary()
     if args.heatmap is not None:
-        from metricflow.figures.core import cluster_heatmap_figure, figure_png
+        from metricflow.figures import cluster_heatmap_figure, figure_png
 
         fig = cluster_heatmap_figure(result)
         try:
@@ -536,7 +536,7 @@ def add_reproduce(sub) -> None:
 
 
 def run_reproduce(args) -> dict:
-    from metricflow.reproduce.core import ReproduceConfig, reproduce
+    from metricflow.reproduce import ReproduceConfig, reproduce
 
     config = ReproduceConfig(quick=args.quick, seed=args.seed)
     if args.parallel and args.no_cache:
