@@ -1,10 +1,10 @@
 """Figure builders: pure functions from results to plotly figures, one module per study.
 
 ``common`` holds the shared pieces (colours, the generic histogram, HTML and PNG output);
-``sample``, ``flow``, ``theory``, ``clustering``, ``generalisation``, ``tuning``, ``networks``
-and ``donaldson`` hold the figures of one study each. Every public builder is re-exported
-here, so ``from metricflow.figures import flow_figures`` works. The builders import studies
-and lower layers only (never the jobs, reproduce or cli layers), and never Streamlit.
+``sample``, ``flow``, ``theory``, ``clustering``, ``generalisation``, ``tuning``, ``networks``,
+``donaldson`` and ``methods`` hold the figures of one study each. Every public builder is
+re-exported here, so ``from metricflow.figures import flow_figures`` works. The builders
+import studies and lower layers only (never the jobs, reproduce or cli layers), and never Streamlit.
 """
 
 from metricflow.figures.clustering import (
@@ -25,6 +25,14 @@ from metricflow.figures.donaldson import (
 )
 from metricflow.figures.flow import flow_figures, flow_gain_figure, flow_label, flow_nonpd_figure, flow_sigma_figure
 from metricflow.figures.generalisation import generalisation_figures, noise_gain_figure, scaling_figure
+from metricflow.figures.methods import (
+    methods_figures,
+    methods_points_figure,
+    methods_sentences,
+    methods_table_figure,
+    methods_table_rows,
+    methods_time_figure,
+)
 from metricflow.figures.networks import (
     ntk_spectrum_figure,
     ntk_wasserstein_figure,
@@ -96,4 +104,11 @@ __all__ = [
     "donaldson_figures",
     "donaldson_sweep_figure",
     "psi_label",
+    # methods compared
+    "methods_time_figure",
+    "methods_points_figure",
+    "methods_table_rows",
+    "methods_table_figure",
+    "methods_sentences",
+    "methods_figures",
 ]
