@@ -9,7 +9,7 @@ import streamlit as st
 from dashboard import job_section, count_input
 from metricflow.errors import MetricflowError
 from metricflow.parse import complex_number
-from metricflow.figures.core import figures_html, points_figures
+from metricflow.figures import figures_html, points_figures
 from metricflow.geometry.manifolds import MANIFOLDS, manifold
 from metricflow.geometry.points import SampleConfig
 

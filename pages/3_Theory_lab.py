@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard import bounded_input, count_input, job_section
 from metricflow.errors import MetricflowError
 from metricflow.parse import float_list
-from metricflow.figures.core import figures_html, theory_figures
+from metricflow.figures import figures_html, theory_figures
 from metricflow.studies.theory import TheoryConfig
 
 LARGEST = [100, 1_000, 10_000, 100_000]

@@ -11,7 +11,7 @@ import streamlit as st
 from dashboard import job_progress, job_store, count_input, run_button
 from metricflow.errors import MetricflowError, available_memory_bytes
 from metricflow.parse import float_list
-from metricflow.figures.core import figures_html, generalisation_figures
+from metricflow.figures import figures_html, generalisation_figures
 from metricflow.studies.generalisation import DEFAULT_NOISE, PAPER_FIT, UPDATES, NoiseConfig, ScalingConfig, extrapolate
 from metricflow.jobs import ACTIVE, DONE, FAILED, job_key
 from metricflow.jobs import estimate as job_estimate

@@ -11,7 +11,7 @@ from metricflow.flows.donaldson import MAX_K, SWEEP_PSIS, DonaldsonConfig, hilbe
 from metricflow.studies.moduli import DonaldsonSweepConfig
 from metricflow.errors import MetricflowError
 from metricflow.parse import complex_number
-from metricflow.figures.core import figures_html
+from metricflow.figures import figures_html
 from metricflow.figures.donaldson import donaldson_figures, donaldson_sigma_figure, donaldson_sweep_figure, psi_label
 from metricflow.geometry.manifolds import Manifold
 

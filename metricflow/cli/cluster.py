@@ -35,7 +35,7 @@ def run_cluster(args) -> dict:
     result = run_job(config, cache=not args.no_cache)
     out = result.summary()
     if args.heatmap is not None:
-        from metricflow.figures.core import cluster_heatmap_figure, figure_png
+        from metricflow.figures import cluster_heatmap_figure, figure_png
 
         fig = cluster_heatmap_figure(result)
         try:

@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
 
 
 def run_reproduce(args) -> dict:
-    from metricflow.reproduce.core import ReproduceConfig, reproduce
+    from metricflow.reproduce import ReproduceConfig, reproduce
 
     config = ReproduceConfig(quick=args.quick, seed=args.seed)
     if args.parallel and args.no_cache:
