@@ -14,14 +14,14 @@ import json
 import os
 import sys
 
-from metricflow.cli import cluster, donaldson, flow, noise, reproduce, sample, train, tune
+from metricflow.cli import cluster, donaldson, flow, methods, noise, reproduce, sample, train, tune
 from metricflow.cli.options import int_arg
 from metricflow.errors import MetricflowError
 
 __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 
 # The subcommand modules, in the order --help lists them.
-SUBCOMMANDS = (sample, flow, noise, cluster, train, tune, reproduce, donaldson)
+SUBCOMMANDS = (sample, flow, noise, cluster, train, tune, reproduce, donaldson, methods)
 
 
 class _OneLineParser(argparse.ArgumentParser):
