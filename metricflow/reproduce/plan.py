@@ -2,7 +2,7 @@
 
 The report's sections are listed once, here, in the report's order; each is a ``Section`` of
 its own module (``clustering``, ``kernels``, ``generalisation``, ``networks``), which alone
-knows its piece names and its numbers. A new section is a ``Section`` in a module and one
+knows its piece names and its numbers (``methods``: beyond the paper, issue 17). A new section is a ``Section`` in a module and one
 entry of ``SECTIONS``.
 """
 
@@ -16,6 +16,7 @@ from metricflow.jobs import estimate
 from metricflow.reproduce.clustering import CLUSTERING_SECTION
 from metricflow.reproduce.generalisation import NOISE_SECTION, SCALING_SECTION
 from metricflow.reproduce.kernels import KERNELS_SECTION
+from metricflow.reproduce.methods import METHODS_SECTION
 from metricflow.reproduce.networks import NETWORK_SECTION, TRAINED_KERNEL_SECTION
 from metricflow.reproduce.section import Piece
 
@@ -34,6 +35,7 @@ SECTIONS = {
         SCALING_SECTION,
         NETWORK_SECTION,
         TRAINED_KERNEL_SECTION,
+        METHODS_SECTION,
     )
 }
 
