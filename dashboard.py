@@ -44,6 +44,8 @@ HOME = PageInfo("app_pages/0_Home.py", "Home", "", "", "What the dashboard does,
 
 # The navigation, in order: a new page is one line here.
 PAGES = [
+    PageInfo("app_pages/9_Methods_compared.py", "Methods compared", "Overview", "Methods_compared",
+             "Every method on one σ axis: Donaldson, the kernel flows, the trained kernel and the networks."),
     PageInfo("app_pages/1_Points.py", "Points", "Geometry", "Points",
              "Sample points on the quintic, quartic or cubic at any ψ; Monte-Carlo weights, η and σ of g_FS."),
     PageInfo("app_pages/2_Kernel_flow.py", "Kernel flow", "Kernel flows", "Kernel_flow",
