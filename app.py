@@ -1,141 +1,24 @@
-"""metricflow dashboard: home page."""
+"""metricflow dashboard: ``streamlit run app.py``.
 
-import json
-import time
+The one entry point: it sets the page config, draws the sidebar (the Dask scheduler field)
+on every page and runs the page chosen in the navigation, built from dashboard.PAGES.
+"""
 
 import streamlit as st
 
-from dashboard import job_store
-
-st.set_page_config(page_title="metricflow", layout="wide")
-
-# Where jobs run: a Dask scheduler (tcp://host:8786), or blank for this machine's process pool.
-scheduler = st.sidebar.text_input("Dask scheduler", value=st.session_state.get("scheduler", ""),
-                                  placeholder="tcp://host:8786 (blank: run here)")
-if scheduler.strip() != st.session_state.get("scheduler", ""):
-    from metricflow.errors import MetricflowError
-
-    try:
-        st.session_state["scheduler"] = scheduler.strip()
-        job_store()
-    except MetricflowError as err:
-        st.session_state["scheduler"] = ""
-        st.sidebar.error(str(err))
-st.title("metricflow")
-st.markdown(
-    r"""
-Explore **neural-network metric flows** on Calabi–Yau manifolds, after
-*Metric flows with neural networks* (Halverson & Ruehle 2024).
-
-A metric $g$ represented by a network with parameters $\theta$ moves when the parameters are
-trained by gradient descent on a loss $\ell$. In the continuum limit the metric itself flows,
-and the flow is governed by the **metric-NTK** $\Theta$ (eq. 2.7–2.8):
-
-$$
-\frac{d g_{ij}(x)}{dt} = -\int_X dx'\, \Theta_{ij\bar k\bar l}(x,x')\,
-\frac{\delta \ell}{\delta g_{kl}(x')},
-\qquad
-\Theta_{ij\bar k\bar l}(x,x') = \sum_I \frac{\partial g_{ij}(x)}{\partial \theta_I}
-\frac{\partial \bar g_{kl}(x')}{\partial \theta_I}.
-$$
-
-With a learning rate $\eta_{\rm lr}$ and the integral replaced by a Monte-Carlo sum over the
-sampled points $x'$ with weights $w(x')$, one step of the flow is (eq. 3.5)
-
-$$
-g^{(t+1)}(x) = g^{(t)}(x) - \eta_{\rm lr} \sum_{x'} w(x')\, \Theta(x,x')\,
-\frac{\delta \ell}{\delta g(x')}\Big|_{g^{(t)}} .
-$$
-
-Different kernels $\Theta$ (from finite networks, their infinite-width limits, or chosen by
-hand) give different flows. On the Fermat quintic the loss is the **σ-measure** (eq. B.11),
-
-$$
-\sigma = \frac{1}{\mathrm{Vol}(X)} \int_X \mathrm{dvol}\, \bigl|1-\eta\bigr|,
-\qquad \eta = \frac{\det g}{\kappa\, |\Omega|^2},
-$$
-
-which vanishes exactly for the Ricci-flat metric.
-"""
-)
-
-st.header("Pages")
-st.markdown(
-    """
-- **Points**: sample points on the quintic, quartic or cubic, with any ψ, and see the
-  Monte-Carlo weights, η and σ of the Fubini–Study metric, and how points spread over charts.
-- **Kernel flow**: run the flow of eq. 3.5 with a chosen kernel (ReLU NTK, Gaussian, delta,
-  cos-net) and loss, watch σ fall on train and test points, and overlay runs to compare them.
-- **Theory lab**: the cos-net's finite-width NTK against its infinite-width Gaussian, the
-  local limit σ_w → ∞, and how Ricci flow arises as a local NN metric flow.
-- **Clustering**: fig. 2. Cluster points by FS distance with the paper's batched algorithm
-  (eq. 3.3), the full clustering, a Euclidean Birch baseline and a kNN-graph clustering that
-  scales to 10^5 points; silhouettes next to the paper's.
-- **Generalisation**: fig. 3. The gain on test points against their geodesic distance from
-  the training points, the nearest-neighbour distance against N with the fit of eq. 3.7, and
-  how many points a kernel would need for a given test gain.
-- **NTK evolution**: fig. 4. Train a finite network on the metric and watch its metric-NTK
-  spectrum move (feature learning); a width sweep, and the trained kernel used in the flow.
-- **Hyperparameter search**: Bayesian optimisation of a kernel flow, with a new point set
-  for every evaluation, as in the paper.
-- **Donaldson**: the classical discrete flow: balanced metrics of degree k (T-operator
-  iteration) and σ-optimised ones, σ_k against k and time, and σ along the Dwork family.
-
-Every computation is a cached job: the same settings are computed once, by whichever session
-asks first, and come back instantly afterwards, also after a restart.
-"""
-)
+from dashboard import HOME, PAGES, scheduler_sidebar
 
 
-
-def settings(config_json: str) -> str:
-    """A job's config JSON without the type tags, for a table cell."""
-
-    def strip(value):
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k != "__type__"}
-        return value
-
-    return json.dumps(strip(json.loads(config_json)), separators=(", ", ": ")).replace('"', "")
+def navigation() -> dict[str, list]:
+    """The pages as st.Page objects by navigation section, the home page first."""
+    sections: dict[str, list] = {HOME.group: [st.Page(HOME.path, title=HOME.title, icon=":material/home:", default=True)]}
+    for page in PAGES:
+        sections.setdefault(page.group, []).append(st.Page(page.path, title=page.title, url_path=page.url))
+    return sections
 
 
-st.header("Reproduce the paper")
-st.markdown("`python -m metricflow reproduce --out DIR [--quick]` runs every experiment of section 3 "
-            "and writes one self-contained report (docs/REPRODUCTION.md).")
-try:
-    from metricflow.reproduce import latest_report
-
-    report = latest_report()
-except Exception as err:  # a broken pointer must not take the home page down
-    st.error(f"Could not read the latest report: {err}")
-    report = None
-if report is None:
-    st.info("No report yet.")
-else:
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(report.get("created", 0)))
-    st.markdown(f"Latest report: **{report.get('mode')}** mode, {when}, "
-                f"{report.get('seconds', 0):.0f} s — `{report['html']}`")
-    with open(report["html"], "rb") as f:
-        st.download_button("Download report.html", f.read(), file_name="report.html", mime="text/html")
-
-st.header("Cached results")
-try:
-    jobs = job_store().jobs()
-except Exception as err:  # a broken store must not take the home page down
-    st.error(f"Could not read the result store: {err}")
-    jobs = []
-if not jobs:
-    st.info("No results yet. Run something on the Points page.")
-else:
-    rows = []
-    for job in jobs:
-        rows.append({
-            "kind": job.kind,
-            "state": job.state,
-            "settings": settings(job.config),
-            "seconds": round(job.seconds, 2) if job.started else None,
-            "submitted": time.strftime("%Y-%m-%d %H:%M", time.localtime(job.submitted)) if job.submitted else "",
-            "error": job.error,
-            "key": job.key[:12],
-        })
-    st.dataframe(rows, hide_index=True)
+page = st.navigation(navigation(), expanded=True)
+st.set_page_config(page_title="metricflow" if page.title == HOME.title else f"{page.title} · metricflow",
+                   layout="wide")
+scheduler_sidebar()
+page.run()

@@ -1,7 +1,10 @@
-"""What the dashboard pages share: the job store handle, the Run button and bounded count
-inputs. Pages import them by name."""
+"""What the dashboard shares: the list of pages, the sidebar, the job store handle, the job
+section (estimate, Run button, progress and result), the Run button and bounded inputs.
+app.py and the pages import them by name."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import streamlit as st
 
@@ -9,12 +12,83 @@ from metricflow.errors import MetricflowError, StoreError, available_memory_byte
 from metricflow.jobs import ACTIVE, DONE, FAILED, JobStore, cache_directory, job_key
 from metricflow.jobs import estimate as job_estimate
 
-__all__ = ["job_store", "job_progress", "show_job", "job_section", "count_input", "run_button"]
+__all__ = ["PageInfo", "HOME", "PAGES", "scheduler_sidebar", "job_store", "job_progress", "show_job", "show_jobs",
+           "job_section", "bounded_input", "count_input", "run_button"]
 
 POLL_SECONDS = 0.5
 
 
-SCHEDULER = "scheduler"  # session_state key: a Dask scheduler address, set in app.py's sidebar
+# ---- the pages ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    """One page of the dashboard: app.py's navigation and the home page's list both read it.
+
+    Attributes:
+      path: the page's script, relative to the repository root (where app.py is).
+      title: its name in the navigation and on the home page.
+      group: the navigation section it is listed under.
+      url: its address under the app's root (``/Points``).
+      description: one line for the home page.
+    """
+
+    path: str
+    title: str
+    group: str
+    url: str
+    description: str
+
+
+HOME = PageInfo("app_pages/0_Home.py", "Home", "", "", "What the dashboard does, the paper's flow, the cached results.")
+
+# The navigation, in order: a new page is one line here.
+PAGES = [
+    PageInfo("app_pages/9_Methods_compared.py", "Methods compared", "Overview", "Methods_compared",
+             "Every method on one σ axis: Donaldson, the kernel flows, the trained kernel and the networks."),
+    PageInfo("app_pages/1_Points.py", "Points", "Geometry", "Points",
+             "Sample points on the quintic, quartic or cubic at any ψ; Monte-Carlo weights, η and σ of g_FS."),
+    PageInfo("app_pages/2_Kernel_flow.py", "Kernel flow", "Kernel flows", "Kernel_flow",
+             "The flow of eq. 3.5 with a chosen kernel and loss; σ on train and test points, runs overlaid."),
+    PageInfo("app_pages/4_Clustering.py", "Clustering", "Kernel flows", "Clustering",
+             "Fig. 2: points clustered by FS distance (eq. 3.3), against the full clustering and two baselines."),
+    PageInfo("app_pages/6_Generalisation.py", "Generalisation", "Kernel flows", "Generalisation",
+             "Fig. 3: test gain against distance from the train points, distance against N (eq. 3.7)."),
+    PageInfo("app_pages/7_Hyperparameter_search.py", "Hyperparameter search", "Kernel flows", "Hyperparameter_search",
+             "Bayesian optimisation of a kernel flow, a new point set for every evaluation."),
+    PageInfo("app_pages/3_Theory_lab.py", "Theory lab", "Networks", "Theory_lab",
+             "The cos-net's finite-width NTK against its infinite-width limit; Ricci flow as a local NN flow."),
+    PageInfo("app_pages/5_NTK_evolution.py", "NTK evolution", "Networks", "NTK_evolution",
+             "Fig. 4: a finite network trained on the metric, its metric-NTK spectrum moving, the trained kernel."),
+    PageInfo("app_pages/8_Donaldson.py", "Donaldson", "Classical", "Donaldson",
+             "Balanced metrics of degree k (T-operator) and σ-optimised ones; σ_k against k and along ψ."),
+]
+
+
+# ---- the sidebar -------------------------------------------------------------------------
+
+SCHEDULER = "scheduler"  # session_state key: the Dask scheduler address of this session
+
+
+def scheduler_sidebar() -> None:
+    """The sidebar's Dask scheduler field (app.py draws it on every page).
+
+    Blank runs jobs in this machine's process pool. A new address is kept in
+    session_state[SCHEDULER] once the store can reach it; otherwise the sidebar shows why
+    and jobs keep running here.
+    """
+    scheduler = st.sidebar.text_input("Dask scheduler", value=st.session_state.get(SCHEDULER, ""),
+                                      placeholder="tcp://host:8786 (blank: run here)", key="sidebar_scheduler")
+    if scheduler.strip() != st.session_state.get(SCHEDULER, ""):
+        try:
+            st.session_state[SCHEDULER] = scheduler.strip()
+            job_store()
+        except MetricflowError as err:
+            st.session_state[SCHEDULER] = ""
+            st.sidebar.error(str(err))
+
+
+# ---- the job store -----------------------------------------------------------------------
 
 
 @st.cache_resource
@@ -115,76 +189,118 @@ def job_progress(key: str, cancel_key: str) -> None:
         st.rerun()
 
 
-def show_job(key: str, config, show_result, name: str) -> None:
-    """Whatever there is to show for the job ``key``: progress, result or error.
+def show_jobs(keys: list[str], configs: list | None, show_results, name: str) -> bool:
+    """Whatever there is to show for the jobs ``keys``: progress, errors, or all their results.
 
     Args:
-      key: the job's key.
-      config: its config if known (to recompute or retry), else None.
-      show_result: draws a finished result, show_result(result).
+      keys: the jobs' keys.
+      configs: their configs, in the same order, if known (to recompute or retry), else None.
+      show_results: draws the finished results, show_results(list of results, in the order of keys).
       name: the page's prefix for widget keys.
+
+    Returns:
+      Whether the results were shown (every job done and readable).
     """
     store = job_store()
-    status = store.status(key)
-    if status is None:
-        return
-    if status.state in ACTIVE:
-        job_progress(key, f"{name}_cancel")
-    elif status.state == DONE:
-        result = store.result(key)
-        if result is None:  # unreadable: the store has reset it, so compute it again
-            if config is not None:
-                store.submit(config)
-            st.rerun()
-        show_result(result)
-    else:
-        (st.error if status.state == FAILED else st.warning)(f"Job {status.state}: {status.error}")
+    statuses = [store.status(k) for k in keys]
+    if any(s is None for s in statuses):
+        return False
+    many = len(keys) > 1
+    for i, (key, status) in enumerate(zip(keys, statuses)):
+        if status.state in ACTIVE:
+            if many:
+                st.caption(f"{status.kind} {key[:12]}")
+            job_progress(key, f"{name}_cancel_{i}" if many else f"{name}_cancel")
+    bad = [(k, s) for k, s in zip(keys, statuses) if s.state not in ACTIVE and s.state != DONE]
+    for key, status in bad:
+        what = f"{status.kind} job" if many else "Job"
+        (st.error if status.state == FAILED else st.warning)(f"{what} {status.state}: {status.error}")
         trace = store.traceback(key)
         if trace:
             with st.expander("Traceback"):
                 st.code(trace)
-        if config is not None and st.button("Retry", key=f"{name}_retry"):
-            store.submit(config)
+    if bad:
+        if configs is not None and st.button("Retry", key=f"{name}_retry"):
+            for config in configs:
+                store.submit(config)  # a finished one is not recomputed
             st.rerun()
+        return False
+    if any(s.state in ACTIVE for s in statuses):
+        return False
+    results = [store.result(k) for k in keys]
+    if any(r is None for r in results):  # unreadable: the store has reset it, so compute it again
+        if configs is not None:
+            for config in configs:
+                store.submit(config)
+        st.rerun()
+    show_results(results)
+    return True
 
 
-def job_section(name: str, config, show_result, hint: str = "", cost_text: str = "") -> None:
-    """Estimate, Run button, then progress, result or error of the job for ``config``.
+def show_job(key: str, config, show_result, name: str) -> bool:
+    """``show_jobs`` for one job: show_result(result) draws its result; config may be None."""
+    return show_jobs([key], None if config is None else [config], lambda results: show_result(results[0]), name)
+
+
+def job_section(name: str, config, show_result, hint: str = "", cost_text: str = "",
+                fix: str = "choose smaller sizes") -> bool:
+    """Estimate, Run button, then progress, result or error of the job (or jobs) for ``config``.
 
     A finished result for the current settings shows at once; otherwise the job this
-    session launched last (kept in session_state under ``name``) is shown.
+    session launched last (kept in session_state) is shown.
 
     Args:
-      name: the page's prefix for session_state and widget keys.
-      config: a registered job config.
-      show_result: draws a finished result, show_result(result).
+      name: the page's prefix for session_state and widget keys. One config keeps its job's
+        key in ``{name}_job`` and the config in ``{name}_config``; a list keeps the keys in
+        ``{name}_jobs`` and the configs in ``{name}_configs``.
+      config: a registered job config, or a list of them (one job each, run together).
+      show_result: draws a finished result, show_result(result); for a list of configs,
+        show_result(list of results in the order of the configs), once all are done.
       hint: shown before anything has run.
       cost_text: what the estimate covers (default: nothing more).
+      fix: how to make a job that needs more memory than is free fit.
+
+    Returns:
+      Whether a finished result was shown.
     """
+    many = isinstance(config, list)
+    configs = config if many else [config]
+    job, kept = (f"{name}_jobs", f"{name}_configs") if many else (f"{name}_job", f"{name}_config")
     store = job_store()
-    cost = job_estimate(config)
+    costs = [job_estimate(c) for c in configs]
     free = available_memory_bytes()
-    too_big = cost.bytes > free
-    st.caption(
-        f"Estimate{cost_text}: about {cost.seconds:.0f} s and {cost.bytes / 2**20:,.0f} MiB "
-        f"({free / 2**30:.1f} GiB free)."
-    )
-    key = job_key(config)
+    need = max(c.bytes for c in costs)
+    too_big = need > free
+    seconds = sum(c.seconds for c in costs)
+    if many:
+        size = f"in {len(configs)} jobs, at most {need / 2**20:,.0f} MiB each"
+    else:
+        size = f"and {need / 2**20:,.0f} MiB"
+    st.caption(f"Estimate{cost_text}: about {seconds:.0f} s {size} ({free / 2**30:.1f} GiB free).")
+    keys = [job_key(c) for c in configs]
     if run_button(key=f"{name}_run", disabled=too_big):
         try:
-            st.session_state[f"{name}_job"] = store.submit(config)
-            st.session_state[f"{name}_config"] = config
+            submitted = [store.submit(c) for c in configs]
+            st.session_state[job] = submitted if many else submitted[0]
+            st.session_state[kept] = config
         except MetricflowError as err:
             st.error(str(err))
     if too_big:
-        st.error("This needs more memory than is free; choose smaller sizes.")
-    status = store.status(key)
-    shown = key if status is not None and status.state == DONE else st.session_state.get(f"{name}_job")
-    if shown is None:
-        if hint:
-            st.info(hint)
-        return
-    if shown != key:
-        st.caption("Showing the job launched with earlier settings.")
-    st.caption(f"Job {shown[:12]}")
-    show_job(shown, config if shown == key else st.session_state.get(f"{name}_config"), show_result, name)
+        st.error(f"This needs more memory than is free; {fix}.")
+    statuses = [store.status(k) for k in keys]
+    if all(s is not None and s.state == DONE for s in statuses):
+        shown, shown_configs = keys, configs
+    else:
+        last = st.session_state.get(job)
+        if not last:
+            if hint:
+                st.info(hint)
+            return False
+        shown = list(last) if many else [last]
+        shown_configs = configs if shown == keys else st.session_state.get(kept)
+        if shown_configs is not None and not many:
+            shown_configs = [shown_configs]
+        if shown != keys:
+            st.caption(f"Showing the job{'s' if many else ''} launched with earlier settings.")
+    st.caption(f"Job{'s' if many else ''} {', '.join(k[:12] for k in shown)}")
+    return show_jobs(shown, shown_configs, show_result if many else (lambda results: show_result(results[0])), name)

@@ -20,6 +20,18 @@ def open_page(path: str) -> AppTest:
     return at
 
 
+def open_app(page: str | None = None) -> AppTest:
+    """Run app.py (the navigation, the sidebar and the home page) once, then switch to the page
+    at ``page`` (a path in dashboard.PAGES) if given; fails on any exception."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    if page is not None:
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+    return at
+
+
 def wait_for(at: AppTest, done, timeout: float = 150.0, poll: float = 0.25) -> AppTest:
     """Rerun the page (as its polling fragment would) until done(at), failing on any error."""
     end = time.monotonic() + timeout

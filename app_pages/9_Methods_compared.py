@@ -82,7 +82,6 @@ def show_result(result) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="Methods compared · metricflow", layout="wide")
     st.title("Methods compared")
     st.markdown(
         "Every method on one axis, on the same manifold against the same reference κ, σ always on points "

@@ -113,7 +113,6 @@ def show_result(result) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="Hyperparameter search · metricflow", layout="wide")
     st.title("Hyperparameter search")
     st.markdown(
         "Tune a kernel flow (eq. 3.5) by Bayesian optimisation, as in section 3.2: the objective is "

@@ -116,7 +116,6 @@ def show_kernel(result) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="NTK evolution · metricflow", layout="wide")
     st.title("NTK evolution")
     st.markdown(
         "A finite network learns the metric with the σ loss (eq. B.11); its metric-NTK "

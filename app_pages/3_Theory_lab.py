@@ -93,7 +93,6 @@ def show_result(result) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="Theory lab · metricflow", layout="wide")
     st.title("Theory lab")
     st.markdown(
         "The cosine network of eq. (2.32), $\\phi(x) = \\frac{A}{\\sqrt N}\\sum_k a_k \\cos(w_k\\cdot x + b_k)$ "

@@ -6,18 +6,15 @@ import json
 
 import streamlit as st
 
-from dashboard import bounded_input, count_input, job_progress, job_store, run_button
-from metricflow.errors import MetricflowError, available_memory_bytes
+from dashboard import bounded_input, count_input, job_section, job_store
+from metricflow.errors import MetricflowError
 from metricflow.flows.flow import flow_csv
 from metricflow.figures import figure_png, figures_html, flow_figures, flow_label
 from metricflow.flows.flow import DEFAULT_LOSS, TABLE1, UPDATES, FlowConfig
-from metricflow.jobs import ACTIVE, DONE, FAILED, job_key
-from metricflow.jobs import estimate as job_estimate
+from metricflow.jobs import job_key
 from metricflow.kernels import KERNELS
 from metricflow.flows.losses import LOSSES
 
-JOB = "flow_job"  # session_state: key of the job this session launched last
-CONFIG = "flow_config"  # session_state: its config, for a retry
 RUNS = "flow_runs"  # session_state: keys of finished runs overlaid for comparison
 MAX_RUNS = 8
 
@@ -181,35 +178,17 @@ def show_runs(keys: list[str], current: str) -> None:
         st.rerun()
 
 
-def show_job(key: str, config: FlowConfig | None) -> None:
-    """Progress, error or (once done) the comparison of runs, for the job ``key``."""
-    store = job_store()
-    status = store.status(key)
+def show_flow(result) -> None:
+    """Add a finished run to the comparison and show it with the earlier runs."""
     runs = st.session_state.setdefault(RUNS, [])
-    if status is not None and status.state in ACTIVE:
-        job_progress(key, "flow_cancel")
-    elif status is not None and status.state == DONE:
-        if store.result(key) is None:  # unreadable: the store has reset it, so compute it again
-            if config is not None:
-                store.submit(config)
-            st.rerun()
-        if key not in runs:
-            runs.append(key)
-            del runs[:-MAX_RUNS]
-    elif status is not None:
-        (st.error if status.state == FAILED else st.warning)(f"Job {status.state}: {status.error}")
-        trace = store.traceback(key)
-        if trace:
-            with st.expander("Traceback"):
-                st.code(trace)
-        if config is not None and st.button("Retry"):
-            store.submit(config)
-            st.rerun()
+    key = job_key(result.config)
+    if key not in runs:
+        runs.append(key)
+        del runs[:-MAX_RUNS]
     show_runs(runs, key)
 
 
 def main() -> None:
-    st.set_page_config(page_title="Kernel flow · metricflow", layout="wide")
     st.title("Kernel flow")
     st.markdown(
         "Flow the Fubini–Study metric with a fixed kernel Θ (eq. 3.5), summing over train points only; "
@@ -225,37 +204,17 @@ def main() -> None:
         "Defaults are table 1 of the paper with the covariant update."
     )
     st.caption("Table 1 as printed, coordinate update: " + PRESET_REASON)
-    store = job_store()
     try:
         config = flow_controls()
-        cost = job_estimate(config)
+        runs = st.session_state.setdefault(RUNS, [])
+        hint = "" if runs else "Choose a kernel, a loss and the sizes, then press Run."
+        shown = job_section("flow", config, show_flow, hint=hint,
+                            fix="use fewer points, a cutoff radius or the delta kernel")
     except MetricflowError as err:
         st.error(str(err))
         return
-    free = available_memory_bytes()
-    too_big = cost.bytes > free
-    st.caption(f"Estimate: about {cost.seconds:.0f} s and {cost.bytes / 2**20:,.0f} MiB ({free / 2**30:.1f} GiB free).")
-    key = job_key(config)
-    if run_button(disabled=too_big):
-        try:
-            st.session_state[JOB] = store.submit(config)
-            st.session_state[CONFIG] = config
-        except MetricflowError as err:
-            st.error(str(err))
-    if too_big:
-        st.error("This needs more memory than is free; use fewer points, a cutoff radius or the delta kernel.")
-    status = store.status(key)
-    shown = key if status is not None and status.state == DONE else st.session_state.get(JOB)
-    if shown is None:
-        if st.session_state.get(RUNS):
-            show_runs(st.session_state[RUNS], "")
-        else:
-            st.info("Choose a kernel, a loss and the sizes, then press Run.")
-        return
-    if shown != key:
-        st.caption("Showing the job launched with earlier settings.")
-    st.caption(f"Job {shown[:12]}")
-    show_job(shown, config if shown == key else st.session_state.get(CONFIG))
+    if not shown:  # running, failed or nothing launched yet: the earlier runs still show
+        show_runs(runs, "")
 
 
 main()

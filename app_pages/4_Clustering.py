@@ -80,7 +80,6 @@ def show_result(result) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="Clustering · metricflow", layout="wide")
     st.title("Clustering")
     st.markdown(ABOUT)
     try:

@@ -56,7 +56,6 @@ def show_result(result) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="Points · metricflow", layout="wide")
     st.title("Points")
     st.markdown(
         "Sample points on the hypersurface by intersecting random lines (section 3.1), and "

@@ -8,16 +8,12 @@ import math
 import numpy as np
 import streamlit as st
 
-from dashboard import job_progress, job_store, count_input, run_button
-from metricflow.errors import MetricflowError, available_memory_bytes
+from dashboard import count_input, job_section
+from metricflow.errors import MetricflowError
 from metricflow.parse import float_list
 from metricflow.figures import figures_html, generalisation_figures
 from metricflow.studies.generalisation import DEFAULT_NOISE, PAPER_FIT, UPDATES, NoiseConfig, ScalingConfig, extrapolate
-from metricflow.jobs import ACTIVE, DONE, FAILED, job_key
-from metricflow.jobs import estimate as job_estimate
 
-JOBS = "generalisation_jobs"  # session_state: keys of the jobs this session launched
-CONFIGS = "generalisation_configs"  # session_state: their configs, for a retry
 KERNELS = ["delta", "gaussian"]
 LARGEST = [1_000, 10_000, 100_000, 1_000_000]
 NOISE = ", ".join(f"{v:g}" for v in DEFAULT_NOISE)
@@ -156,42 +152,7 @@ def show_results(noise_results, scaling, targets, log_x: bool) -> None:
     d[1].download_button("Figures (HTML)", lambda: figures_html(figs, title=stem), f"{stem}.html", "text/html")
 
 
-def show_jobs(keys: list[str], configs: list | None, targets, log_x: bool) -> None:
-    """Progress while any job runs; errors of failed jobs; the results once all are done."""
-    store = job_store()
-    statuses = [store.status(k) for k in keys]
-    if any(s is None for s in statuses):
-        return
-    for i, (key, status) in enumerate(zip(keys, statuses)):
-        if status.state in ACTIVE:
-            st.caption(f"{status.kind} {key[:12]}")
-            job_progress(key, f"generalisation_cancel_{i}")
-    bad = [(k, s) for k, s in zip(keys, statuses) if s.state not in ACTIVE and s.state != DONE]
-    for key, status in bad:
-        (st.error if status.state == FAILED else st.warning)(f"{status.kind} job {status.state}: {status.error}")
-        trace = store.traceback(key)
-        if trace:
-            with st.expander("Traceback"):
-                st.code(trace)
-    if bad:
-        if configs is not None and st.button("Retry"):
-            for config in configs:
-                store.submit(config)
-            st.rerun()
-        return
-    if any(s.state in ACTIVE for s in statuses):
-        return
-    results = [store.result(k) for k in keys]
-    if any(r is None for r in results):  # unreadable: the store has reset it, so compute it again
-        if configs is not None:
-            for config in configs:
-                store.submit(config)
-        st.rerun()
-    show_results(results[:-1], results[-1], targets, log_x)
-
-
 def main() -> None:
-    st.set_page_config(page_title="Generalisation · metricflow", layout="wide")
     st.title("Generalisation")
     st.markdown(
         "How far does a kernel flow's gain carry from the train points (section 3.2.4, fig. 3)? Test points are the "
@@ -200,39 +161,15 @@ def main() -> None:
         "distance to the nearest sampled point falls like $\\mu = a N^b$ (eq. 3.7; $b = -1/6$ for a real "
         "6-manifold), which turns a target gain into the number of points it needs."
     )
-    store = job_store()
     try:
         noise_configs, scaling, targets, log_x = generalisation_controls()
-        configs = [*noise_configs, scaling]
-        costs = [job_estimate(c) for c in configs]
+        job_section(
+            "generalisation", [*noise_configs, scaling],
+            lambda results: show_results(results[:-1], results[-1], targets, log_x),
+            hint="Choose kernels, noise levels and sizes, then press Run.", fix="use fewer points",
+        )
     except MetricflowError as err:
         st.error(str(err))
-        return
-    free = available_memory_bytes()
-    need = max(c.bytes for c in costs)
-    too_big = need > free
-    st.caption(
-        f"Estimate: about {sum(c.seconds for c in costs):.0f} s in {len(configs)} jobs, at most "
-        f"{need / 2**20:,.0f} MiB each ({free / 2**30:.1f} GiB free)."
-    )
-    keys = [job_key(c) for c in configs]
-    if run_button(disabled=too_big):
-        try:
-            st.session_state[JOBS] = [store.submit(c) for c in configs]
-            st.session_state[CONFIGS] = configs
-        except MetricflowError as err:
-            st.error(str(err))
-    if too_big:
-        st.error("This needs more memory than is free; use fewer points.")
-    statuses = [store.status(k) for k in keys]
-    done_here = all(s is not None and s.state == DONE for s in statuses)
-    shown = keys if done_here else st.session_state.get(JOBS)
-    if not shown:
-        st.info("Choose kernels, noise levels and sizes, then press Run.")
-        return
-    if shown != keys:
-        st.caption("Showing the jobs launched with earlier settings.")
-    show_jobs(shown, configs if shown == keys else st.session_state.get(CONFIGS), targets, log_x)
 
 
 main()

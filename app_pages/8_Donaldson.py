@@ -97,7 +97,6 @@ def show_sweep(result) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="Donaldson · metricflow", layout="wide")
     st.title("Donaldson's balanced metrics")
     st.markdown(
         "The classical discrete flow: a hermitian matrix $h$ on the degree-$k$ sections $s$ gives "
