@@ -1,12 +1,14 @@
 """metricflow dashboard: ``streamlit run app.py``.
 
-The one entry point: it sets the page config, draws the sidebar (the Dask scheduler field)
-on every page and runs the page chosen in the navigation, built from dashboard.PAGES.
+The one entry point: it sets the page config and runs the page chosen in the navigation,
+built from dashboard.PAGES. Every page draws the sidebar (the Dask scheduler field) itself, as
+its first widget: Streamlit runs a page of pages/ on its own on a fresh server's first visit to
+its address, before app.py has run.
 """
 
 import streamlit as st
 
-from dashboard import HOME, PAGES, scheduler_sidebar
+from dashboard import HOME, PAGES
 
 
 def navigation() -> dict[str, list]:
@@ -20,5 +22,4 @@ def navigation() -> dict[str, list]:
 page = st.navigation(navigation(), expanded=True)
 st.set_page_config(page_title="metricflow" if page.title == HOME.title else f"{page.title} · metricflow",
                    layout="wide")
-scheduler_sidebar()
 page.run()

@@ -40,27 +40,27 @@ class PageInfo:
     description: str
 
 
-HOME = PageInfo("app_pages/0_Home.py", "Home", "", "", "What the dashboard does, the paper's flow, the cached results.")
+HOME = PageInfo("pages/0_Home.py", "Home", "", "", "What the dashboard does, the paper's flow, the cached results.")
 
 # The navigation, in order: a new page is one line here.
 PAGES = [
-    PageInfo("app_pages/9_Methods_compared.py", "Methods compared", "Overview", "Methods_compared",
+    PageInfo("pages/9_Methods_compared.py", "Methods compared", "Overview", "Methods_compared",
              "Every method on one σ axis: Donaldson, the kernel flows, the trained kernel and the networks."),
-    PageInfo("app_pages/1_Points.py", "Points", "Geometry", "Points",
+    PageInfo("pages/1_Points.py", "Points", "Geometry", "Points",
              "Sample points on the quintic, quartic or cubic at any ψ; Monte-Carlo weights, η and σ of g_FS."),
-    PageInfo("app_pages/2_Kernel_flow.py", "Kernel flow", "Kernel flows", "Kernel_flow",
+    PageInfo("pages/2_Kernel_flow.py", "Kernel flow", "Kernel flows", "Kernel_flow",
              "The flow of eq. 3.5 with a chosen kernel and loss; σ on train and test points, runs overlaid."),
-    PageInfo("app_pages/4_Clustering.py", "Clustering", "Kernel flows", "Clustering",
+    PageInfo("pages/4_Clustering.py", "Clustering", "Kernel flows", "Clustering",
              "Fig. 2: points clustered by FS distance (eq. 3.3), against the full clustering and two baselines."),
-    PageInfo("app_pages/6_Generalisation.py", "Generalisation", "Kernel flows", "Generalisation",
+    PageInfo("pages/6_Generalisation.py", "Generalisation", "Kernel flows", "Generalisation",
              "Fig. 3: test gain against distance from the train points, distance against N (eq. 3.7)."),
-    PageInfo("app_pages/7_Hyperparameter_search.py", "Hyperparameter search", "Kernel flows", "Hyperparameter_search",
+    PageInfo("pages/7_Hyperparameter_search.py", "Hyperparameter search", "Kernel flows", "Hyperparameter_search",
              "Bayesian optimisation of a kernel flow, a new point set for every evaluation."),
-    PageInfo("app_pages/3_Theory_lab.py", "Theory lab", "Networks", "Theory_lab",
+    PageInfo("pages/3_Theory_lab.py", "Theory lab", "Networks", "Theory_lab",
              "The cos-net's finite-width NTK against its infinite-width limit; Ricci flow as a local NN flow."),
-    PageInfo("app_pages/5_NTK_evolution.py", "NTK evolution", "Networks", "NTK_evolution",
+    PageInfo("pages/5_NTK_evolution.py", "NTK evolution", "Networks", "NTK_evolution",
              "Fig. 4: a finite network trained on the metric, its metric-NTK spectrum moving, the trained kernel."),
-    PageInfo("app_pages/8_Donaldson.py", "Donaldson", "Classical", "Donaldson",
+    PageInfo("pages/8_Donaldson.py", "Donaldson", "Classical", "Donaldson",
              "Balanced metrics of degree k (T-operator) and σ-optimised ones; σ_k against k and along ψ."),
 ]
 
@@ -71,7 +71,7 @@ SCHEDULER = "scheduler"  # session_state key: the Dask scheduler address of this
 
 
 def scheduler_sidebar() -> None:
-    """The sidebar's Dask scheduler field (app.py draws it on every page).
+    """The sidebar's Dask scheduler field: every page draws it first.
 
     Blank runs jobs in this machine's process pool. A new address is kept in
     session_state[SCHEDULER] once the store can reach it; otherwise the sidebar shows why

@@ -32,7 +32,7 @@ def main():
     while store.status(key).state != "done":
         time.sleep(0.1)
 
-    at = AppTest.from_file(str(ROOT / "app_pages" / "1_Points.py"), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "pages" / "1_Points.py"), default_timeout=120)
     t = time.perf_counter()
     at.run()  # first load: imports JAX, plotly
     first = time.perf_counter() - t

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.usefixtures("cache_dir")
 
 
 def points_page() -> AppTest:
-    return open_page("app_pages/1_Points.py")
+    return open_page("pages/1_Points.py")
 
 
 def test_home_page_renders_and_lists_cached_results():
@@ -82,7 +82,7 @@ def test_points_page_cancels_a_running_job():
 
 
 def flow_page() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app_pages" / "2_Kernel_flow.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "pages" / "2_Kernel_flow.py"), default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, at.exception
     return at
@@ -213,7 +213,7 @@ def test_kernel_flow_page_refuses_a_dense_kernel_that_does_not_fit():
 def test_theory_lab_runs_small_sizes_end_to_end(cache_dir):
     from metricflow.jobs import JobStore
 
-    at = AppTest.from_file(str(ROOT / "app_pages" / "3_Theory_lab.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "pages" / "3_Theory_lab.py"), default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, at.exception
     assert any("Perelman" in m.value and "(2.42)" in m.value for m in at.markdown)
@@ -239,7 +239,7 @@ def test_theory_lab_runs_small_sizes_end_to_end(cache_dir):
 
 
 def test_theory_lab_shows_bad_input_as_an_error():
-    at = AppTest.from_file(str(ROOT / "app_pages" / "3_Theory_lab.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "pages" / "3_Theory_lab.py"), default_timeout=TIMEOUT)
     at.run()
     at.text_input[0].set_value("1, x").run()
     assert not at.exception

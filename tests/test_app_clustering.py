@@ -1,4 +1,4 @@
-"""The Clustering page (app_pages/4_Clustering.py) under streamlit.testing.v1.AppTest."""
+"""The Clustering page (pages/4_Clustering.py) under streamlit.testing.v1.AppTest."""
 
 import json
 
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.usefixtures("cache_dir")
 
 
 def page() -> AppTest:
-    return open_page("app_pages/4_Clustering.py")
+    return open_page("pages/4_Clustering.py")
 
 
 def test_page_renders_with_estimate():

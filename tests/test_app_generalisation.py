@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from apptest import open_page, run_until_done
 
-PAGE = "app_pages/6_Generalisation.py"
+PAGE = "pages/6_Generalisation.py"
 
 
 pytestmark = pytest.mark.usefixtures("cache_dir")

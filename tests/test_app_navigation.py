@@ -19,11 +19,19 @@ def test_every_page_of_the_list_exists_once():
     paths = [HOME.path, *(p.path for p in PAGES)]
     assert len(set(paths)) == len(paths) and len({p.url for p in PAGES}) == len(PAGES)
     assert all((ROOT / path).is_file() for path in paths)
-    scripts = {str(p.relative_to(ROOT)) for p in Path(ROOT / "app_pages").glob("*.py")}
+    scripts = {str(p.relative_to(ROOT)) for p in Path(ROOT / "pages").glob("*.py")}
     assert scripts == set(paths), f"add the pages {sorted(scripts - set(paths))} to dashboard.PAGES"
-    # A pages/ folder beside app.py would make Streamlit run a page's script without app.py
-    # (no sidebar) on a server's first visit to its address.
-    assert not (ROOT / "pages").exists()
+    # Streamlit runs a page of pages/ on its own (without app.py) on a fresh server's first
+    # visit to its address, so each page draws the sidebar itself.
+    for path in paths:
+        assert "\nscheduler_sidebar()" in (ROOT / path).read_text(), f"{path} does not draw the sidebar"
+
+
+def test_a_page_run_on_its_own_has_the_scheduler_field():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / PAGES[1].path), default_timeout=120).run()
+    assert not at.exception and sidebar_labels(at) == ["Dask scheduler"]
 
 
 def test_home_page_lists_the_pages_of_the_navigation():

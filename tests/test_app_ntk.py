@@ -15,7 +15,7 @@ def number(at: AppTest, label: str):
 
 
 def test_ntk_page_trains_sweeps_and_flows(cache_dir):
-    at = AppTest.from_file(str(ROOT / "app_pages" / "5_NTK_evolution.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "pages" / "5_NTK_evolution.py"), default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, at.exception
     assert any("Estimate" in c.value for c in at.caption)

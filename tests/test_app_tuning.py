@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from apptest import open_page
 
-PAGE = "app_pages/7_Hyperparameter_search.py"
+PAGE = "pages/7_Hyperparameter_search.py"
 
 
 pytestmark = pytest.mark.usefixtures("cache_dir")

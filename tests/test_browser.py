@@ -86,6 +86,8 @@ def test_points_page_in_chromium(server, page):
     page.goto(f"{server}/Points")
     n_points = page.get_by_label("Points N")
     n_points.wait_for(timeout=60_000)
+    # the server's first visit, to a page's address: the page draws the sidebar itself
+    expect(page.get_by_label("Dask scheduler")).to_be_visible()
     n_points.fill("200")
     n_points.press("Enter")
     expect(page.get_by_text("Estimate: about")).to_be_visible(timeout=30_000)
@@ -111,6 +113,7 @@ def test_points_page_in_chromium(server, page):
 
     page.goto(server)
     expect(page.get_by_text("Cached results")).to_be_visible(timeout=30_000)
+    expect(page.get_by_label("Dask scheduler")).to_have_count(1)  # drawn once under the navigation too
     page.screenshot(path=str(ARTIFACTS / "home.png"))
 
 

@@ -245,7 +245,7 @@ def test_sweep_fans_out_one_job_per_psi():
 def test_donaldson_page_runs_a_small_job_and_shows_sigma_against_k(cache_dir):
     from apptest import figure, open_page, run_until_done, values
 
-    at = open_page("app_pages/8_Donaldson.py")
+    at = open_page("pages/8_Donaldson.py")
     at.slider[0].set_value(3)  # k max
     at.number_input[0].set_value(2000)  # points for h
     at.number_input[1].set_value(2000)  # test points
@@ -264,7 +264,7 @@ def test_donaldson_page_runs_a_small_job_and_shows_sigma_against_k(cache_dir):
     assert list(table["n_sections"]) == [5, 15, 35]
 
     # the same settings in a new session: the cached result shows at once
-    again = open_page("app_pages/8_Donaldson.py")
+    again = open_page("pages/8_Donaldson.py")
     again.slider[0].set_value(3)
     again.number_input[0].set_value(2000)
     again.number_input[1].set_value(2000)
@@ -275,7 +275,7 @@ def test_donaldson_page_runs_a_small_job_and_shows_sigma_against_k(cache_dir):
 def test_donaldson_page_shows_bad_input_as_an_error(cache_dir):
     from apptest import open_page
 
-    at = open_page("app_pages/8_Donaldson.py")
+    at = open_page("pages/8_Donaldson.py")
     at.text_input[0].set_value("1").run()  # psi^5 = 1
     assert not at.exception and any("singular locus" in e.value for e in at.error)
     at.text_input[0].set_value("abc").run()

@@ -139,7 +139,7 @@ def test_methods_page_shows_the_stored_result(tiny, cache_dir):
     store.store_result(key, result, METHODS_SCHEMA)
     store.close()
 
-    at = open_page("app_pages/9_Methods_compared.py")
+    at = open_page("pages/9_Methods_compared.py")
     at.number_input(key="methods_n_test_quick").set_value(TINY["n_test"])
     for name, value in TINY.items():
         if name != "n_test":

@@ -5,7 +5,9 @@ import time
 
 import streamlit as st
 
-from dashboard import PAGES, job_store
+from dashboard import PAGES, job_store, scheduler_sidebar
+
+scheduler_sidebar()  # the sidebar of every page, also when Streamlit runs this file on its own
 
 
 def page_list() -> str:

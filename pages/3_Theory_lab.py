@@ -7,11 +7,13 @@ import json
 import numpy as np
 import streamlit as st
 
-from dashboard import bounded_input, count_input, job_section
+from dashboard import bounded_input, count_input, job_section, scheduler_sidebar
 from metricflow.errors import MetricflowError
 from metricflow.parse import float_list
 from metricflow.figures import figures_html, theory_figures
 from metricflow.studies.theory import TheoryConfig
+
+scheduler_sidebar()  # the sidebar of every page, also when Streamlit runs this file on its own
 
 LARGEST = [100, 1_000, 10_000, 100_000]
 

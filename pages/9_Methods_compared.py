@@ -6,13 +6,15 @@ import json
 
 import streamlit as st
 
-from dashboard import count_input, job_section
+from dashboard import count_input, job_section, scheduler_sidebar
 from metricflow.errors import MetricflowError
 from metricflow.figures import figures_html
 from metricflow.figures.methods import methods_figures, methods_sentences, methods_table_rows
 from metricflow.flows.donaldson import MAX_K
 from metricflow.geometry.manifolds import Manifold
 from metricflow.studies.methods import PRESETS, MethodsConfig
+
+scheduler_sidebar()  # the sidebar of every page, also when Streamlit runs this file on its own
 
 
 def parse_psi(text: str) -> complex:

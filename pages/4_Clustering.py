@@ -6,11 +6,13 @@ import json
 
 import streamlit as st
 
-from dashboard import job_section, count_input
+from dashboard import count_input, job_section, scheduler_sidebar
 from metricflow.studies.clustering import METHODS, PAPER_SILHOUETTE, ClusterConfig
 from metricflow.errors import MetricflowError
 from metricflow.figures import cluster_figures, figures_html
 from metricflow.geometry.manifolds import MANIFOLDS, manifold
+
+scheduler_sidebar()  # the sidebar of every page, also when Streamlit runs this file on its own
 
 
 ABOUT = (

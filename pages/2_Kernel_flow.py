@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from dashboard import bounded_input, count_input, job_section, job_store
+from dashboard import bounded_input, count_input, job_section, job_store, scheduler_sidebar
 from metricflow.errors import MetricflowError
 from metricflow.flows.flow import flow_csv
 from metricflow.figures import figure_png, figures_html, flow_figures, flow_label
@@ -14,6 +14,8 @@ from metricflow.flows.flow import DEFAULT_LOSS, TABLE1, UPDATES, FlowConfig
 from metricflow.jobs import job_key
 from metricflow.kernels import KERNELS
 from metricflow.flows.losses import LOSSES
+
+scheduler_sidebar()  # the sidebar of every page, also when Streamlit runs this file on its own
 
 RUNS = "flow_runs"  # session_state: keys of finished runs overlaid for comparison
 MAX_RUNS = 8

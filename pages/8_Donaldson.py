@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from dashboard import bounded_input, count_input, job_section
+from dashboard import bounded_input, count_input, job_section, scheduler_sidebar
 from metricflow.flows.donaldson import MAX_K, SWEEP_PSIS, DonaldsonConfig, hilbert_dimension
 from metricflow.studies.moduli import DonaldsonSweepConfig
 from metricflow.errors import MetricflowError
@@ -14,6 +14,8 @@ from metricflow.parse import complex_number
 from metricflow.figures import figures_html
 from metricflow.figures.donaldson import donaldson_figures, donaldson_sigma_figure, donaldson_sweep_figure, psi_label
 from metricflow.geometry.manifolds import Manifold
+
+scheduler_sidebar()  # the sidebar of every page, also when Streamlit runs this file on its own
 
 
 def parse_psi(text: str) -> complex:

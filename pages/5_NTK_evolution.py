@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from dashboard import bounded_input, count_input, job_section
+from dashboard import bounded_input, count_input, job_section, scheduler_sidebar
 from metricflow.errors import MetricflowError
 from metricflow.figures import (
     figures_html,
@@ -19,6 +19,8 @@ from metricflow.figures import (
 from metricflow.studies.feature_learning import TrainedKernelConfig, WidthSweepConfig
 from metricflow.networks.models import ACTIVATIONS, MODELS, TrainConfig
 from metricflow.networks.saved import model_bytes
+
+scheduler_sidebar()  # the sidebar of every page, also when Streamlit runs this file on its own
 
 
 def train_controls() -> TrainConfig:

@@ -8,11 +8,13 @@ import math
 import numpy as np
 import streamlit as st
 
-from dashboard import count_input, job_section
+from dashboard import count_input, job_section, scheduler_sidebar
 from metricflow.errors import MetricflowError
 from metricflow.parse import float_list
 from metricflow.figures import figures_html, generalisation_figures
 from metricflow.studies.generalisation import DEFAULT_NOISE, PAPER_FIT, UPDATES, NoiseConfig, ScalingConfig, extrapolate
+
+scheduler_sidebar()  # the sidebar of every page, also when Streamlit runs this file on its own
 
 KERNELS = ["delta", "gaussian"]
 LARGEST = [1_000, 10_000, 100_000, 1_000_000]

@@ -6,13 +6,15 @@ import json
 
 import streamlit as st
 
-from dashboard import bounded_input, count_input, job_section
+from dashboard import bounded_input, count_input, job_section, scheduler_sidebar
 from metricflow.errors import MetricflowError
 from metricflow.figures import figure_png, figures_html, tuning_figures
 from metricflow.kernels import KERNELS
 from metricflow.flows.flow import DEFAULT_LOSS, UPDATES
 from metricflow.flows.losses import LOSSES
 from metricflow.studies.tuning import DEFAULT_BOUNDS, TuneConfig, evaluations_csv, table1_comparison
+
+scheduler_sidebar()  # the sidebar of every page, also when Streamlit runs this file on its own
 
 
 _RANGES = {  # widget label and step of each searched parameter's bounds

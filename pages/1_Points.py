@@ -6,13 +6,14 @@ import json
 
 import streamlit as st
 
-from dashboard import job_section, count_input
+from dashboard import count_input, job_section, scheduler_sidebar
 from metricflow.errors import MetricflowError
 from metricflow.parse import complex_number
 from metricflow.figures import figures_html, points_figures
 from metricflow.geometry.manifolds import MANIFOLDS, manifold
 from metricflow.geometry.points import SampleConfig
 
+scheduler_sidebar()  # the sidebar of every page, also when Streamlit runs this file on its own
 
 
 def parse_psi(text: str) -> complex:
