@@ -14,6 +14,7 @@ import sys
 from decimal import Decimal, InvalidOperation
 
 
+from metricflow.cli.kernel_flags import add_kernel_flag, add_kernel_flags, add_search_flags, kernel_from_args, search_bounds_from_args
 from metricflow.errors import MetricflowError
 
 __all__ = ["main"]
@@ -103,26 +104,19 @@ def _chart(text: str) -> tuple:
 
 def add_flow(sub) -> None:
     p = sub.add_parser("flow", help="run a kernel metric flow (eq. 3.5) and report sigma on train and test")
-    p.add_argument("--kernel", required=True, help="relu-ntk, gaussian, delta or cosnet")
+    add_kernel_flags(p)  # --kernel and every kernel's options, from the registry
     p.add_argument("--update", default="covariant", help="covariant (default: the kernel in each metric's frame) or euclidean (coordinate update)")
     p.add_argument("--loss", default=None, help="log, sigma, ultralocal or entropy (default: log for covariant, sigma for euclidean)")
     p.add_argument("--train", type=_int, default=None, help="train points (default: table 1)")
     p.add_argument("--test", type=_int, default=None, help="test points (default: as train)")
     p.add_argument("--steps", type=_int, default=50)
     p.add_argument("--lr", type=float, default=None, help="step size (default: table 1)")
-    p.add_argument("--sigma", type=float, default=None, help="gaussian width (default 30)")
-    p.add_argument("--squared", action="store_true", help="gaussian of d^2 / (2 sigma^2)")
-    p.add_argument("--radius", type=float, default=None, help="gaussian cutoff radius: sparse kernel")
     norm = p.add_mutually_exclusive_group()
     norm.add_argument("--normalise", dest="normalise", action="store_const", const=True, default=None,
                       help="normalise the kernel (default for covariant: against the CY measure; euclidean: row sums)")
     norm.add_argument("--no-normalise", dest="normalise", action="store_const", const=False,
                       help="unnormalised kernel sum (default for euclidean)")
     p.add_argument("--unweighted", action="store_true", help="pointwise loss without the CY weights")
-    p.add_argument("--depth", type=_int, default=None, help="relu-ntk hidden layers (default 1)")
-    p.add_argument("--sigma-w", type=float, default=None, help="relu-ntk W_std / cosnet sigma_w")
-    p.add_argument("--sigma-b", type=float, default=None, help="relu-ntk b_std")
-    p.add_argument("--width", type=_int, default=None, help="cosnet width (default: analytic kernel)")
     p.add_argument("--clip", type=float, default=None, help="max |lr update|_F / |g|_F per point")
     p.add_argument("--chart", type=_chart, default=None, help="common chart scale,elim (default: most common)")
     p.add_argument("--coordinates", default="reject", help="reject (paper) or transform")
@@ -136,10 +130,8 @@ def run_flow(args) -> dict:
     from metricflow.geometry.manifolds import manifold
 
     config = FlowConfig(
-        kernel=args.kernel, loss=args.loss, n_train=args.train, n_test=args.test, steps=args.steps,
-        lr=args.lr, sigma=args.sigma, squared=args.squared, radius=args.radius, normalise=args.normalise,
-        weighted=not args.unweighted, depth=args.depth, sigma_w=args.sigma_w, sigma_b=args.sigma_b,
-        width=args.width, clip=args.clip, seed=args.seed, chart=args.chart, coordinates=args.coordinates,
+        kernel=kernel_from_args(args), loss=args.loss, n_train=args.train, n_test=args.test, steps=args.steps,
+        lr=args.lr, normalise=args.normalise, weighted=not args.unweighted, clip=args.clip, seed=args.seed, chart=args.chart, coordinates=args.coordinates,
         manifold=manifold(args.manifold, args.psi), update=args.update, precision=args.precision,
     )
     return run_job(config, cache=not args.no_cache).to_dict()
@@ -151,7 +143,7 @@ def show_flow(r: dict) -> str:
     gain = lambda g, se: "none (diverged)" if g is None else f"{g:.3g} +- {se:.2g}"  # noqa: E731
     k = r["steps_done"]
     lines = [
-        f"{c['kernel']} kernel, {c['update']} update, {c['loss']} loss, lr {c['lr']:g}: {c['n_train']:,} train / "
+        f"{c['kernel']['name']} kernel, {c['update']} update, {c['loss']} loss, lr {c['lr']:g}: {c['n_train']:,} train / "
         f"{c['n_test']:,} test points in chart {tuple(r['chart'])} ({r['points_drawn']:,} drawn)",
         f"sigma against the reference kappa {r['kappa_ref']:.6g}; self-normalised in brackets",
         f"train sigma {fmt(r['train_sigma'][0])} -> {fmt(r['train_sigma'][k])} ({fmt(r['train_sigma_self'][k])})  "
@@ -452,16 +444,14 @@ COMMANDS["evaluate"] = (add_evaluate, run_evaluate, show_evaluate)
 
 def add_tune(sub) -> None:
     p = sub.add_parser("tune", help="search a kernel flow's hyperparameters by Bayesian optimisation (table 1)")
-    p.add_argument("--kernel", required=True, help="relu-ntk, gaussian, delta or cosnet")
+    add_kernel_flag(p)
     p.add_argument("--iterations", type=_int, required=True, help="optimiser steps after the random ones")
     p.add_argument("--init", type=_int, default=5, help="random settings first (default 5)")
     p.add_argument("--steps", type=_int, default=20, help="flow steps per evaluation (default 20)")
     p.add_argument("--points", default=None, help="train points LOW,HIGH to search, or N to fix (default 250,2500)")
     p.add_argument("--test", type=_int, default=1000, help="test points per evaluation (default 1000)")
     p.add_argument("--lr", default=None, help="learning rate range LOW,HIGH (log scale), or a value to fix")
-    p.add_argument("--sigma", default=None, help="gaussian width range LOW,HIGH (log scale), or a value")
-    p.add_argument("--sigma-w", default=None, help="relu-ntk / cosnet sigma_w range LOW,HIGH (log scale), or a value")
-    p.add_argument("--sigma-b", default=None, help="relu-ntk sigma_b range LOW,HIGH, or a value")
+    add_search_flags(p)  # a range flag per kernel option some kernel searches, from the registry
     p.add_argument("--normalise", default=None, help="search, on or off (default: search, except delta)")
     p.add_argument("--update", default="covariant", help="the flows' update rule: covariant (default) or euclidean")
     p.add_argument("--loss", default=None, help="log, sigma, ultralocal or entropy (default: log for covariant, sigma for euclidean)")
@@ -477,13 +467,13 @@ def run_tune(args) -> dict:
     from metricflow.studies.tuning import TuneConfig, run_tune as tune
 
     bounds = []
-    for name, flag, text in (("n_train", "--points", args.points), ("lr", "--lr", args.lr), ("sigma", "--sigma", args.sigma),
-                             ("sigma_w", "--sigma-w", args.sigma_w), ("sigma_b", "--sigma-b", args.sigma_b)):
+    for name, flag, text in (("n_train", "--points", args.points), ("lr", "--lr", args.lr)):
         if text is not None:
             values = _number_list(text, flag)
             if len(values) > 2:
                 raise MetricflowError(f"give one value or a range LOW,HIGH for {flag}, got {text!r}")
             bounds.append((name, values[0], values[-1]))
+    bounds += search_bounds_from_args(args, _number_list)
     if args.normalise is not None:
         choice = {"search": (0, 1), "on": (1, 1), "off": (0, 0)}.get(args.normalise)
         if choice is None:

@@ -137,14 +137,7 @@ def figure_png(fig: go.Figure, width: int = 1000, height: int = 600) -> bytes:
 def flow_label(config: "FlowConfig") -> str:
     """A short legend label naming what differs between runs: kernel, loss, sizes, lr, options."""
     c = config
-    if c.kernel == "relu-ntk":
-        options = f"depth {c.depth}, σ_w {c.sigma_w:g}, σ_b {c.sigma_b:g}"
-    elif c.kernel == "gaussian":
-        options = f"σ {c.sigma:g}" + (" squared" if c.squared else "") + (f", r {c.radius:g}" if c.radius else "")
-    elif c.kernel == "cosnet":
-        options = f"σ_w {c.sigma_w:g}" + (f", N {c.width}" if c.width else ", ∞ width")
-    else:
-        options = ""
+    options = c.kernel.legend()  # the kernel's options, as its spec writes them
     extra = [options] if options else []
     extra += ["euclidean"] if c.update == "euclidean" else []
     if c.normalise != (c.update == "covariant"):  # say so only where it is not the update's default
@@ -152,7 +145,7 @@ def flow_label(config: "FlowConfig") -> str:
     extra += [f"clip {c.clip:g}"] if c.clip else []
     extra += [] if c.weighted else ["unweighted"]
     tail = f" ({', '.join(extra)})" if extra else ""
-    return f"{c.kernel}/{c.loss} {c.n_train}+{c.n_test} lr {c.lr:g} seed {c.seed}{tail}"
+    return f"{c.kernel.name}/{c.loss} {c.n_train}+{c.n_test} lr {c.lr:g} seed {c.seed}{tail}"
 
 
 def _labels(results: Sequence["FlowResult"], labels: Sequence[str] | None) -> list[str]:
@@ -485,8 +478,6 @@ def tuning_params_figure(result: "TuneResult") -> go.Figure:
     """Objective against each searched parameter (log axes for log-scale ones), one panel each."""
     from plotly.subplots import make_subplots
 
-    from metricflow.studies.tuning import SCALES
-
     dims = result.config.dimensions()
     fig = make_subplots(rows=1, cols=max(len(dims), 1), shared_yaxes=True, subplot_titles=[d.name for d in dims])
     y = result.objectives
@@ -498,7 +489,7 @@ def tuning_params_figure(result: "TuneResult") -> go.Figure:
         best = result.best_params[d.name]
         fig.add_trace(go.Scatter(x=[float(best)], y=[result.best_objective], mode="markers", showlegend=False,
                                  marker=dict(symbol="star", size=14, color="red"), name="best"), row=1, col=col)
-        if SCALES[d.name] in ("log", "int"):
+        if d.scale in ("log", "int"):
             fig.update_xaxes(type="log", row=1, col=col)
     fig.update_yaxes(title_text="log10 test gain", row=1, col=1)
     fig.update_layout(title="Objective against each searched parameter (colour: evaluation order, star: best)")
