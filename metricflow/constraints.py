@@ -25,6 +25,8 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from metricflow.errors import MAX_POINTS, ConfigTypeError, MetricflowError, check_count, check_points, check_positive
 
 __all__ = [
@@ -136,7 +138,7 @@ class Flag(Constraint):
     label: str = ""
 
     def check(self, value, name):
-        if not (isinstance(value, bool) or type(value).__name__ == "bool_"):  # numpy bools too
+        if not isinstance(value, (bool, np.bool_)):  # numpy bools too (named "bool" in numpy 2)
             raise ConfigTypeError(f"{self._name(name)} must be True or False, got {value!r} ({type(value).__name__})")
         return bool(value)
 

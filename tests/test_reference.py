@@ -143,7 +143,7 @@ def test_reference_kappa_off_the_fermat_point_is_estimated_once_and_stored(monke
     monkeypatch.setattr(reference, "estimate_kappa", counted)
     import metricflow.jobs  # noqa: F401  (installs the store loader)
 
-    assert reference._loader is metricflow.experiments._stored_reference_kappa
+    assert reference._loader is metricflow.jobs.runner._stored_reference_kappa
     first = reference_kappa(m)
     assert len(calls) == 1 and first.n_points == 20_000 and first.se > 0
     store = JobStore()

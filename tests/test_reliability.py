@@ -286,7 +286,7 @@ def test_cli_and_api_at_once_compute_once(tmp_path):
     env = dict(env_for(tmp_path / "cache"), COUNT_LOG=str(tmp_path / "count"))
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env["PYTHONPATH"]])
     cli = "import counting, sys; from metricflow.cli.main import main; sys.exit(main(sys.argv[1:]))"
-    api = ("import counting, json; from metricflow import SampleConfig, manifold; from metricflow.jobs.store import run_job; "
+    api = ("import counting, json; from metricflow import SampleConfig, manifold; from metricflow.jobs import run_job; "
            "print(json.dumps(run_job(SampleConfig(manifold('cubic'), 2000, 7)).summary()))")
     procs = [subprocess.Popen([sys.executable, "-c", cli, "sample", "--points", "2000", "--manifold", "cubic",
                                "--seed", "7", "--json"], env=env, stdout=subprocess.PIPE, text=True),

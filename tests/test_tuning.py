@@ -26,7 +26,7 @@ TINY = dict(kernel="delta", init_points=2, iterations=4, steps=3, n_test=100, bo
 def tiny():
     """The TINY search, its flows in the session's job store (the store a TuneConfig job uses)."""
     store = JobStore()
-    yield run_tune(TuneConfig(**TINY)), store
+    yield run_tune(TuneConfig(**TINY), map_configs=StoreMap(store)), store
     store.close()
 
 

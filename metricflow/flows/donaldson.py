@@ -34,11 +34,12 @@ import itertools
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Callable, ClassVar, Optional, Sequence
 
 import numpy as np
 
-from metricflow.errors import MetricflowError, check_count, check_positive
+from metricflow.constraints import Count, Flag, Maybe, Positive, validate
+from metricflow.errors import ConfigTypeError, MetricflowError, check_count
 from metricflow.estimates import Estimate
 from metricflow.geometry.manifolds import Manifold
 from metricflow.geometry.measures import Kappa, SigmaReport, measure_sigma
@@ -424,26 +425,28 @@ class DonaldsonConfig:
     opt_lr: float = OPT_LR
     opt_points: Optional[int] = None
 
+    constraints: ClassVar[dict] = {
+        "n_points": Count("points"),
+        "n_test": Count("test points"),
+        "seed": Count("seed", minimum=0, maximum=2**63 - 1),
+        "optimise": Flag(),
+        "tol": Positive("tol"),
+        "max_iterations": Count("max_iterations", maximum=10_000),
+        "opt_steps": Count("opt_steps", maximum=100_000),
+        "opt_lr": Positive("opt_lr"),
+        "opt_points": Maybe(Count("opt_points")),
+    }
+
     def __post_init__(self):
         if not isinstance(self.manifold, Manifold):
-            raise MetricflowError(f"manifold must be a Manifold, got {type(self.manifold).__name__}")
+            raise ConfigTypeError(f"manifold must be a Manifold, got {type(self.manifold).__name__}")
         ks = _check_ks(self.ks)
         object.__setattr__(self, "ks", ks)
-        object.__setattr__(self, "n_points", check_count(self.n_points, "points"))
-        object.__setattr__(self, "n_test", check_count(self.n_test, "test points"))
-        object.__setattr__(self, "seed", check_count(self.seed, "seed", minimum=0, maximum=2**63 - 1))
-        if not isinstance(self.optimise, (bool, np.bool_)):
-            raise MetricflowError(f"optimise must be True or False, got {self.optimise!r}")
-        object.__setattr__(self, "optimise", bool(self.optimise))
-        tol = check_positive(self.tol, "tol")
-        if tol >= 0.1:
-            raise MetricflowError(f"tol is a relative change and must be below 0.1, got {tol:g}; try 1e-6")
-        object.__setattr__(self, "tol", tol)
-        object.__setattr__(self, "max_iterations", check_count(self.max_iterations, "max_iterations", maximum=10_000))
-        object.__setattr__(self, "opt_steps", check_count(self.opt_steps, "opt_steps", maximum=100_000))
-        object.__setattr__(self, "opt_lr", check_positive(self.opt_lr, "opt_lr"))
-        opt_points = min(self.n_points // 2, OPT_POINTS) if self.opt_points is None else self.opt_points
-        object.__setattr__(self, "opt_points", check_count(opt_points, "opt_points"))
+        validate(self)
+        if self.tol >= 0.1:
+            raise MetricflowError(f"tol is a relative change and must be below 0.1, got {self.tol:g}; try 1e-6")
+        if self.opt_points is None:
+            object.__setattr__(self, "opt_points", min(self.n_points // 2, OPT_POINTS))
         need = 10 * hilbert_dimension(self.manifold.degree, ks[-1])
         if self.n_points < need:
             raise MetricflowError(

@@ -8,12 +8,13 @@ so |Omega|^2 / det g is a global function and the same code serves all of them.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import gamma
 
-from metricflow.errors import MetricflowError
+from metricflow.errors import ConfigTypeError, MetricflowError
 
 __all__ = ["Manifold", "MANIFOLDS", "manifold"]
 
@@ -39,12 +40,17 @@ class Manifold:
     psi: complex = 0j
 
     def __post_init__(self):
+        # Checked here, not by metricflow.constraints: the degree keeps its type (a JSON key
+        # holds it as given), and psi's check is its distance to the singular locus.
         if self.degree not in MANIFOLDS.values():
-            raise MetricflowError(f"degree must be one of 3, 4, 5, got {self.degree!r}")
+            wrong_type = isinstance(self.degree, bool) or not isinstance(self.degree, numbers.Real)
+            raise (ConfigTypeError if wrong_type else MetricflowError)(
+                f"degree must be one of 3, 4, 5, got {self.degree!r}"
+            )
         try:
             psi = complex(self.psi)
         except (TypeError, ValueError):
-            raise MetricflowError(f"psi must be a complex number, got {self.psi!r}") from None
+            raise ConfigTypeError(f"psi must be a complex number, got {self.psi!r}") from None
         if not (math.isfinite(psi.real) and math.isfinite(psi.imag)):
             raise MetricflowError(f"psi must be finite, got {self.psi!r}")
         d = self.degree

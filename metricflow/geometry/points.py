@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import comb
+from typing import ClassVar
 
 import numpy as np
 
-from metricflow.errors import MetricflowError, check_count, check_memory, check_points
+from metricflow.constraints import SEED, Points as PointCount, validate
+from metricflow.errors import MetricflowError, check_memory
 from metricflow.geometry.manifolds import Manifold
 
 __all__ = [
@@ -41,9 +43,10 @@ class SampleConfig:
     n_points: int = 1000
     seed: int = 0
 
+    constraints: ClassVar[dict] = {"n_points": PointCount("points"), "seed": SEED}
+
     def __post_init__(self):
-        object.__setattr__(self, "n_points", check_points(self.n_points, "points"))
-        object.__setattr__(self, "seed", check_count(self.seed, "seed", minimum=0, maximum=2**63))
+        validate(self)
 
 
 @dataclass(frozen=True, eq=False)

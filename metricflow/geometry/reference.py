@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, ClassVar, Optional
 
 import numpy as np
 
-from metricflow.errors import check_count, check_points
+from metricflow.constraints import Count, Points, validate
 from metricflow.estimates import Estimate
 from metricflow.geometry.manifolds import Manifold
 from metricflow.geometry.measures import Kappa, volume_ratio_numpy
@@ -60,9 +60,10 @@ class KappaConfig:
     n_points: int = REFERENCE_POINTS
     seed: int = REFERENCE_SEED
 
+    constraints: ClassVar[dict] = {"n_points": Points("points"), "seed": Count("seed", minimum=0, maximum=2**63 - 1)}
+
     def __post_init__(self):
-        object.__setattr__(self, "n_points", check_points(self.n_points, "points"))
-        object.__setattr__(self, "seed", check_count(self.seed, "seed", minimum=0, maximum=2**63 - 1))
+        validate(self)
 
 
 def estimate_kappa(manifold: Manifold, n_points: int, seed: int, progress=None) -> Kappa:

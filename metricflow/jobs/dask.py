@@ -193,6 +193,8 @@ class DaskExecutor:
       MetricflowError: if the scheduler cannot be reached (one line, with the address).
     """
 
+    runs_elsewhere = True  # a StoreMap sends even a single piece to the cluster
+
     def __init__(self, scheduler, timeout: Optional[float] = None):
         from distributed import Client
 

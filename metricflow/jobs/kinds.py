@@ -113,6 +113,7 @@ from metricflow.geometry.reference import KAPPA_SCHEMA, KappaConfig, estimate_ka
 from metricflow.networks.models import TRAIN_SCHEMA, TrainConfig, estimate_train, train  # noqa: E402
 from metricflow.studies import clustering, feature_learning as fl, generalisation as gen, moduli, theory, tuning  # noqa: E402
 from metricflow.studies.sample import SAMPLE_SCHEMA, estimate_sample, run_sample  # noqa: E402
+from metricflow.studies.methods import METHODS_SCHEMA, MethodsConfig, estimate_methods, run_methods  # noqa: E402
 
 register(KappaConfig, run_kappa, KAPPA_SCHEMA, estimate_kappa_config)
 register(SampleConfig, run_sample, SAMPLE_SCHEMA, estimate_sample)
@@ -130,3 +131,4 @@ register(fl.TrainedKernelConfig, fl.run_trained_kernel, fl.TRAINED_KERNEL_SCHEMA
 register(DonaldsonConfig, run_donaldson, DONALDSON_SCHEMA, estimate_donaldson)
 register(moduli.DonaldsonSweepConfig, moduli.run_donaldson_sweep, moduli.DONALDSON_SWEEP_SCHEMA,
          moduli.estimate_donaldson_sweep, fan_out=True)
+register(MethodsConfig, run_methods, METHODS_SCHEMA, estimate_methods, fan_out=True)

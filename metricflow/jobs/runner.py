@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 
-from metricflow.errors import MetricflowError
 from metricflow.geometry import reference
 from metricflow.geometry.reference import KappaConfig, set_kappa_loader
 from metricflow.jobs.dask import inside_dask_task, scheduler_address, stderr_progress
-from metricflow.jobs.keys import job_key
 from metricflow.jobs.kinds import check_estimate, job_kind
-from metricflow.jobs.store import JobCancelled, JobStore, NoExecutor, _compute, run_many
+from metricflow.jobs.store import JobStore, NoExecutor, run_here, run_many
 
 __all__ = ["run_job"]
 
@@ -42,23 +39,7 @@ def run_job(config, cache: bool = True, store: JobStore | None = None, poll: flo
     own = store is None
     store = store or JobStore(executor=NoExecutor())
     try:
-        key = job_key(config, kind.schema_version)
-        told = False
-        while True:
-            result = store.result(key)
-            if result is not None:
-                return result
-            if store.claim(key, config, kind.schema_version):
-                try:
-                    return _compute(store, key, kind.function, config, kind.schema_version, kind.fan_out)
-                except JobCancelled:
-                    raise MetricflowError(
-                        f"the {type(config).__name__} job {key[:12]} was cancelled from another session; run it again"
-                    ) from None
-            if not told and sys.stderr.isatty():
-                print(f"waiting for job {key[:12]}, which another process is computing", file=sys.stderr)
-                told = True
-            store.wait(key, poll)  # then read its result, or take the lease if it failed
+        return run_here(config, store, poll)
     finally:
         if own:
             store.close()

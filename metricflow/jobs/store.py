@@ -68,6 +68,7 @@ __all__ = [
     "encode_result",
     "execute",
     "one_line",
+    "run_here",
     "run_many",
     "set_default_executor",
 ]
@@ -854,6 +855,34 @@ class NoExecutor:
 
 
 
+def run_here(config, store: "JobStore", poll: float = 0.2):
+    """Compute ``config`` in this process under the store's lease, or wait for whoever holds it.
+
+    A stored result is returned; a job another live process holds is waited for; otherwise
+    this process takes the lease, computes (progress and cancels go through the store) and
+    stores the result. ``metricflow.jobs.run_job`` is this plus the choice of the store and
+    of a Dask cluster.
+    """
+    kind = job_kind(config)
+    key = job_key(config, kind.schema_version)
+    told = False
+    while True:
+        result = store.result(key)
+        if result is not None:
+            return result
+        if store.claim(key, config, kind.schema_version):
+            try:
+                return _compute(store, key, kind.function, config, kind.schema_version, kind.fan_out)
+            except JobCancelled:
+                raise MetricflowError(
+                    f"the {type(config).__name__} job {key[:12]} was cancelled from another session; run it again"
+                ) from None
+        if not told and sys.stderr.isatty():
+            print(f"waiting for job {key[:12]}, which another process is computing", file=sys.stderr)
+            told = True
+        store.wait(key, poll)  # then read its result, or take the lease if it failed
+
+
 # The factory of the executor a JobStore gets when it is given none; metricflow.jobs.dask
 # installs ``default_executor`` ($METRICFLOW_SCHEDULER, else local processes).
 _DEFAULT_EXECUTOR: list = [None]
@@ -943,9 +972,12 @@ class StoreMap:
         return JobStore(self._directory), True
 
     def __call__(self, function, configs) -> list:
+        configs = list(configs)
         store, own = self._open()
         try:
-            return run_many(list(configs), store)
+            if len(configs) == 1 and not getattr(store.executor, "runs_elsewhere", False):
+                return [run_here(configs[0], store)]  # one piece: here, under its lease
+            return run_many(configs, store)
         finally:
             if own:
                 store.close()

@@ -1,7 +1,7 @@
 """The empirical metric-NTK of a finite network and how it evolves (eq. 2.7, section 3.3).
 
 Theta_ijkl(x, x') = sum_I dg_ij(x)/dtheta_I dg_kl(x')/dtheta_I (eq. 2.7) for the K = n^2 real
-metric components g_r (``networks.components``) of a metric network, on P probe points,
+metric components g_r (``networks.outputs.components``) of a metric network, on P probe points,
 arranged as a (K P) x (K P) matrix (row index x * K + r). It is symmetric and positive
 semi-definite (a Gram matrix of parameter gradients). Computed with neural-tangents'
 ``empirical_ntk_fn`` (``trace_axes=()``, implementation 1 or 2; ``metricflow._nt``).
@@ -29,11 +29,7 @@ import numpy as np
 
 from metricflow._jax import jax, jnp
 from metricflow.errors import check_memory
-from metricflow.networks.models import (
-    ModelInput,
-    components,
-    hermitian,
-)
+from metricflow.networks.outputs import ModelInput, components, hermitian
 
 __all__ = [
     "metric_ntk",

@@ -38,15 +38,18 @@ import math
 import os
 import time
 from dataclasses import dataclass, field, fields
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, ClassVar, NamedTuple, Optional
 
 import numpy as np
 
 from metricflow._jax import jax, jnp
-from metricflow.errors import MetricflowError, check_count, check_memory, check_positive
+from metricflow.constraints import SEED, Count, Flag, Maybe, OneOf, Positive, validate
+from metricflow.errors import MetricflowError, check_memory
 from metricflow.geometry.manifolds import Manifold
 from metricflow.geometry.measures import Kappa, SigmaReport, measure_sigma, weighted_mean_se
 from metricflow.geometry.measures import sigma as sigma_of
+from metricflow.networks import metric_ntk
+from metricflow.networks.outputs import ModelInput, components, ddbar, hermitian, invariant_features, model_input
 from metricflow.geometry.points import Points, SampleConfig, sample_points
 from metricflow.geometry.reference import reference_kappa
 
@@ -95,92 +98,6 @@ RICCI_POINTS = 200
 EVAL_CHUNK = 5000
 
 Progress = Callable[..., None]
-
-
-# ---- the metric from real outputs ------------------------------------------------------
-
-
-def hermitian(h):
-    """(..., n^2) real -> (..., n, n) complex Hermitian: diagonal h[:n], then Re and Im of the
-    upper triangle (row-major, i < j) in h[n : n + n(n-1)/2] and h[n + n(n-1)/2 :]."""
-    m = h.shape[-1]
-    n = int(round(math.sqrt(m)))
-    iu, ju = np.triu_indices(n, 1)
-    k = len(iu)
-    off = h[..., n : n + k] + 1j * h[..., n + k :]
-    out = jnp.zeros(h.shape[:-1] + (n, n), dtype=jnp.complex128)
-    out = out.at[..., np.arange(n), np.arange(n)].set(h[..., :n].astype(jnp.complex128))
-    out = out.at[..., iu, ju].set(off)
-    out = out.at[..., ju, iu].set(jnp.conj(off))
-    return out
-
-
-def components(g):
-    """(..., n, n) Hermitian -> (..., n^2) real: the inverse of ``hermitian``. These n^2 real
-    numbers are the metric components g_ij of eq. (2.7) whose metric-NTK is computed."""
-    n = g.shape[-1]
-    iu, ju = np.triu_indices(n, 1)
-    diag = jnp.real(g[..., np.arange(n), np.arange(n)])
-    return jnp.concatenate([diag, jnp.real(g[..., iu, ju]), jnp.imag(g[..., iu, ju])], axis=-1)
-
-
-def invariant_features(zr):
-    """u(z): Re and Im of z_i conj(z_j) / |z|^2 for i <= j (d + d(d-1) = d^2 reals).
-
-    Args:
-      zr: (..., 2d) float64, real then imaginary parts of z in C^d \\ {0}.
-
-    Returns:
-      (..., d^2) float64, invariant under z -> lambda z (lambda in C*): functions on P^(d-1).
-    """
-    d = zr.shape[-1] // 2
-    z = zr[..., :d] + 1j * zr[..., d:]
-    p = z[..., :, None] * jnp.conj(z[..., None, :]) / jnp.sum(jnp.abs(z) ** 2, axis=-1)[..., None, None]
-    iu, ju = np.triu_indices(d, 1)
-    diag = jnp.real(p[..., np.arange(d), np.arange(d)])
-    return jnp.concatenate([diag, jnp.real(p[..., iu, ju]), jnp.imag(p[..., iu, ju])], axis=-1)
-
-
-def ddbar(f, zr, jac):
-    """(d dbar f)_ab = d_a dbar_b f(z(x)) in the local coordinates x of one point.
-
-    Exact through the pullback: z(x) is holomorphic, so d_a dbar_b f(z(x)) =
-    J_ai (d_i dbar_j f)(z) conj(J_bj) with J = dz/dx. The ambient complex Hessian is only
-    needed along the 2n real directions u_a = J_a and w_a = i J_a: with psi(s, t) =
-    f(z + sum_a (s_a + i t_a) J_a) (real s, t), d_a dbar_b = (1/4)(psi_{s_a s_b} +
-    psi_{t_a t_b} + i (psi_{s_a t_b} - psi_{t_a s_b})).
-
-    Args:
-      f: real function of (2d,) float64 (real then imaginary parts of z).
-      zr: (2d,) float64, the point.
-      jac: (n, d) complex128, dz_i / dx_a at the point.
-
-    Returns:
-      (n, n) complex128, Hermitian.
-    """
-    n = jac.shape[0]
-    v = jnp.concatenate(
-        [jnp.concatenate([jnp.real(jac), jnp.imag(jac)], axis=1), jnp.concatenate([-jnp.imag(jac), jnp.real(jac)], axis=1)]
-    )  # (2n, 2d): rows u_a then w_a
-    h = jax.hessian(lambda t: f(zr + t @ v))(jnp.zeros(2 * n, dtype=zr.dtype))
-    huu, hww, huw, hwu = h[:n, :n], h[n:, n:], h[:n, n:], h[n:, :n]
-    return 0.25 * (huu + hww + 1j * (huw - hwu))
-
-
-class ModelInput(NamedTuple):
-    """What a metric model reads at N points (all arrays lead with N).
-
-    features: (N, 2d) float64, Points.features; g_fs: (N, n, n) complex128; jacobian:
-    (N, n, d) complex128, dz/dx.
-    """
-
-    features: np.ndarray
-    g_fs: np.ndarray
-    jacobian: np.ndarray
-
-
-def model_input(points: Points) -> ModelInput:
-    return ModelInput(np.asarray(points.features), np.asarray(points.g_fs), np.asarray(points.jacobian))
 
 
 # ---- configs ---------------------------------------------------------------------------
@@ -242,50 +159,51 @@ class TrainConfig:
     seed: int = 0
     manifold: Manifold = field(default_factory=Manifold)
 
+    constraints: ClassVar[dict] = {
+        "model": OneOf(MODELS, label="model"),
+        "activation": Maybe(OneOf(ACTIVATIONS, label="activation")),
+        "parameterization": OneOf(PARAMETERIZATIONS, label="parameterization"),
+        "optimizer": OneOf(OPTIMIZERS, label="optimizer"),
+        "n_points": Count("points", minimum=20),
+        "epochs": Count("epochs", minimum=0, maximum=10_000),
+        "width": Count("width", maximum=100_000),
+        "depth": Count("depth", maximum=50),
+        "lr": Positive("lr"),
+        "lr_final_fraction": Positive("lr_final_fraction"),
+        "warmup_epochs": Count("warmup epochs", minimum=0, maximum=10_000),
+        "batch_size": Maybe(Count("batch size")),
+        "val_fraction": Positive("val_fraction", below=1),
+        "readout_std": Maybe(Positive("readout_std")),
+        "ntk_probe": Count("NTK probe points", minimum=0, maximum=2000),
+        "ntk_every": Count("ntk_every", minimum=0, maximum=10_000),
+        "ntk_implementation": Count("ntk_implementation", minimum=1, maximum=3),
+        "lbfgs_steps": Count("L-BFGS steps", minimum=0, maximum=100_000),
+        "lbfgs_points": Count("L-BFGS points", minimum=1, maximum=10_000_000),
+        "lbfgs_every": Count("lbfgs_every", minimum=1, maximum=100_000),
+        "ricci": Flag(),
+        "seed": SEED,
+    }
+
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        if self.model not in MODELS:
-            raise MetricflowError(f"unknown model {self.model!r}; expected one of {', '.join(MODELS)}")
+        validate(self)
         if self.activation is None:
             set_("activation", DEFAULT_ACTIVATION[self.model])
-        if self.activation not in ACTIVATIONS:
-            raise MetricflowError(f"unknown activation {self.activation!r}; expected one of {', '.join(ACTIVATIONS)}")
         if self.model == "phi" and self.activation == "relu":
             raise MetricflowError("the phi model needs a smooth activation (gelu or erf): d dbar of a ReLU net is 0 almost everywhere")
-        if self.parameterization not in PARAMETERIZATIONS:
-            raise MetricflowError(f"parameterization must be 'standard' or 'ntk', got {self.parameterization!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise MetricflowError(f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
-        set_("n_points", check_count(self.n_points, "points", minimum=20))
-        set_("epochs", check_count(self.epochs, "epochs", minimum=0, maximum=10_000))
-        set_("width", check_count(self.width, "width", maximum=100_000))
-        set_("depth", check_count(self.depth, "depth", maximum=50))
-        set_("lr", check_positive(self.lr, "lr"))
-        set_("lr_final_fraction", check_positive(self.lr_final_fraction, "lr_final_fraction"))
         if self.lr_final_fraction > 1:
             raise MetricflowError(f"lr_final_fraction must be in (0, 1], got {self.lr_final_fraction}")
-        set_("warmup_epochs", check_count(self.warmup_epochs, "warmup epochs", minimum=0, maximum=10_000))
         if self.warmup_epochs and self.warmup_epochs >= self.epochs:
             raise MetricflowError(f"warmup_epochs ({self.warmup_epochs}) must be fewer than epochs ({self.epochs})")
-        set_("lbfgs_steps", check_count(self.lbfgs_steps, "L-BFGS steps", minimum=0, maximum=100_000))
-        set_("lbfgs_points", check_count(self.lbfgs_points, "L-BFGS points", minimum=1, maximum=10_000_000))
-        set_("lbfgs_every", check_count(self.lbfgs_every, "lbfgs_every", minimum=1, maximum=100_000))
-        vf = float(self.val_fraction)
-        if not (0 < vf < 1):
-            raise MetricflowError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
-        set_("val_fraction", vf)
-        set_("readout_std", check_positive(READOUT_STD[self.model] if self.readout_std is None else self.readout_std, "readout_std"))
-        set_("ntk_probe", check_count(self.ntk_probe, "NTK probe points", minimum=0, maximum=2000))
-        set_("ntk_every", check_count(self.ntk_every, "ntk_every", minimum=0, maximum=10_000))
-        if self.ntk_implementation not in (1, 2):
+        if self.readout_std is None:
+            set_("readout_std", READOUT_STD[self.model])
+        if self.ntk_implementation == 3:
             raise MetricflowError(f"ntk_implementation must be 1 or 2 (3, STRUCTURED_DERIVATIVES, is broken here), got {self.ntk_implementation!r}")
-        set_("seed", check_count(self.seed, "seed", minimum=0, maximum=2**63))
         n_val = self.n_val
         if self.batch_size is None:
             set_("batch_size", min(200, self.n_points - n_val))
-        set_("batch_size", check_count(self.batch_size, "batch size"))
         if n_val < 10 or self.n_points - n_val < 10:
-            raise MetricflowError(f"{self.n_points} points with val_fraction {vf} leave fewer than 10 train or validation points")
+            raise MetricflowError(f"{self.n_points} points with val_fraction {self.val_fraction} leave fewer than 10 train or validation points")
         if self.batch_size > self.n_points - n_val:
             raise MetricflowError(
                 f"batch size {self.batch_size:,} exceeds the {self.n_points - n_val:,} train points; use a smaller batch"
@@ -684,7 +602,6 @@ def train(config: TrainConfig, progress: Optional[Progress] = None) -> TrainResu
     """
     import optax
 
-    from metricflow.networks import metric_ntk
 
     c = config
     report = progress or (lambda *a, **k: None)

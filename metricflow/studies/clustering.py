@@ -33,12 +33,13 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field, fields
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, ClassVar, NamedTuple, Optional
 
 import numpy as np
 from scipy.sparse import csr_matrix
 
 from metricflow.geometry.distance import FSNeighbours, fs_distance_matrix, projector_embedding
+from metricflow.constraints import SEED, Count, Flag, OneOf, Real, validate
 from metricflow.errors import MetricflowError, check_count, check_memory
 from metricflow.estimates import Estimate
 from metricflow.geometry.manifolds import Manifold
@@ -145,25 +146,31 @@ class ClusterConfig:
     seed: int = 0
     manifold: Manifold = field(default_factory=Manifold)
 
+    constraints: ClassVar[dict] = {
+        "n_points": Count("points", minimum=3),
+        "n_clusters": Count("clusters", minimum=2),
+        "n_batches": Count("batches"),
+        "neighbours": Count("neighbours", maximum=100),
+        "silhouette_points": Count("silhouette points", minimum=3, maximum=20_000),
+        "heatmap_points": Count("heatmap points", minimum=2, maximum=5_000),
+        "seed": SEED,
+        "merge": OneOf(MERGE_RULES, label="merge rule"),
+        "graph_linkage": OneOf(GRAPH_LINKAGES, label="graph linkage"),
+        "birch_threshold": Real("birch_threshold"),
+    }
+
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        n = check_count(self.n_points, "points", minimum=3)
-        set_("n_points", n)
-        set_("n_clusters", check_count(self.n_clusters, "clusters", minimum=2, maximum=n - 1))
-        set_("n_batches", check_count(self.n_batches, "batches", maximum=n))
-        set_("neighbours", check_count(self.neighbours, "neighbours", maximum=min(100, n - 1)))
-        set_("silhouette_points", check_count(self.silhouette_points, "silhouette points", minimum=self.n_clusters + 1, maximum=20_000))
-        set_("heatmap_points", check_count(self.heatmap_points, "heatmap points", minimum=2, maximum=5_000))
-        set_("seed", check_count(self.seed, "seed", minimum=0, maximum=2**63))
-        _choice(self.merge, "merge rule", MERGE_RULES)
-        _choice(self.graph_linkage, "graph linkage", GRAPH_LINKAGES)
-        try:
-            threshold = float(self.birch_threshold)
-        except (TypeError, ValueError):
-            threshold = float("nan")
-        if not (math.isfinite(threshold) and threshold > 0):
+        validate(self)
+        n = self.n_points
+        validate(self, {  # bounds set by the number of points and of clusters
+            "n_clusters": Count("clusters", minimum=2, maximum=n - 1),
+            "n_batches": Count("batches", maximum=n),
+            "neighbours": Count("neighbours", maximum=min(100, n - 1)),
+            "silhouette_points": Count("silhouette points", minimum=self.n_clusters + 1, maximum=20_000),
+        })
+        if not self.birch_threshold > 0:
             raise MetricflowError(f"birch_threshold must be a positive number, got {self.birch_threshold!r}")
-        set_("birch_threshold", threshold)
         methods = (self.methods,) if isinstance(self.methods, str) else tuple(self.methods or ())
         for m in methods:
             _choice(m, "clustering method", METHODS)
@@ -620,23 +627,30 @@ class ClusterFlowConfig:
     graph_linkage: str = "ward"
     compare: bool = True
 
+    constraints: ClassVar[dict] = {
+        "method": OneOf(("batched", "full", "graph"), label="cluster-flow method"),
+        "merge": OneOf(MERGE_RULES, label="merge rule"),
+        "graph_linkage": OneOf(GRAPH_LINKAGES, label="graph linkage"),
+        "n_clusters": Count("clusters"),
+        "n_batches": Count("batches"),
+        "neighbours": Count("neighbours", maximum=100),
+        "compare": Flag(),
+    }
+
     def __post_init__(self):
         from metricflow.flows.flow import FlowConfig
 
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         if self.flow is None:
-            set_("flow", FlowConfig())
+            object.__setattr__(self, "flow", FlowConfig())
         if not isinstance(self.flow, FlowConfig):
             raise MetricflowError(f"flow must be a FlowConfig, got {type(self.flow).__name__}")
+        validate(self)
         n = self.flow.n_train
-        _choice(self.method, "cluster-flow method", ("batched", "full", "graph"))
-        _choice(self.merge, "merge rule", MERGE_RULES)
-        _choice(self.graph_linkage, "graph linkage", GRAPH_LINKAGES)
-        set_("n_clusters", check_count(self.n_clusters, "clusters", minimum=1, maximum=max(1, n - 1)))
-        set_("n_batches", check_count(self.n_batches, "batches", maximum=n))
-        set_("neighbours", check_count(self.neighbours, "neighbours", maximum=min(100, max(1, n - 1))))
-        if not isinstance(self.compare, bool):
-            raise MetricflowError(f"compare must be True or False, got {self.compare!r}")
+        validate(self, {  # bounds set by the flow's train points
+            "n_clusters": Count("clusters", minimum=1, maximum=max(1, n - 1)),
+            "n_batches": Count("batches", maximum=n),
+            "neighbours": Count("neighbours", maximum=min(100, max(1, n - 1))),
+        })
         smallest, largest = _batch_sizes(n, self.n_batches)
         if self.method == "batched" and smallest < self.n_clusters:
             raise MetricflowError(

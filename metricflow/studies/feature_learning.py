@@ -13,14 +13,14 @@ standard error; the self-normalised sigma is recorded beside it.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import ClassVar, Optional
 
 import numpy as np
 
-from metricflow.errors import MetricflowError, check_count, check_points
+from metricflow.constraints import SEED, Count, Points, Positive, validate
+from metricflow.errors import ConfigTypeError, MetricflowError, check_count
 from metricflow.estimates import Estimate
 from metricflow.geometry.points import SampleConfig, sample_points
 from metricflow.networks.metric_ntk import _gain, metric_ntk, ntk_flow, spectrum
@@ -75,17 +75,24 @@ class WidthSweepConfig:
     ntk_probe: int = 20
     seed: int = 0
 
+    # As in TrainConfig; the cross-field checks are TrainConfig's (train_config below).
+    constraints: ClassVar[dict] = {
+        **{name: TrainConfig.constraints[name]
+           for name in ("model", "depth", "activation", "optimizer", "lr", "n_points", "epochs", "batch_size")},
+        "ntk_probe": Count("NTK probe points", minimum=1, maximum=2000, why="the width sweep measures the kernel change on them"),
+        "seed": SEED,
+    }
+
     def __post_init__(self):
+        validate(self)
         try:
             widths = tuple(int(check_count(w, "width", maximum=100_000)) for w in self.widths)
         except TypeError:
-            raise MetricflowError(f"widths must be a list of integers, got {self.widths!r}") from None
+            raise ConfigTypeError(f"widths must be a list of integers, got {self.widths!r}") from None
         if not widths or len(set(widths)) != len(widths):
             raise MetricflowError(f"widths must be distinct integers, at least one, got {self.widths!r}")
         object.__setattr__(self, "widths", tuple(sorted(widths)))
-        if self.ntk_probe < 1:
-            raise MetricflowError(f"the width sweep needs ntk_probe >= 1, got {self.ntk_probe}")
-        self.train_config(self.widths[0])  # validates the rest
+        self.train_config(self.widths[0])  # the cross-field checks
 
     def train_config(self, width: int) -> TrainConfig:
         return TrainConfig(
@@ -196,17 +203,18 @@ class TrainedKernelConfig:
     lr_scale: float = 0.5
     seed: int = 1
 
+    constraints: ClassVar[dict] = {
+        "n_train": Points("flow train points", maximum=3000),
+        "n_test": Points("flow test points", maximum=3000),
+        "steps": Count("steps", minimum=0, maximum=10_000),
+        "lr_scale": Positive("lr_scale"),
+        "seed": SEED,
+    }
+
     def __post_init__(self):
         if not isinstance(self.train, TrainConfig):
-            raise MetricflowError(f"train must be a TrainConfig, got {type(self.train).__name__}")
-        object.__setattr__(self, "n_train", check_points(self.n_train, "flow train points", maximum=3000))
-        object.__setattr__(self, "n_test", check_points(self.n_test, "flow test points", maximum=3000))
-        object.__setattr__(self, "steps", check_count(self.steps, "steps", minimum=0, maximum=10_000))
-        object.__setattr__(self, "seed", check_count(self.seed, "seed", minimum=0, maximum=2**63))
-        lr = float(self.lr_scale)
-        if not (math.isfinite(lr) and lr > 0):
-            raise MetricflowError(f"lr_scale must be a positive number, got {self.lr_scale!r}")
-        object.__setattr__(self, "lr_scale", lr)
+            raise ConfigTypeError(f"train must be a TrainConfig, got {type(self.train).__name__}")
+        validate(self)
 
 
 @dataclass(frozen=True, eq=False)

@@ -32,13 +32,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field, fields
-from typing import Callable, Optional
+from typing import Callable, ClassVar, Optional
 
 import numpy as np
 from scipy.stats import linregress
 
 from metricflow.geometry.distance import ZERO_BELOW, FSNeighbours, fs_distance, nearest_neighbour_stats
-from metricflow.errors import MetricflowError, check_count, check_points, check_positive
+from metricflow.constraints import SEED, Count, Flag, Maybe, OneOf, Points, Positive, validate
+from metricflow.errors import ConfigTypeError, MetricflowError, check_count, check_positive
 from metricflow.flows.flow import TABLE1, FlowConfig, estimate_flow, flow_on_points, sample_in_chart
 from metricflow.estimates import Estimate
 from metricflow.kernels import kernel_spec
@@ -123,15 +124,15 @@ def _quiet(step: int, total: int, message: str = "") -> None:
 
 def _numbers(values, name: str) -> tuple:
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-        raise MetricflowError(f"{name} must be a sequence of numbers, got {values!r}")
+        raise ConfigTypeError(f"{name} must be a sequence of numbers, got {values!r}")
     out = []
     for v in values:
         if isinstance(v, bool):
-            raise MetricflowError(f"{name} must be numbers, got {v!r}")
+            raise ConfigTypeError(f"{name} must be numbers, got {v!r}")
         try:
             out.append(float(v))
         except (TypeError, ValueError):
-            raise MetricflowError(f"{name} must be numbers, got {v!r}") from None
+            raise ConfigTypeError(f"{name} must be numbers, got {v!r}") from None
     return tuple(out)
 
 
@@ -324,31 +325,36 @@ class NoiseConfig:
     seed: int = 0
     manifold: Manifold = field(default_factory=Manifold)
 
+    # The loss and the precision are checked by FlowConfig (flow_config below).
+    constraints: ClassVar[dict] = {
+        "update": OneOf(UPDATES, label="update"),
+        "n_train": Points("train points", maximum=10**6),
+        "steps": Count("steps", minimum=0, maximum=100_000),
+        "lr": Maybe(Positive("lr")),
+        "weighted": Maybe(Flag()),
+        "normalise": Maybe(Flag()),
+        "in_chart": Flag(),
+        "seed": SEED,
+    }
+
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         if self.kernel not in KERNELS:
             raise MetricflowError(f"the noise study runs the kernels {', '.join(KERNELS)}, got {self.kernel!r}")
-        if self.update not in UPDATES:
-            raise MetricflowError(f"unknown update {self.update!r}; expected one of {', '.join(UPDATES)}")
+        validate(self)
         noise = _numbers(self.noise, "noise variances")
         if not noise:
             raise MetricflowError("give at least one noise variance, such as 0, 1e-6, 1e-4")
         if not all(math.isfinite(v) and 0 <= v <= 100 for v in noise):
             raise MetricflowError(f"noise variances must be in [0, 100], got {self.noise!r}")
         set_("noise", tuple(sorted(set(noise))))
-        set_("n_train", check_points(self.n_train, "train points", maximum=10**6))
-        set_("steps", check_count(self.steps, "steps", minimum=0, maximum=100_000))
-        set_("seed", check_count(self.seed, "seed", minimum=0, maximum=2**63))
         for name, value in _flow_defaults(self.update, self.kernel, self.n_train).items():
             if getattr(self, name) is None:
                 set_(name, value)
-        set_("lr", check_positive(self.lr, "lr"))
         if self.kernel == "delta" and self.sigma is not None:
             raise MetricflowError("sigma is the gaussian width; the delta kernel takes no sigma")
         if self.kernel == "gaussian":
             set_("sigma", check_positive(GAUSSIAN_WIDTH if self.sigma is None else self.sigma, "sigma"))
-        for name in ("normalise", "weighted", "in_chart"):
-            set_(name, bool(getattr(self, name)))
         # FlowConfig checks the loss (and everything else) the same way run_flow would.
         self.flow_config()
 
@@ -690,18 +696,18 @@ class ScalingConfig:
     seed: int = 0
     manifold: Manifold = field(default_factory=Manifold)
 
+    constraints: ClassVar[dict] = {"seeds": Count("seeds", maximum=100), "seed": SEED}
+
     def __post_init__(self):
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        validate(self)
         if isinstance(self.points, (str, bytes)) or not hasattr(self.points, "__iter__"):
-            raise MetricflowError(f"points must be a sequence of sizes such as 100, 1000, 10000, got {self.points!r}")
+            raise ConfigTypeError(f"points must be a sequence of sizes such as 100, 1000, 10000, got {self.points!r}")
         points = tuple(sorted({check_count(n, "points", minimum=2, maximum=10**6) for n in self.points}))
         if len(points) < 2:
             raise MetricflowError(f"give at least 2 distinct sizes N to fit the scaling, got {self.points!r}")
-        set_("points", points)
+        object.__setattr__(self, "points", points)
         if self.chart not in CHARTS:
             raise MetricflowError(f"chart must be 'all' or 'one', got {self.chart!r}")
-        set_("seeds", check_count(self.seeds, "seeds", maximum=100))
-        set_("seed", check_count(self.seed, "seed", minimum=0, maximum=2**63))
 
     def to_dict(self) -> dict:
         return {

@@ -4,11 +4,12 @@ metric g_k as functions of psi, one Donaldson run per psi."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Optional
 
 import numpy as np
 
-from metricflow.errors import MetricflowError, check_count
+from metricflow.constraints import Count, validate
+from metricflow.errors import ConfigTypeError, MetricflowError
 from metricflow.estimates import Estimate
 from metricflow.flows.donaldson import MAX_K, SWEEP_PSIS, DonaldsonConfig, estimate_donaldson, run_donaldson
 from metricflow.geometry.manifolds import Manifold
@@ -48,17 +49,24 @@ class DonaldsonSweepConfig:
     max_iterations: int = 200
     degree: int = 5
 
+    # As in DonaldsonConfig; the degree is checked by Manifold, the cross-field checks by
+    # DonaldsonConfig (donaldson_configs below).
+    constraints: ClassVar[dict] = {
+        "k": Count("degree k", maximum=MAX_K),
+        **{name: DonaldsonConfig.constraints[name] for name in ("n_points", "n_test", "seed", "tol", "max_iterations")},
+    }
+
     def __post_init__(self):
+        validate(self)
         try:
             psis = tuple(complex(p) for p in self.psis)
         except (TypeError, ValueError):
-            raise MetricflowError(f"psis must be complex numbers such as (0, 0.5, 10+3j), got {self.psis!r}") from None
+            raise ConfigTypeError(f"psis must be complex numbers such as (0, 0.5, 10+3j), got {self.psis!r}") from None
         if not psis:
             raise MetricflowError("give at least one psi")
         if len(set(psis)) != len(psis):
             raise MetricflowError(f"psis must not repeat, got {psis}")
         object.__setattr__(self, "psis", psis)
-        object.__setattr__(self, "k", check_count(self.k, "degree k", maximum=MAX_K))
         for cfg in self.donaldson_configs():  # validates psi and the sizes, one line each
             pass
 

@@ -26,11 +26,12 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, ClassVar, Optional
 
 import numpy as np
 
-from metricflow.errors import MetricflowError, check_count, check_positive
+from metricflow.constraints import SEED, Count, Positive, validate
+from metricflow.errors import ConfigTypeError, MetricflowError, check_count, check_positive
 from metricflow.estimates import Estimate
 
 __all__ = ["THEORY_SCHEMA", "TheoryConfig", "TheoryResult", "run_theory", "estimate_theory"]
@@ -67,15 +68,22 @@ class TheoryConfig:
     locality_sigma_w: tuple = (1.0, 3.0, 10.0, 30.0, 100.0)
     seed: int = 0
 
+    constraints: ClassVar[dict] = {
+        "d": Count("input dimension d", maximum=1000),
+        "sigma_w": Positive("sigma_w"),
+        "trials": Count("trials", maximum=1000),
+        "n_inputs": Count("inputs on the line", minimum=3, maximum=2000),
+        "seed": SEED,
+    }
+
     def __post_init__(self):
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        set_("d", check_count(self.d, "input dimension d", maximum=1000))
-        set_("sigma_w", check_positive(self.sigma_w, "sigma_w"))
+        validate(self)
+        # The two sequences: each entry checked, then stored sorted and distinct.
         try:
             widths = tuple(sorted({check_count(w, "cosnet width", maximum=10**6) for w in self.widths}))
             sws = tuple(sorted({check_positive(s, "locality sigma_w") for s in self.locality_sigma_w}))
         except TypeError:
-            raise MetricflowError(
+            raise ConfigTypeError(
                 f"widths and locality_sigma_w must be sequences of numbers, got {self.widths!r}, "
                 f"{self.locality_sigma_w!r}"
             ) from None
@@ -83,11 +91,8 @@ class TheoryConfig:
             raise MetricflowError(f"give at least 2 distinct widths to see the 1/sqrt(N) trend, got {self.widths!r}")
         if not sws:
             raise MetricflowError("give at least one sigma_w for the locality study, got none")
-        set_("widths", widths)
-        set_("locality_sigma_w", sws)
-        set_("trials", check_count(self.trials, "trials", maximum=1000))
-        set_("n_inputs", check_count(self.n_inputs, "inputs on the line", minimum=3, maximum=2000))
-        set_("seed", check_count(self.seed, "seed", minimum=0, maximum=2**63))
+        object.__setattr__(self, "widths", widths)
+        object.__setattr__(self, "locality_sigma_w", sws)
 
     def to_dict(self) -> dict:
         return {

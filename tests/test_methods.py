@@ -1,0 +1,154 @@
+"""Methods compared: one tiny run of every method through one map_configs call, checked against
+the same pieces run directly; Donaldson at k = 1 is g_FS; the figures, and the page."""
+
+import numpy as np
+import pytest
+
+from metricflow.errors import MetricflowError
+from metricflow.flows.donaldson import DonaldsonConfig, run_donaldson
+from metricflow.flows.flow import FlowConfig, run_flow
+from metricflow.geometry.manifolds import Manifold
+from metricflow.networks.models import TrainConfig, train
+from metricflow.studies.feature_learning import TrainedKernelConfig
+from metricflow.studies.methods import MethodsConfig, estimate_methods, run_method, run_methods
+
+# Small enough for CI; every method and both Donaldson series are in it.
+TINY = dict(n_test=2000, k_max=2, donaldson_points=20_000, opt_steps=20, flow_train=100, flow_steps=6,
+            network_points=2500, epochs=3, phi_points=2100, phi_epochs=2, trained_kernel_points=20)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    config = MethodsConfig.preset("quick", **TINY)
+    calls = []
+
+    def map_configs(function, configs):
+        configs = list(configs)
+        calls.append([type(c).__name__ for c in configs])
+        return [function(c) for c in configs]
+
+    return config, run_methods(config, map_configs=map_configs), calls
+
+
+def test_every_method_goes_through_one_map_configs_call(tiny):
+    config, result, calls = tiny
+    assert calls == [["DonaldsonConfig", "FlowConfig", "FlowConfig", "FlowConfig", "TrainConfig", "TrainConfig",
+                      "TrainedKernelConfig"]]
+    assert [s.name for s in result.series] == [
+        "Donaldson balanced", "Donaldson σ-optimised", "delta flow", "Gaussian flow (cutoff)", "ReLU-NTK flow",
+        "metric network", "phi network", "trained kernel"]
+    assert result.kappa == pytest.approx(Manifold().exact_kappa()) and result.kappa_exact
+    for s in result.series:
+        assert s.sigma.shape == s.seconds.shape == s.points.shape == s.sigma_se.shape == s.step.shape
+        assert np.all(np.isfinite(s.sigma)) and np.all(s.sigma_se > 0) and np.all(np.diff(s.points) >= 0)
+        assert s.test_points == (20 if s.name == "trained kernel" else 2000)
+    rows = result.table()
+    assert [r["method"] for r in rows] == [s.name for s in result.series]
+    assert all(r["best_sigma"] == pytest.approx(min(s.sigma)) for r, s in zip(rows, result.series))
+    summary = result.summary()
+    assert summary["table"] == rows and len(summary["series"]) == 8 and summary["test_points"] == 2000
+
+
+def test_series_agree_with_the_pieces_run_directly(tiny):
+    # The same methods, configured here by hand and run on their own.
+    _, result, _ = tiny
+    m = Manifold()
+    d = run_donaldson(DonaldsonConfig(m, (1, 2), 20_000, 2000, 0, optimise=True, opt_steps=20, opt_points=2000))
+    bal = result.by_name("Donaldson balanced")
+    np.testing.assert_array_equal(bal.sigma, d.sigma)
+    np.testing.assert_array_equal(bal.sigma_se, d.sigma_se)
+    np.testing.assert_array_equal(bal.points, d.iterations * 20_000)
+    np.testing.assert_array_equal(result.by_name("Donaldson σ-optimised").sigma, d.opt_sigma)
+    assert bal.parameters == (15**2 if bal.best == 1 else 5**2)
+
+    f = run_flow(FlowConfig(kernel="delta", n_train=100, n_test=2000, steps=6, seed=0))
+    delta = result.by_name("delta flow")
+    np.testing.assert_array_equal(delta.sigma, f.test_sigma[1:])
+    np.testing.assert_array_equal(delta.points, 100 * np.arange(1, 7))
+    assert np.all(np.diff(delta.seconds) > 0) and delta.seconds[0] > 0
+
+    t = train(TrainConfig(model="metric", n_points=2500, epochs=3, val_fraction=0.8, ricci=False, seed=0))
+    net = result.by_name("metric network")
+    np.testing.assert_allclose(net.sigma, t.val_sigma[1:], rtol=1e-10)
+    np.testing.assert_array_equal(net.points, 500 * np.arange(1, 4))
+    assert net.parameters == t.n_params and net.test_points == 2000
+
+
+def test_donaldson_at_k1_is_the_fs_sigma(tiny):
+    # The balanced H at k = 1 is 1 up to the sampling noise of its 2 x 10^4 points, so sigma_1
+    # is sigma_FS on the same fresh points (as in test_donaldson.py).
+    _, result, _ = tiny
+    bal = result.by_name("Donaldson balanced")
+    assert bal.step[0] == 1 and bal.parameters in (25, 225)
+    assert abs(bal.sigma[0] - result.sigma_fs) < 0.003
+    assert result.sigma_fs == pytest.approx(0.373, abs=4 * result.sigma_fs_se)
+
+
+def test_configs_are_ordinary_configs_and_validated():
+    c = MethodsConfig.preset("quick")
+    kinds = [type(x) for x in c.configs()]
+    assert kinds == [DonaldsonConfig, FlowConfig, FlowConfig, FlowConfig, TrainConfig, TrainConfig, TrainedKernelConfig]
+    donaldson, delta, gauss, relu, metric, phi, tk = c.configs()
+    assert donaldson.ks == (1, 2, 3, 4) and donaldson.n_test == c.n_test and donaldson.optimise
+    assert [f.kernel for f in (delta, gauss, relu)] == ["delta", "gaussian", "relu-ntk"]
+    assert gauss.radius == c.gaussian_radius and all(f.n_test == c.n_test for f in (delta, gauss, relu))
+    assert metric.n_val == c.n_test and phi.n_val == c.n_test and phi.model == "phi" and tk.train == metric
+    cost = estimate_methods(c)
+    assert 0 < cost.seconds < 300 and cost.bytes > 0
+    with pytest.raises(MetricflowError, match="must exceed the 5,000 test points"):
+        MethodsConfig(network_points=5000)
+    with pytest.raises(MetricflowError, match="unknown preset"):
+        MethodsConfig.preset("slow")
+    with pytest.raises(MetricflowError, match="singular locus"):
+        MethodsConfig(manifold=Manifold(5, 1))
+    with pytest.raises(TypeError):
+        MethodsConfig(optimise="yes")
+    with pytest.raises(MetricflowError, match="no method runs"):
+        run_method(TINY)
+
+
+def test_figures_and_sentences_come_from_the_result(tiny):
+    from metricflow.figures.methods import methods_figures, methods_sentences, methods_table_rows
+
+    _, result, _ = tiny
+    figs = methods_figures(result)
+    names = [t.name for t in figs["time"].data]
+    assert names == [s.name for s in result.series] + ["g_FS"]
+    delta = result.by_name("delta flow")
+    trace = figs["points"].data[names.index("delta flow")]
+    assert list(trace.x) == delta.points.tolist() and list(trace.y) == delta.sigma.tolist()
+    assert figs["time"].layout.xaxis.type == "log" and figs["time"].layout.yaxis.type == "log"
+    rows = methods_table_rows(result)
+    assert [r["method"] for r in rows] == names[:-1]
+    sentences = methods_sentences(result)
+    assert len(sentences) == 2
+    v = result.verdict()
+    assert f"{v['networks']['sigma']:.4f}" in sentences[1] and f"{v['fixed_kernels']['sigma']:.4f}" in sentences[0]
+
+
+def test_methods_page_shows_the_stored_result(tiny, cache_dir):
+    from apptest import figure, open_page
+
+    from metricflow.jobs import JobStore, job_key
+    from metricflow.studies.methods import METHODS_SCHEMA
+
+    config, result, _ = tiny
+    store = JobStore(cache_dir)
+    key = job_key(config)
+    assert store.claim(key, config, METHODS_SCHEMA)
+    store.store_result(key, result, METHODS_SCHEMA)
+    store.close()
+
+    at = open_page("pages/9_Methods_compared.py")
+    at.number_input(key="methods_n_test_quick").set_value(TINY["n_test"])
+    for name, value in TINY.items():
+        if name != "n_test":
+            at.number_input(key=f"methods_{name}_quick").set_value(value)
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2
+    assert [t["name"] for t in figure(at, 0)["data"]][:3] == ["Donaldson balanced", "Donaldson σ-optimised", "delta flow"]
+    assert list(at.dataframe[0].value["method"]) == [s.name for s in result.series]
+    text = " ".join(m.value for m in at.markdown)
+    assert "fixed kernels" in text and "networks" in text and f"{result.sigma_fs:.4f}" in text
