@@ -103,7 +103,7 @@ st.header("Reproduce the paper")
 st.markdown("`python -m metricflow reproduce --out DIR [--quick]` runs every experiment of section 3 "
             "and writes one self-contained report (docs/REPRODUCTION.md).")
 try:
-    from metricflow.reproduce.core import latest_report
+    from metricflow.reproduce import latest_report
 
     report = latest_report()
 except Exception as err:  # a broken pointer must not take the home page down

@@ -24,7 +24,7 @@ def main() -> None:
 
     from metricflow.jobs import DaskExecutor
     from metricflow.jobs import JobStore
-    from metricflow.reproduce.core import ReproduceConfig, reproduce
+    from metricflow.reproduce import ReproduceConfig, reproduce
 
     config = ReproduceConfig(quick=True)
     with tempfile.TemporaryDirectory() as directory:

@@ -8,7 +8,8 @@ import streamlit as st
 
 from dashboard import job_section, count_input
 from metricflow.errors import MetricflowError
-from metricflow.figures.core import figures_html, points_figures
+from metricflow.parse import complex_number
+from metricflow.figures import figures_html, points_figures
 from metricflow.geometry.manifolds import MANIFOLDS, manifold
 from metricflow.geometry.points import SampleConfig
 
@@ -16,10 +17,7 @@ from metricflow.geometry.points import SampleConfig
 
 def parse_psi(text: str) -> complex:
     """'0.5', '1+0.2j' or '1+0.2i' -> complex; raises MetricflowError otherwise."""
-    try:
-        return complex(text.replace(" ", "").replace("i", "j") or "0")
-    except ValueError:
-        raise MetricflowError(f"psi must be a complex number such as 0.5 or 1+0.2j, got {text!r}") from None
+    return complex_number(text if text.strip() else "0")
 
 
 def points_controls() -> SampleConfig:

@@ -9,7 +9,7 @@ import streamlit as st
 from dashboard import bounded_input, count_input, job_progress, job_store, run_button
 from metricflow.errors import MetricflowError, available_memory_bytes
 from metricflow.flows.flow import flow_csv
-from metricflow.figures.core import figure_png, figures_html, flow_figures, flow_label
+from metricflow.figures import figure_png, figures_html, flow_figures, flow_label
 from metricflow.flows.flow import DEFAULT_LOSS, TABLE1, UPDATES, FlowConfig
 from metricflow.jobs import ACTIVE, DONE, FAILED, job_key
 from metricflow.jobs import estimate as job_estimate

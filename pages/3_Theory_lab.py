@@ -9,7 +9,8 @@ import streamlit as st
 
 from dashboard import bounded_input, count_input, job_section
 from metricflow.errors import MetricflowError
-from metricflow.figures.core import figures_html, theory_figures
+from metricflow.parse import float_list
+from metricflow.figures import figures_html, theory_figures
 from metricflow.studies.theory import TheoryConfig
 
 LARGEST = [100, 1_000, 10_000, 100_000]
@@ -42,13 +43,7 @@ shows how far a finite network's NTK (2.33) is from the infinite-width one, abou
 
 def parse_list(text: str) -> tuple[float, ...]:
     """'1, 3, 10' -> (1.0, 3.0, 10.0); raises MetricflowError otherwise."""
-    try:
-        values = tuple(float(v) for v in text.replace(";", ",").split(",") if v.strip())
-    except ValueError:
-        raise MetricflowError(f"σ_w values must be numbers separated by commas, such as 1, 10, 100; got {text!r}") from None
-    if not values:
-        raise MetricflowError("give at least one σ_w value, such as 1, 10, 100")
-    return values
+    return float_list(text, "σ_w values", example="1, 10, 100", sep=",;", empty="give at least one σ_w value, such as 1, 10, 100")
 
 
 def theory_controls() -> TheoryConfig:

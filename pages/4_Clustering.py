@@ -9,7 +9,7 @@ import streamlit as st
 from dashboard import job_section, count_input
 from metricflow.studies.clustering import METHODS, PAPER_SILHOUETTE, ClusterConfig
 from metricflow.errors import MetricflowError
-from metricflow.figures.core import cluster_figures, figures_html
+from metricflow.figures import cluster_figures, figures_html
 from metricflow.geometry.manifolds import MANIFOLDS, manifold
 
 

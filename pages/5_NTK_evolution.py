@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import bounded_input, count_input, job_section
 from metricflow.errors import MetricflowError
-from metricflow.figures.core import (
+from metricflow.figures import (
     figures_html,
     ntk_spectrum_figure,
     ntk_wasserstein_figure,

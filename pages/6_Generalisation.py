@@ -10,7 +10,8 @@ import streamlit as st
 
 from dashboard import job_progress, job_store, count_input, run_button
 from metricflow.errors import MetricflowError, available_memory_bytes
-from metricflow.figures.core import figures_html, generalisation_figures
+from metricflow.parse import float_list
+from metricflow.figures import figures_html, generalisation_figures
 from metricflow.studies.generalisation import DEFAULT_NOISE, PAPER_FIT, UPDATES, NoiseConfig, ScalingConfig, extrapolate
 from metricflow.jobs import ACTIVE, DONE, FAILED, job_key
 from metricflow.jobs import estimate as job_estimate
@@ -24,13 +25,7 @@ NOISE = ", ".join(f"{v:g}" for v in DEFAULT_NOISE)
 
 def parse_numbers(text: str, name: str) -> tuple[float, ...]:
     """'0, 1e-6, 1e-4' -> (0.0, 1e-06, 0.0001); raises MetricflowError otherwise."""
-    try:
-        values = tuple(float(v) for v in text.replace(";", ",").split(",") if v.strip())
-    except ValueError:
-        raise MetricflowError(f"{name} must be numbers separated by commas, such as 0, 1e-6, 1e-4; got {text!r}") from None
-    if not values:
-        raise MetricflowError(f"give at least one value for {name}")
-    return values
+    return float_list(text, name, example="0, 1e-6, 1e-4", sep=",;")
 
 
 def generalisation_controls():

@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import bounded_input, count_input, job_section
 from metricflow.errors import MetricflowError
-from metricflow.figures.core import figure_png, figures_html, tuning_figures
+from metricflow.figures import figure_png, figures_html, tuning_figures
 from metricflow.kernels import KERNELS
 from metricflow.flows.flow import DEFAULT_LOSS, UPDATES
 from metricflow.flows.losses import LOSSES

@@ -10,17 +10,15 @@ from dashboard import bounded_input, count_input, job_section
 from metricflow.flows.donaldson import MAX_K, SWEEP_PSIS, DonaldsonConfig, hilbert_dimension
 from metricflow.studies.moduli import DonaldsonSweepConfig
 from metricflow.errors import MetricflowError
-from metricflow.figures.core import figures_html
+from metricflow.parse import complex_number
+from metricflow.figures import figures_html
 from metricflow.figures.donaldson import donaldson_figures, donaldson_sigma_figure, donaldson_sweep_figure, psi_label
 from metricflow.geometry.manifolds import Manifold
 
 
 def parse_psi(text: str) -> complex:
     """'0.5', '1+0.2j' or '10+3i' -> complex; raises MetricflowError otherwise."""
-    try:
-        return complex(text.replace(" ", "").replace("i", "j") or "0")
-    except ValueError:
-        raise MetricflowError(f"psi must be a complex number such as 0.5 or 10+3i, got {text!r}") from None
+    return complex_number(text if text.strip() else "0", example="0.5 or 10+3i")
 
 
 def parse_psis(text: str) -> tuple:

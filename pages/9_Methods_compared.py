@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import count_input, job_section
 from metricflow.errors import MetricflowError
-from metricflow.figures.core import figures_html
+from metricflow.figures import figures_html
 from metricflow.figures.methods import methods_figures, methods_sentences, methods_table_rows
 from metricflow.flows.donaldson import MAX_K
 from metricflow.geometry.manifolds import Manifold

@@ -62,7 +62,7 @@ def test_one_train_or_test_point_is_refused_with_the_reason():
 
 
 def test_cli_integers_are_exact():
-    from metricflow.cli.main import _exact_int
+    from metricflow.parse import exact_int as _exact_int
 
     assert _exact_int("9007199254740993") == 9007199254740993  # 2**53 + 1: float would give ...992
     assert _exact_int(str(2**63 - 1)) == 2**63 - 1

@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import pytest
 
 from metricflow.studies.sample import SampleResult, run_sample
-from metricflow.figures.core import (
+from metricflow.figures import (
     chart_bar,
     eta_histogram,
     figures_html,
@@ -82,7 +82,7 @@ def test_figures_of_a_real_sample():
 # ---- kernel flow and theory lab ---------------------------------------------------------
 
 from metricflow.flows.flow import flow_csv  # noqa: E402
-from metricflow.figures.core import (  # noqa: E402
+from metricflow.figures import (  # noqa: E402
     flow_figures,
     flow_gain_figure,
     flow_label,

@@ -323,7 +323,7 @@ def test_extrapolation_makes_the_curve_monotone():
 
 
 def test_noise_figure_draws_errors_non_pd_fractions_and_leaves_out_diverged_levels():
-    from metricflow.figures.core import noise_gain_figure
+    from metricflow.figures import noise_gain_figure
 
     r = fake_noise([0.0, 1e-3, 1e-2, 1e-1], [1e3, 10.0, 2.0, np.nan], 1e3, gain_se=[10.0, 0.5, 0.1, np.nan])
     r.nonpd_fraction[2] = 0.25

@@ -152,3 +152,29 @@ def test_methods_page_shows_the_stored_result(tiny, cache_dir):
     assert list(at.dataframe[0].value["method"]) == [s.name for s in result.series]
     text = " ".join(m.value for m in at.markdown)
     assert "fixed kernels" in text and "networks" in text and f"{result.sigma_fs:.4f}" in text
+
+
+def test_cli_builds_the_preset_with_the_flags_and_prints_the_summary(tiny, monkeypatch, capsys):
+    import json
+
+    from metricflow.cli.main import main
+    from metricflow.jobs import runner
+
+    config, result, _ = tiny
+    seen = []
+
+    def fake_run_job(c, cache=True):
+        seen.append(c)
+        return result
+
+    monkeypatch.setattr(runner, "run_job", fake_run_job)
+    argv = ["methods", "--test", "2000", "--k-max", "2", "--donaldson-points", "20000", "--flow-train", "100",
+            "--flow-steps", "6", "--network-points", "2500", "--epochs", "3", "--no-phi", "--json"]
+    assert main(argv) == 0
+    expected = MethodsConfig.preset("quick", n_test=2000, k_max=2, donaldson_points=20_000, flow_train=100,
+                                    flow_steps=6, network_points=2500, epochs=3, phi=False)
+    assert seen == [expected]
+    out = json.loads(capsys.readouterr().out)
+    assert out["table"] == json.loads(json.dumps(result.summary()["table"]))
+    assert main(["methods", "--preset", "huge"]) == 2
+    assert capsys.readouterr().err.strip().count("\n") == 0

@@ -156,7 +156,7 @@ def test_validation_sigma_is_measured_against_the_exact_kappa():
     assert r.train_seconds[0] == 0 and np.all(np.diff(r.train_seconds) > 0) and r.lbfgs_seconds[0] > r.train_seconds[-1]
     assert len(r.load_average) == 2
     # the figures: sigma with its error bars, against epochs and against training time
-    from metricflow.figures.core import training_figures
+    from metricflow.figures import training_figures
 
     figs = training_figures(r)
     main = figs["sigma"].data[0]

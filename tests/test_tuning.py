@@ -9,7 +9,7 @@ import pytest
 
 from metricflow.cli.main import main
 from metricflow.errors import MetricflowError
-from metricflow.figures.core import tuning_figures
+from metricflow.figures import tuning_figures
 from metricflow.flows.flow import FlowConfig, run_flow
 from metricflow.jobs import JobStore, StoreMap, job_key, job_kind, register, run_job
 from metricflow.studies.tuning import (

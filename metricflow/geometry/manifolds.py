@@ -15,6 +15,7 @@ import numpy as np
 from scipy.special import gamma
 
 from metricflow.errors import ConfigTypeError, MetricflowError
+from metricflow.parse import complex_number
 
 __all__ = ["Manifold", "MANIFOLDS", "manifold"]
 
@@ -48,7 +49,7 @@ class Manifold:
                 f"degree must be one of 3, 4, 5, got {self.degree!r}"
             )
         try:
-            psi = complex(self.psi)
+            psi = complex_number(self.psi) if isinstance(self.psi, str) else complex(self.psi)  # '10+3i' as the CLI reads it
         except (TypeError, ValueError):
             raise ConfigTypeError(f"psi must be a complex number, got {self.psi!r}") from None
         if not (math.isfinite(psi.real) and math.isfinite(psi.imag)):
