@@ -37,12 +37,12 @@ CASES = [
 
 CHILD = """
 import json, resource, sys, time
-from metricflow.flows.flow import FlowConfig, run_flow
+from metricflow.flows.flow import flow_from_options, run_flow
 kernel, n_train, n_test, steps, options, update = json.loads(sys.argv[1])
 lr = 1e-4 if update == "euclidean" else None  # euclidean: small, with normalised updates, so every case runs all its steps
 stamps = {}
 start = time.perf_counter()
-r = run_flow(FlowConfig(kernel=kernel, n_train=n_train, n_test=n_test, steps=steps, lr=lr, normalise=True, weighted=False,
+r = run_flow(flow_from_options(kernel=kernel, n_train=n_train, n_test=n_test, steps=steps, lr=lr, normalise=True, weighted=False,
                         update=update, **options),
              progress=lambda step, total, message: stamps.__setitem__(step, time.perf_counter()))
 print(json.dumps({

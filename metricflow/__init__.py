@@ -17,8 +17,8 @@ from metricflow.errors import MetricflowError
 from metricflow.flows.flow import SCHEMA_VERSION as FLOW_SCHEMA_VERSION
 from metricflow.flows.flow import TABLE1, FlowConfig, FlowResult, run_flow, sample_in_chart
 from metricflow.kernels import KERNELS
-from metricflow.kernels.base import cosnet_empirical_kernel, cosnet_init, cosnet_kernel, cosnet_normalisation, cosnet_width, delta_kernel, gaussian_kernel, gaussian_kernel_sparse
-from metricflow.kernels.base import relu_ntk
+from metricflow.kernels import cosnet_empirical_kernel, cosnet_init, cosnet_kernel, cosnet_normalisation, cosnet_width, delta_kernel, gaussian_kernel, gaussian_kernel_sparse
+from metricflow.kernels import relu_ntk
 from metricflow.flows.losses import LOSSES, loss_gradient, loss_values, total_loss
 from metricflow.geometry.manifolds import MANIFOLDS, Manifold, manifold
 from metricflow.geometry.measures import Kappa, SigmaReport, eta, kappa, measure_sigma, sigma, volume_ratio, weighted_mean_se

@@ -72,17 +72,20 @@ class Points(Constraint):
 
 @dataclass(frozen=True)
 class Positive(Constraint):
-    """A positive finite float, optionally below ``below`` (exclusive)."""
+    """A positive finite float, optionally below ``below`` (exclusive; ``below_text`` names it
+    in the message, such as "pi/2")."""
 
     label: str = ""
     below: float | None = None
     hint: str = ""
+    below_text: str = ""
 
     def check(self, value, name):
         value = check_positive(value, self._name(name))
         if self.below is not None and not value < self.below:
             hint = f" ({self.hint})" if self.hint else ""
-            raise MetricflowError(f"{self._name(name)} must be in (0, {self.below:g}){hint}, got {value}")
+            bound = self.below_text or f"{self.below:g}"
+            raise MetricflowError(f"{self._name(name)} must be in (0, {bound}){hint}, got {value}")
         return value
 
 
@@ -110,12 +113,17 @@ class Real(Constraint):
 
 @dataclass(frozen=True)
 class OneOf(Constraint):
-    """One of ``values`` (strings): an unknown one names the choices."""
+    """One of ``values`` (strings): an unknown one names the choices (or, with ``either``,
+    says "NAME must be 'a' or 'b'")."""
 
     values: tuple = ()
     label: str = ""
+    either: bool = False
 
     def check(self, value, name):
+        if value not in self.values and self.either:
+            choices = " or ".join(repr(v) for v in self.values)
+            raise MetricflowError(f"{self._name(name)} must be {choices}, got {value!r}")
         if value not in self.values:
             raise MetricflowError(
                 f"unknown {self._name(name)} {value!r}; expected one of {', '.join(map(str, self.values))}"

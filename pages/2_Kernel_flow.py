@@ -12,7 +12,7 @@ from metricflow.flows.flow import flow_csv
 from metricflow.figures import figure_png, figures_html, flow_figures, flow_label
 from metricflow.flows.flow import DEFAULT_LOSS, TABLE1, UPDATES, FlowConfig
 from metricflow.jobs import job_key
-from metricflow.kernels import KERNELS
+from metricflow.kernels import KERNELS, kernel_spec
 from metricflow.flows.losses import LOSSES
 
 scheduler_sidebar()  # the sidebar of every page, also when Streamlit runs this file on its own
@@ -56,7 +56,7 @@ def flow_controls() -> FlowConfig:
     normalised kernel for the covariant update; sigma loss, unnormalised, for euclidean).
     """
     c = st.columns(4)
-    kernel = c[0].selectbox("Kernel", KERNELS, index=KERNELS.index("delta"), key="flow_kernel")
+    kernel = c[0].selectbox("Kernel", list(KERNELS), index=list(KERNELS).index("delta"), key="flow_kernel")
     update = c[1].selectbox(
         "Update", UPDATES, key="flow_update",
         help="covariant: the kernel acts in each metric's own frame, g ← g·exp(−Δt c/n) (default); "
@@ -109,8 +109,8 @@ def flow_controls() -> FlowConfig:
     )
     weighted = c[3].checkbox("Weighted loss", key=key("weighted", True))
     return FlowConfig(
-        kernel=kernel, loss=loss, n_train=int(n_train), n_test=int(n_test), steps=int(steps), lr=float(lr),
-        clip=float(clip) or None, seed=int(seed), normalise=normalise, weighted=weighted, update=update, **options,
+        kernel=kernel_spec(kernel, **options), loss=loss, n_train=int(n_train), n_test=int(n_test), steps=int(steps), lr=float(lr),
+        clip=float(clip) or None, seed=int(seed), normalise=normalise, weighted=weighted, update=update,
     )
 
 

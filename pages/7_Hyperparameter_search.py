@@ -33,7 +33,7 @@ def tune_controls() -> TuneConfig:
     (``DEFAULT_BOUNDS``); equal low and high fix a parameter.
     """
     c = st.columns(4)
-    kernel = c[0].selectbox("Kernel", KERNELS, index=KERNELS.index("delta"), key="tune_kernel")
+    kernel = c[0].selectbox("Kernel", list(KERNELS), index=list(KERNELS).index("delta"), key="tune_kernel")
     init = count_input(c[1], "Random settings first", 1, 1000, 5, key="tune_init")
     iterations = count_input(c[2], "Optimiser iterations", 0, 1000, 10, key="tune_iterations")
     steps = count_input(c[3], "Flow steps per evaluation", 1, 10_000, 20, key="tune_steps")

@@ -3,7 +3,7 @@
 import pytest
 
 from metricflow.errors import MetricflowError
-from metricflow.flows.flow import estimate_flow
+from metricflow.flows.flow import estimate_flow, flow_from_options
 from metricflow.flows.flow import SCHEMA_VERSION, FlowConfig, run_flow
 from metricflow.jobs import check_estimate, job_kind
 
@@ -18,10 +18,10 @@ def test_flow_estimate_grows_with_the_dense_kernel():
     big = estimate_flow(FlowConfig(kernel="gaussian", n_train=4000, n_test=4000))
     assert big.bytes - small.bytes >= 16 * (4000 * 8000 - 1000 * 2000)
     assert big.seconds > small.seconds > 2
-    sparse = estimate_flow(FlowConfig(kernel="gaussian", n_train=4000, n_test=4000, radius=0.3))
+    sparse = estimate_flow(flow_from_options(kernel="gaussian", n_train=4000, n_test=4000, radius=0.3))
     delta = estimate_flow(FlowConfig(kernel="delta", n_train=4000, n_test=4000))
     assert delta.bytes < sparse.bytes < big.bytes
-    finite = estimate_flow(FlowConfig(kernel="cosnet", n_train=1000, n_test=1000, width=10_000))
+    finite = estimate_flow(flow_from_options(kernel="cosnet", n_train=1000, n_test=1000, width=10_000))
     assert finite.bytes >= 16 * 10_000 * 2000
     relu = estimate_flow(FlowConfig(kernel="relu-ntk", n_train=1000, n_test=1000))
     assert relu.bytes > small.bytes and relu.seconds > small.seconds + 4

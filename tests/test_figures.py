@@ -94,7 +94,7 @@ from metricflow.figures import (  # noqa: E402
     theory_figures,
     width_error_figure,
 )
-from metricflow.flows.flow import FlowConfig, FlowResult  # noqa: E402
+from metricflow.flows.flow import FlowConfig, FlowResult, flow_from_options  # noqa: E402
 from metricflow.studies.theory import TheoryConfig, run_theory  # noqa: E402
 
 
@@ -150,7 +150,7 @@ def test_flow_label_names_the_options():
     assert flow_label(FlowConfig(kernel="delta", n_train=10, n_test=5, lr=0.5, update="euclidean")) == (
         "delta/sigma 10+5 lr 0.5 seed 0 (euclidean)")
     assert "unnormalised" in flow_label(FlowConfig(kernel="delta", normalise=False))
-    label = flow_label(FlowConfig(kernel="gaussian", radius=0.3, clip=0.1, normalise=True, update="euclidean"))
+    label = flow_label(flow_from_options(kernel="gaussian", radius=0.3, clip=0.1, normalise=True, update="euclidean"))
     assert "σ 30" in label and "r 0.3" in label and "clip 0.1" in label and "normalised" in label
     assert "∞ width" in flow_label(FlowConfig(kernel="cosnet"))
     assert "σ_b 80.52" in flow_label(FlowConfig(kernel="relu-ntk"))

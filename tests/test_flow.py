@@ -9,7 +9,7 @@ import pytest
 
 from metricflow import FlowConfig, MetricflowError, fs_distance_matrix, run_flow, sample_in_chart
 from metricflow.cli.main import main
-from metricflow.flows.flow import SCHEMA_VERSION, TABLE1, flow_on_points
+from metricflow.flows.flow import SCHEMA_VERSION, TABLE1, flow_from_options, flow_on_points
 from metricflow.geometry.manifolds import Manifold
 from metricflow.geometry.measures import Kappa
 from metricflow.geometry.points import Points, points_from_coordinates
@@ -57,20 +57,20 @@ def _step(g, pts, k, lr, kern, weights):
 )
 def test_config_validation(kwargs, message):
     with pytest.raises(MetricflowError, match=message):
-        FlowConfig(**kwargs)
+        flow_from_options(**kwargs)
 
 
 def test_config_defaults_are_table_1():
     for kernel, values in TABLE1.items():
         c = FlowConfig(kernel=kernel)
         for name, value in values.items():
-            assert getattr(c, name) == value
+            assert getattr(c.kernel if name in c.kernel.options() else c, name) == value
         assert c.n_test == c.n_train and c.steps == 50
         assert c.update == "covariant" and c.loss == "log" and c.normalise is True
     e = FlowConfig(kernel="delta", update="euclidean")
     assert e.loss == "sigma" and e.normalise is False
     assert FlowConfig(loss="sigma", normalise=False).to_dict()["update"] == "covariant"
-    json.dumps(FlowConfig(kernel="gaussian", radius=0.3, chart=(0, 1)).to_dict(), allow_nan=False)
+    json.dumps(flow_from_options(kernel="gaussian", radius=0.3, chart=(0, 1)).to_dict(), allow_nan=False)
 
 
 def test_sample_in_chart_is_seeded_and_common():
@@ -107,7 +107,7 @@ def test_euclidean_delta_flow_first_step_by_hand():
 
 def test_euclidean_gaussian_normalised_step_by_hand_and_cutoff_agrees():
     """Dense Gaussian with row normalisation, and the sparse cutoff at a radius wider than all pairs."""
-    c = FlowConfig(kernel="gaussian", n_train=80, n_test=40, steps=1, lr=1e-4, sigma=0.1, normalise=True, weighted=False,
+    c = flow_from_options(kernel="gaussian", n_train=80, n_test=40, steps=1, lr=1e-4, sigma=0.1, normalise=True, weighted=False,
                    seed=2, update="euclidean")
     r = run_flow(c)
     train, chart, _ = sample_in_chart(c.manifold, 80, 2, 0)
@@ -121,7 +121,7 @@ def test_euclidean_gaussian_normalised_step_by_hand_and_cutoff_agrees():
     assert r.train_sigma[1] == pytest.approx(_sigma(train.g_fs - c.lr * upd, train.omega_sq, train.weights, k_tr), rel=1e-10)
     assert r.test_sigma[1] == pytest.approx(_sigma(test.g_fs - c.lr * upd_te, test.omega_sq, test.weights, k_te), rel=1e-10)
     # the sparse cutoff: the same kernel with the pairs beyond the radius removed
-    cut = run_flow(FlowConfig(**{**c.__dict__, "radius": 0.8}))
+    cut = run_flow(replace(c, kernel=replace(c.kernel, radius=0.8)))
     mask_tr = fs_distance_matrix(train.z, train.z) <= 0.8
     mask_te = fs_distance_matrix(test.z, train.z) <= 0.8
     _, upd = _step(train.g_fs, train, k_tr, c.lr, kern_tr * mask_tr / (kern_tr * mask_tr).sum(1, keepdims=True), ones)
@@ -169,14 +169,14 @@ def test_clipping_bounds_the_update_and_keeps_the_flow_finite():
 
 def test_progress_and_kernels_that_need_features():
     calls = []
-    r = run_flow(FlowConfig(kernel="cosnet", n_train=60, n_test=20, steps=2, lr=1e-5, width=256, sigma_w=3.0,
+    r = run_flow(flow_from_options(kernel="cosnet", n_train=60, n_test=20, steps=2, lr=1e-5, width=256, sigma_w=3.0,
                             update="euclidean"), progress=lambda *a: calls.append(a))
     assert [a[0] for a in calls] == [0, 0, 1, 2] and all(a[1] == 2 for a in calls)
     assert np.all(np.isfinite(r.train_sigma))
     for update, lr in (("euclidean", 1e-9), ("covariant", 0.1)):
         r = run_flow(FlowConfig(kernel="relu-ntk", n_train=60, n_test=20, steps=2, lr=lr, update=update))
         assert r.steps_done == 2 and np.all(np.isfinite(r.test_sigma))
-    r = run_flow(FlowConfig(kernel="cosnet", n_train=60, n_test=20, steps=2, width=256, sigma_w=3.0))
+    r = run_flow(flow_from_options(kernel="cosnet", n_train=60, n_test=20, steps=2, width=256, sigma_w=3.0))
     assert r.steps_done == 2 and np.all(np.isfinite(r.test_sigma))
 
 
@@ -247,7 +247,7 @@ def test_covariant_delta_contracts_log_eta_by_one_minus_lr_per_step():
 
 def test_covariant_gaussian_step_by_hand():
     """c(x) = sum Kn(x, x') r(x') with Kn = K w' / sum K w'', g <- g exp(-lr c / 3), ultralocal loss."""
-    c = FlowConfig(kernel="gaussian", sigma=0.1, n_train=90, n_test=40, steps=2, lr=0.7, loss="ultralocal", seed=6)
+    c = flow_from_options(kernel="gaussian", sigma=0.1, n_train=90, n_test=40, steps=2, lr=0.7, loss="ultralocal", seed=6)
     r = run_flow(c)
     train, chart, _ = sample_in_chart(c.manifold, 90, 6, 0)
     test, _, _ = sample_in_chart(c.manifold, 40, 6, 1, chart)
@@ -288,7 +288,7 @@ def test_covariant_update_is_chart_and_scale_invariant(kernel, options):
                              lam * p.g_fs, p.weights / lam**3)
     kref = reference_kappa(m)
     for update, loss, lr in (("covariant", "log", 0.5), ("euclidean", "ultralocal", 0.05)):
-        c = FlowConfig(kernel=kernel, n_train=80, n_test=40, steps=4, lr=lr, loss=loss, update=update, **options)
+        c = flow_from_options(kernel=kernel, n_train=80, n_test=40, steps=4, lr=lr, loss=loss, update=update, **options)
         base = flow_on_points(c, train, test, chart)
         moved = flow_on_points(c, moved_train, moved_test, other)
         scaled = flow_on_points(c, scale(train), scale(test), chart, reference=Kappa(kref.value * lam**3, 0.0, None, None, True))
@@ -308,8 +308,8 @@ def test_covariant_transport_keeps_test_metrics_positive_definite():
     """At an lr where the coordinate update breaks test metrics, the relative transport does not."""
     common = dict(kernel="gaussian", sigma=0.1, n_train=150, n_test=60, steps=10, lr=1.5, loss="sigma", normalise=True,
                   weighted=False)
-    euc = run_flow(FlowConfig(update="euclidean", **common))
-    cov = run_flow(FlowConfig(update="covariant", **common))
+    euc = run_flow(flow_from_options(update="euclidean", **common))
+    cov = run_flow(flow_from_options(update="covariant", **common))
     assert np.nanmax(euc.test_nonpd_count) > 0
     bad = int(np.nanargmax(euc.test_nonpd_count))
     # sigma over the PD test points is reported beside sigma over all of them

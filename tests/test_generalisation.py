@@ -197,7 +197,7 @@ def test_noise_config_validates_and_defaults():
     assert c.normalise is True and c.weighted is True and c.sigma is None and c.in_chart is True
     g = NoiseConfig(kernel="gaussian", n_train=500)
     assert g.sigma == pytest.approx(1 / 30) and g.lr == pytest.approx(0.1583)
-    assert g.flow_config().sigma == g.sigma and g.flow_config().n_test == 500 and g.flow_config().update == "covariant"
+    assert g.flow_config().kernel.sigma == g.sigma and g.flow_config().n_test == 500 and g.flow_config().update == "covariant"
     e = NoiseConfig(update="euclidean")
     assert e.loss == "ultralocal" and e.lr == pytest.approx(0.3) and e.normalise is False and e.weighted is False
     eg = NoiseConfig(kernel="gaussian", update="euclidean", n_train=500)

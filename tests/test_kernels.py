@@ -5,8 +5,8 @@ import pytest
 
 from metricflow import FSNeighbours, MetricflowError, SampleConfig, sample_points
 from metricflow.kernels import LowRank, check_dense, row_sums
-from metricflow.kernels.base import cosnet_apply, cosnet_empirical_kernel, cosnet_init, cosnet_kernel, cosnet_normalisation, cosnet_width, delta_kernel, gaussian_kernel, gaussian_kernel_sparse
-from metricflow.kernels.base import relu_ntk
+from metricflow.kernels import cosnet_apply, cosnet_empirical_kernel, cosnet_init, cosnet_kernel, cosnet_normalisation, cosnet_width, delta_kernel, gaussian_kernel, gaussian_kernel_sparse
+from metricflow.kernels import relu_ntk
 
 
 @pytest.fixture(scope="module")

@@ -90,8 +90,8 @@ def test_configs_are_ordinary_configs_and_validated():
     assert kinds == [DonaldsonConfig, FlowConfig, FlowConfig, FlowConfig, TrainConfig, TrainConfig, TrainedKernelConfig]
     donaldson, delta, gauss, relu, metric, phi, tk = c.configs()
     assert donaldson.ks == (1, 2, 3, 4) and donaldson.n_test == c.n_test and donaldson.optimise
-    assert [f.kernel for f in (delta, gauss, relu)] == ["delta", "gaussian", "relu-ntk"]
-    assert gauss.radius == c.gaussian_radius and all(f.n_test == c.n_test for f in (delta, gauss, relu))
+    assert [f.kernel.name for f in (delta, gauss, relu)] == ["delta", "gaussian", "relu-ntk"]
+    assert gauss.kernel.radius == c.gaussian_radius and all(f.n_test == c.n_test for f in (delta, gauss, relu))
     assert metric.n_val == c.n_test and phi.n_val == c.n_test and phi.model == "phi" and tk.train == metric
     cost = estimate_methods(c)
     assert 0 < cost.seconds < 300 and cost.bytes > 0

@@ -24,7 +24,7 @@ import pytest
 
 from metricflow.errors import MetricflowError, StoreError
 from metricflow.flows.flow import FlowConfig
-from metricflow.jobs import DONE, JobStore, LocalProcessExecutor, job_key, register, run_job
+from metricflow.jobs import JobStore, LocalProcessExecutor, job_key, register, run_job
 from metricflow.geometry.manifolds import manifold
 from metricflow.geometry.points import SampleConfig
 from test_jobs import CountConfig, count_estimate, count_job, runs, same, wait

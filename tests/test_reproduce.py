@@ -126,8 +126,8 @@ def test_config_and_plans():
     quick = {p.name: p.config for p in plan(ReproduceConfig(quick=True))}
     # The full plan is the paper's: table 1, fig. 2's 1000 points / 10 clusters / 5 batches,
     # the 3 x 64 ReLU network on 1e5 points for 50 epochs, N up to 1e5.
-    assert (full["table1-gaussian"].n_train, full["table1-gaussian"].lr, full["table1-gaussian"].sigma) == (2500, 0.1583, 30.0)
-    assert (full["table1-relu-ntk"].sigma_w, full["table1-relu-ntk"].sigma_b) == (5.716, 80.52)
+    assert (full["table1-gaussian"].n_train, full["table1-gaussian"].lr, full["table1-gaussian"].kernel.sigma) == (2500, 0.1583, 30.0)
+    assert (full["table1-relu-ntk"].kernel.sigma_w, full["table1-relu-ntk"].kernel.sigma_b) == (5.716, 80.52)
     assert (full["table1-delta"].n_train, full["table1-delta"].lr, full["table1-delta"].steps) == (1000, 0.3162, 50)
     assert (full["fig2"].n_points, full["fig2"].n_clusters, full["fig2"].n_batches) == (1000, 10, 5)
     net = full["network-3x64"]

@@ -5,7 +5,7 @@ import pytest
 
 from metricflow.errors import MetricflowError
 from metricflow.jobs import estimate, job_kind
-from metricflow.kernels.base import cosnet_kernel, cosnet_width
+from metricflow.kernels import cosnet_kernel, cosnet_width
 from metricflow.studies.theory import THEORY_SCHEMA, TheoryConfig, run_theory
 
 

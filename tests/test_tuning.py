@@ -62,7 +62,7 @@ def test_config_resolves_and_validates_bounds():
     assert [d.name for d in c.dimensions()] == ["n_train", "sigma"]
     assert [d.scale for d in c.dimensions()] == ["int", "log"]
     flow = c.flow_config({"n_train": 300, "sigma": 0.05}, seed=7)
-    assert (flow.lr, flow.normalise, flow.n_train, flow.sigma, flow.seed, flow.n_test) == (0.1, False, 300, 0.05, 7, 1000)
+    assert (flow.lr, flow.normalise, flow.n_train, flow.kernel.sigma, flow.seed, flow.n_test) == (0.1, False, 300, 0.05, 7, 1000)
     assert TuneConfig(kernel="delta").bounds == (Bound("n_train", 250, 2500), Bound("lr", 0.01, 3.0))
     # the flows use the covariant update with the log loss unless told otherwise
     assert (c.update, c.loss, flow.update, flow.loss) == ("covariant", "log", "covariant", "log")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from metricflow.cli.kernel_flags import add_kernel_flags, kernel_from_args
 from metricflow.cli.options import add_manifold, int_arg
 
 
@@ -18,26 +19,19 @@ def _chart(text: str) -> tuple:
 def add_parser(sub) -> None:
     """Declare the ``flow`` subcommand on ``sub`` (an argparse subparsers action)."""
     p = sub.add_parser("flow", help="run a kernel metric flow (eq. 3.5) and report sigma on train and test")
-    p.add_argument("--kernel", required=True, help="relu-ntk, gaussian, delta or cosnet")
+    add_kernel_flags(p)  # --kernel and every kernel's options, from the registry
     p.add_argument("--update", default="covariant", help="covariant (default: the kernel in each metric's frame) or euclidean (coordinate update)")
     p.add_argument("--loss", default=None, help="log, sigma, ultralocal or entropy (default: log for covariant, sigma for euclidean)")
     p.add_argument("--train", type=int_arg, default=None, help="train points (default: table 1)")
     p.add_argument("--test", type=int_arg, default=None, help="test points (default: as train)")
     p.add_argument("--steps", type=int_arg, default=50)
     p.add_argument("--lr", type=float, default=None, help="step size (default: table 1)")
-    p.add_argument("--sigma", type=float, default=None, help="gaussian width (default 30)")
-    p.add_argument("--squared", action="store_true", help="gaussian of d^2 / (2 sigma^2)")
-    p.add_argument("--radius", type=float, default=None, help="gaussian cutoff radius: sparse kernel")
     norm = p.add_mutually_exclusive_group()
     norm.add_argument("--normalise", dest="normalise", action="store_const", const=True, default=None,
                       help="normalise the kernel (default for covariant: against the CY measure; euclidean: row sums)")
     norm.add_argument("--no-normalise", dest="normalise", action="store_const", const=False,
                       help="unnormalised kernel sum (default for euclidean)")
     p.add_argument("--unweighted", action="store_true", help="pointwise loss without the CY weights")
-    p.add_argument("--depth", type=int_arg, default=None, help="relu-ntk hidden layers (default 1)")
-    p.add_argument("--sigma-w", type=float, default=None, help="relu-ntk W_std / cosnet sigma_w")
-    p.add_argument("--sigma-b", type=float, default=None, help="relu-ntk b_std")
-    p.add_argument("--width", type=int_arg, default=None, help="cosnet width (default: analytic kernel)")
     p.add_argument("--clip", type=float, default=None, help="max |lr update|_F / |g|_F per point")
     p.add_argument("--chart", type=_chart, default=None, help="common chart scale,elim (default: most common)")
     p.add_argument("--coordinates", default="reject", help="reject (paper) or transform")
@@ -52,10 +46,8 @@ def run_flow(args) -> dict:
     from metricflow.geometry.manifolds import manifold
 
     config = FlowConfig(
-        kernel=args.kernel, loss=args.loss, n_train=args.train, n_test=args.test, steps=args.steps,
-        lr=args.lr, sigma=args.sigma, squared=args.squared, radius=args.radius, normalise=args.normalise,
-        weighted=not args.unweighted, depth=args.depth, sigma_w=args.sigma_w, sigma_b=args.sigma_b,
-        width=args.width, clip=args.clip, seed=args.seed, chart=args.chart, coordinates=args.coordinates,
+        kernel=kernel_from_args(args), loss=args.loss, n_train=args.train, n_test=args.test, steps=args.steps,
+        lr=args.lr, normalise=args.normalise, weighted=not args.unweighted, clip=args.clip, seed=args.seed, chart=args.chart, coordinates=args.coordinates,
         manifold=manifold(args.manifold, args.psi), update=args.update, precision=args.precision,
     )
     return run_job(config, cache=not args.no_cache).to_dict()
@@ -67,7 +59,7 @@ def show_flow(r: dict) -> str:
     gain = lambda g, se: "none (diverged)" if g is None else f"{g:.3g} +- {se:.2g}"  # noqa: E731
     k = r["steps_done"]
     lines = [
-        f"{c['kernel']} kernel, {c['update']} update, {c['loss']} loss, lr {c['lr']:g}: {c['n_train']:,} train / "
+        f"{c['kernel']['name']} kernel, {c['update']} update, {c['loss']} loss, lr {c['lr']:g}: {c['n_train']:,} train / "
         f"{c['n_test']:,} test points in chart {tuple(r['chart'])} ({r['points_drawn']:,} drawn)",
         f"sigma against the reference kappa {r['kappa_ref']:.6g}; self-normalised in brackets",
         f"train sigma {fmt(r['train_sigma'][0])} -> {fmt(r['train_sigma'][k])} ({fmt(r['train_sigma_self'][k])})  "

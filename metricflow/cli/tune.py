@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from metricflow.cli.kernel_flags import add_kernel_flag, add_search_flags, search_bounds_from_args
 from metricflow.cli.options import add_manifold, int_arg
 from metricflow.errors import MetricflowError
 from metricflow.parse import float_list
@@ -10,16 +11,14 @@ from metricflow.parse import float_list
 def add_parser(sub) -> None:
     """Declare the ``tune`` subcommand on ``sub`` (an argparse subparsers action)."""
     p = sub.add_parser("tune", help="search a kernel flow's hyperparameters by Bayesian optimisation (table 1)")
-    p.add_argument("--kernel", required=True, help="relu-ntk, gaussian, delta or cosnet")
+    add_kernel_flag(p)
     p.add_argument("--iterations", type=int_arg, required=True, help="optimiser steps after the random ones")
     p.add_argument("--init", type=int_arg, default=5, help="random settings first (default 5)")
     p.add_argument("--steps", type=int_arg, default=20, help="flow steps per evaluation (default 20)")
     p.add_argument("--points", default=None, help="train points LOW,HIGH to search, or N to fix (default 250,2500)")
     p.add_argument("--test", type=int_arg, default=1000, help="test points per evaluation (default 1000)")
     p.add_argument("--lr", default=None, help="learning rate range LOW,HIGH (log scale), or a value to fix")
-    p.add_argument("--sigma", default=None, help="gaussian width range LOW,HIGH (log scale), or a value")
-    p.add_argument("--sigma-w", default=None, help="relu-ntk / cosnet sigma_w range LOW,HIGH (log scale), or a value")
-    p.add_argument("--sigma-b", default=None, help="relu-ntk sigma_b range LOW,HIGH, or a value")
+    add_search_flags(p)  # a range flag per kernel option some kernel searches, from the registry
     p.add_argument("--normalise", default=None, help="search, on or off (default: search, except delta)")
     p.add_argument("--update", default="covariant", help="the flows' update rule: covariant (default) or euclidean")
     p.add_argument("--loss", default=None, help="log, sigma, ultralocal or entropy (default: log for covariant, sigma for euclidean)")
@@ -36,13 +35,13 @@ def run_tune(args) -> dict:
     from metricflow.studies.tuning import TuneConfig, run_tune as tune
 
     bounds = []
-    for name, flag, text in (("n_train", "--points", args.points), ("lr", "--lr", args.lr), ("sigma", "--sigma", args.sigma),
-                             ("sigma_w", "--sigma-w", args.sigma_w), ("sigma_b", "--sigma-b", args.sigma_b)):
+    for name, flag, text in (("n_train", "--points", args.points), ("lr", "--lr", args.lr)):
         if text is not None:
             values = float_list(text, flag)
             if len(values) > 2:
                 raise MetricflowError(f"give one value or a range LOW,HIGH for {flag}, got {text!r}")
             bounds.append((name, values[0], values[-1]))
+    bounds += search_bounds_from_args(args, float_list)
     if args.normalise is not None:
         choice = {"search": (0, 1), "on": (1, 1), "off": (0, 0)}.get(args.normalise)
         if choice is None:

@@ -18,14 +18,7 @@ __all__ = ["flow_label", "flow_sigma_figure", "flow_gain_figure", "flow_nonpd_fi
 def flow_label(config: "FlowConfig") -> str:
     """A short legend label naming what differs between runs: kernel, loss, sizes, lr, options."""
     c = config
-    if c.kernel == "relu-ntk":
-        options = f"depth {c.depth}, σ_w {c.sigma_w:g}, σ_b {c.sigma_b:g}"
-    elif c.kernel == "gaussian":
-        options = f"σ {c.sigma:g}" + (" squared" if c.squared else "") + (f", r {c.radius:g}" if c.radius else "")
-    elif c.kernel == "cosnet":
-        options = f"σ_w {c.sigma_w:g}" + (f", N {c.width}" if c.width else ", ∞ width")
-    else:
-        options = ""
+    options = c.kernel.legend()  # the kernel's options, as its spec writes them
     extra = [options] if options else []
     extra += ["euclidean"] if c.update == "euclidean" else []
     if c.normalise != (c.update == "covariant"):  # say so only where it is not the update's default
@@ -33,7 +26,7 @@ def flow_label(config: "FlowConfig") -> str:
     extra += [f"clip {c.clip:g}"] if c.clip else []
     extra += [] if c.weighted else ["unweighted"]
     tail = f" ({', '.join(extra)})" if extra else ""
-    return f"{c.kernel}/{c.loss} {c.n_train}+{c.n_test} lr {c.lr:g} seed {c.seed}{tail}"
+    return f"{c.kernel.name}/{c.loss} {c.n_train}+{c.n_test} lr {c.lr:g} seed {c.seed}{tail}"
 
 
 def _labels(results: Sequence["FlowResult"], labels: Sequence[str] | None) -> list[str]:

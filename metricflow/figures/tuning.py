@@ -9,7 +9,6 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from metricflow.figures.common import COLOURS
-from metricflow.studies.tuning import SCALES
 
 if TYPE_CHECKING:
     from metricflow.studies.tuning import TuneResult
@@ -53,7 +52,7 @@ def tuning_params_figure(result: "TuneResult") -> go.Figure:
         best = result.best_params[d.name]
         fig.add_trace(go.Scatter(x=[float(best)], y=[result.best_objective], mode="markers", showlegend=False,
                                  marker=dict(symbol="star", size=14, color="red"), name="best"), row=1, col=col)
-        if SCALES[d.name] in ("log", "int"):
+        if d.scale in ("log", "int"):
             fig.update_xaxes(type="log", row=1, col=col)
     fig.update_yaxes(title_text="log10 test gain", row=1, col=1)
     fig.update_layout(title="Objective against each searched parameter (colour: evaluation order, star: best)")

@@ -47,27 +47,30 @@ import io
 import math
 import time
 from dataclasses import dataclass, field, fields
-from typing import Callable, Optional
+from typing import Callable, ClassVar, Optional, Union
 
 import numpy as np
 
-from metricflow.geometry.distance import FSNeighbours
-from metricflow.errors import MetricflowError, check_count, check_points, check_positive
+from metricflow.constraints import SEED, Count, Flag, Maybe, OneOf, Positive, validate
+from metricflow.constraints import Points as PointCount
+from metricflow.errors import ConfigTypeError, MetricflowError
 from metricflow.estimates import Estimate
-from metricflow.kernels import KERNELS, MAX_DENSE_ENTRIES, row_sums
-from metricflow.kernels.base import cosnet_empirical_kernel, cosnet_init, cosnet_kernel, delta_kernel, gaussian_kernel, gaussian_kernel_sparse
-from metricflow.kernels.base import relu_ntk
+from metricflow.kernels import KERNELS, MAX_DENSE_ENTRIES, KernelSpec, kernel_spec, row_sums
+from metricflow.kernels.base import stream_seed
+from metricflow.kernels.relu_ntk import TENSORFLOW_BYTES  # noqa: F401 (importable from here, as before)
 from metricflow.flows.losses import LOSSES, loss_gradient, relative_gradient
 from metricflow.geometry.manifolds import Manifold
 from metricflow.geometry.measures import Kappa, kappa, measure_sigma, volume_ratio_numpy
 from metricflow.geometry.reference import reference_kappa
 from metricflow.geometry.points import Points, SampleConfig, memory_estimate, points_from_coordinates, sample_points
 
-__all__ = ["SCHEMA_VERSION", "TABLE1", "UPDATES", "DEFAULT_LOSS", "DIVERGED_FACTOR", "FlowConfig", "FlowResult", "run_flow", "flow_on_points", "sample_in_chart", "flow_kernels", "flow_csv", "estimate_flow"]
+__all__ = ["SCHEMA_VERSION", "TABLE1", "UPDATES", "DEFAULT_LOSS", "DIVERGED_FACTOR", "FlowConfig", "FlowResult", "run_flow", "flow_on_points", "sample_in_chart", "flow_kernels", "flow_csv", "estimate_flow", "flow_from_options"]
 
 # 2: the covariant update and log loss (defaults), sigma against the reference kappa with
 # standard errors, self-normalised and PD-only sigma, non-PD counts, null gains on divergence.
-SCHEMA_VERSION = 2
+# 3: the config holds the kernel's spec (metricflow.kernels): "kernel" is {"name", options}
+# and the flat option fields (sigma, radius, depth, ...) are gone.
+SCHEMA_VERSION = 3
 
 # The update rules, and the loss each uses when FlowConfig.loss is None.
 UPDATES = ("covariant", "euclidean")
@@ -77,23 +80,10 @@ DEFAULT_LOSS = {"covariant": "log", "euclidean": "sigma"}
 # (eta ~ 1e6: the metric blew up), as has one with a NaN/inf gradient or sigma.
 DIVERGED_FACTOR = 1e6
 
-# Hyperparameters of table 1 (n_train, lr and kernel options), used where a config leaves
-# them as None. cosnet is not in table 1; its defaults are ours (docs/FLOWS.md).
-TABLE1 = {
-    "relu-ntk": {"n_train": 2500, "lr": 0.1, "depth": 1, "sigma_w": 5.716, "sigma_b": 80.52},
-    "gaussian": {"n_train": 2500, "lr": 0.1583, "sigma": 30.0},
-    "delta": {"n_train": 1000, "lr": 0.3162},
-    "cosnet": {"n_train": 2500, "lr": 0.1, "sigma_w": 10.0},
-}
-
-# Which options each kernel reads; setting another kernel's option is an error.
-_OPTIONS = {
-    "relu-ntk": {"depth", "sigma_w", "sigma_b"},
-    "gaussian": {"sigma", "squared", "radius"},
-    "delta": set(),
-    "cosnet": {"sigma_w", "width"},
-}
-_KERNEL_FIELDS = {"depth", "sigma_w", "sigma_b", "sigma", "squared", "radius", "width"}
+# Hyperparameters of table 1 (n_train, lr and kernel options) by kernel, from the registry
+# (each spec's ``table1``); a config's n_train and lr default to them. cosnet is not in
+# table 1; its defaults are ours (docs/FLOWS.md).
+TABLE1 = {name: dict(spec.table1) for name, spec in KERNELS.items()}
 
 # Rejection sampling draws points in batches of at most this many, and gives up after
 # drawing MAX_OVERSAMPLE times the points asked for.
@@ -107,18 +97,18 @@ Progress = Callable[[int, int, str], None]
 class FlowConfig:
     """What to run: one kernel flow (3.5). Validated on construction; computes nothing.
 
-    Options left as None take the table 1 value of the kernel (``TABLE1``).
+    n_train and lr left as None take the table 1 value of the kernel (its spec's ``table1``).
 
     Attributes:
-      kernel: one of KERNELS ("relu-ntk", "gaussian", "delta", "cosnet").
+      kernel: a KernelSpec (``metricflow.kernels``: ReluNTK, Gaussian, Delta, CosNet, with
+        their options), or a registry name ("relu-ntk", "gaussian", "delta", "cosnet") for
+        that kernel's default (table 1) spec; stored as the spec.
       loss: one of LOSSES ("log", "sigma", "ultralocal", "entropy"); None = the update's
         default (``DEFAULT_LOSS``: log for covariant, sigma for euclidean).
       n_train: train points (table 1: 2500, or 1000 for delta).
       n_test: test points (default n_train).
       steps: flow steps (the paper: 50).
       lr: step size Delta t of eq. (3.5).
-      sigma: gaussian width of eq. (3.6). squared: use exp(-d^2 / (2 sigma^2)).
-      radius: gaussian cutoff radius in (0, pi/2): sparse kernel; None = dense.
       normalise: covariant: use the kernel normalised against the CY measure,
         Kn(x, x') = K(x, x') u(x') / sum_x'' K(x, x'') u(x'') (u the loss weights), instead
         of the Monte-Carlo sum sum_x' K(x, x') u(x') / sum u; euclidean: divide each point's
@@ -126,8 +116,6 @@ class FlowConfig:
         euclidean.
       weighted: loss sum w F(eta) / sum w (True), or the same with w = 1 (False). The
         recorded sigma always uses the CY weights.
-      depth, sigma_w, sigma_b: relu-ntk architecture (W_std, b_std); cosnet uses sigma_w.
-      width: cosnet width N for the empirical kernel (2.33); None = analytic (2.35).
       clip: if set, scale down each point's update so |lr U|_F <= clip |g|_F (euclidean),
         or bound the log-rescaling |lr c / n| <= clip (covariant).
       seed: train points use streams of this seed, test points other streams of it.
@@ -142,21 +130,14 @@ class FlowConfig:
         the floor a single-precision flow has under sigma.
     """
 
-    kernel: str = "gaussian"
+    kernel: Union[KernelSpec, str] = "gaussian"
     loss: Optional[str] = None
     n_train: Optional[int] = None
     n_test: Optional[int] = None
     steps: int = 50
     lr: Optional[float] = None
-    sigma: Optional[float] = None
-    squared: bool = False
-    radius: Optional[float] = None
     normalise: Optional[bool] = None
     weighted: bool = True
-    depth: Optional[int] = None
-    sigma_w: Optional[float] = None
-    sigma_b: Optional[float] = None
-    width: Optional[int] = None
     clip: Optional[float] = None
     seed: int = 0
     chart: Optional[tuple] = None
@@ -165,59 +146,41 @@ class FlowConfig:
     update: str = "covariant"
     precision: str = "float64"
 
+    constraints: ClassVar[dict] = {
+        "precision": OneOf(("float64", "float32"), either=True),
+        "update": OneOf(UPDATES),
+        "loss": OneOf(tuple(LOSSES)),
+        "coordinates": OneOf(("reject", "transform"), either=True),
+        "n_train": PointCount("train points"),
+        "n_test": PointCount("test points"),
+        "steps": Count("steps", minimum=0, maximum=100_000),
+        "seed": SEED,
+        "lr": Positive("lr"),
+        "normalise": Flag("normalise"),
+        "weighted": Flag("weighted"),
+        "clip": Maybe(Positive("clip")),
+    }
+
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        if self.precision not in ("float64", "float32"):
-            raise MetricflowError(f"precision must be 'float64' or 'float32', got {self.precision!r}")
-        if self.update not in UPDATES:
-            raise MetricflowError(f"unknown update {self.update!r}; expected one of {', '.join(UPDATES)}")
+        validate(self, {name: self.constraints[name] for name in ("precision", "update")})
         if self.loss is None:
             set_("loss", DEFAULT_LOSS[self.update])
         if self.normalise is None:
             set_("normalise", self.update == "covariant")
-        set_("normalise", bool(self.normalise))
-        if self.kernel not in KERNELS:
-            raise MetricflowError(f"unknown kernel {self.kernel!r}; expected one of {', '.join(KERNELS)}")
-        if self.loss not in LOSSES:
-            raise MetricflowError(f"unknown loss {self.loss!r}; expected one of {', '.join(LOSSES)}")
-        if self.coordinates not in ("reject", "transform"):
-            raise MetricflowError(f"coordinates must be 'reject' or 'transform', got {self.coordinates!r}")
-        allowed = _OPTIONS[self.kernel]
-        for name in sorted(_KERNEL_FIELDS - allowed):
-            value = getattr(self, name)
-            if value is not None and value is not False:
-                raise MetricflowError(
-                    f"option {name}={value!r} does not apply to the {self.kernel} kernel "
-                    f"(it takes {', '.join(sorted(allowed)) or 'no options'})"
-                )
-        defaults = TABLE1[self.kernel]
-        for name, value in defaults.items():
+        if isinstance(self.kernel, str):
+            set_("kernel", kernel_spec(self.kernel))
+        elif not isinstance(self.kernel, KernelSpec):
+            raise ConfigTypeError(
+                f"kernel must be a name ({', '.join(KERNELS)}) or a KernelSpec such as Gaussian(sigma=1.0), "
+                f"got {self.kernel!r} ({type(self.kernel).__name__})"
+            )
+        for name in ("n_train", "lr"):
             if getattr(self, name) is None:
-                set_(name, value)
-        set_("n_train", check_points(self.n_train, "train points"))
-        set_("n_test", check_points(self.n_train if self.n_test is None else self.n_test, "test points"))
-        set_("steps", check_count(self.steps, "steps", minimum=0, maximum=100_000))
-        set_("seed", check_count(self.seed, "seed", minimum=0, maximum=2**63))
-        set_("lr", check_positive(self.lr, "lr"))
-        for name in ("sigma", "sigma_w"):
-            if getattr(self, name) is not None:
-                set_(name, check_positive(getattr(self, name), name))
-        if self.sigma_b is not None:
-            b = float(self.sigma_b)
-            if not (math.isfinite(b) and b >= 0):
-                raise MetricflowError(f"sigma_b must be a non-negative number, got {self.sigma_b!r}")
-            set_("sigma_b", b)
-        if self.depth is not None:
-            set_("depth", check_count(self.depth, "depth", maximum=100))
-        if self.width is not None:
-            set_("width", check_count(self.width, "cosnet width", maximum=10**7))
-        if self.radius is not None:
-            r = check_positive(self.radius, "radius")
-            if not r < math.pi / 2:
-                raise MetricflowError(f"radius must be in (0, pi/2) (FS distances are at most pi/2), got {r}")
-            set_("radius", r)
-        if self.clip is not None:
-            set_("clip", check_positive(self.clip, "clip"))
+                set_(name, self.kernel.table1[name])
+        if self.n_test is None:
+            set_("n_test", self.n_train)
+        validate(self)
         if self.chart is not None:
             d = self.manifold.degree
             try:
@@ -231,8 +194,9 @@ class FlowConfig:
             set_("chart", chart)
 
     def to_dict(self) -> dict:
-        """Canonical JSON-ready dict (the manifold as degree and psi)."""
+        """Canonical JSON-ready dict (the kernel as {"name", options}, the manifold as degree and psi)."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "manifold"}
+        out["kernel"] = self.kernel.to_dict()
         out["chart"] = list(self.chart) if self.chart is not None else None
         out["manifold"] = {"degree": self.manifold.degree, "psi": [self.manifold.psi.real, self.manifold.psi.imag]}
         return out
@@ -354,9 +318,8 @@ class FlowResult:
 # ---- sampling in one chart (section 3.1) -----------------------------------------------
 
 
-def _stream_seed(seed: int, stream: int, batch: int) -> int:
-    """An independent sampling seed for (seed, stream, batch); no global RNG."""
-    return int(np.random.SeedSequence([seed, stream, batch]).generate_state(1, np.uint64)[0] % 2**63)
+# An independent sampling seed for (seed, stream, batch) (kept here for the studies).
+_stream_seed = stream_seed
 
 
 def _concat(parts: list[Points]) -> Points:
@@ -416,31 +379,11 @@ def sample_in_chart(
 def flow_kernels(config: FlowConfig, train: Points, test: Points):
     """The kernel matrices of the flow: (K_train (N, N), K_test (M, N), isolated_test).
 
-    Each is a dense ndarray, a scipy csr_matrix or a LowRank (see metricflow.kernels).
+    Each is a dense ndarray, a scipy csr_matrix or a LowRank (see metricflow.kernels);
+    ``config.kernel.matrices`` builds them, with the flow's seed.
     isolated_test counts test points whose kernel row is empty (only with a cutoff).
     """
-    c = config
-    if c.kernel == "relu-ntk":
-        xt = train.features
-        return relu_ntk(xt, xt, c.depth, c.sigma_w, c.sigma_b), relu_ntk(test.features, xt, c.depth, c.sigma_w, c.sigma_b), 0
-    if c.kernel == "cosnet":
-        xt = train.features
-        if c.width is None:
-            return cosnet_kernel(xt, xt, c.sigma_w), cosnet_kernel(test.features, xt, c.sigma_w), 0
-        params = cosnet_init(_stream_seed(c.seed, 2, 0), c.width, xt.shape[1], c.sigma_w)
-        return (
-            cosnet_empirical_kernel(params, xt, xt, c.sigma_w),
-            cosnet_empirical_kernel(params, test.features, xt, c.sigma_w),
-            0,
-        )
-    if c.kernel == "gaussian" and c.radius is None:
-        return gaussian_kernel(train.z, train.z, c.sigma, c.squared), gaussian_kernel(test.z, train.z, c.sigma, c.squared), 0
-    nbrs = FSNeighbours(train.z)
-    if c.kernel == "delta":
-        return delta_kernel(train.z, nbrs, same=True), delta_kernel(test.z, nbrs), 0
-    k_test = gaussian_kernel_sparse(test.z, nbrs, c.sigma, c.radius, c.squared)
-    isolated = int(np.sum(np.diff(k_test.indptr) == 0))
-    return gaussian_kernel_sparse(train.z, nbrs, c.sigma, c.radius, c.squared), k_test, isolated
+    return config.kernel.matrices(train, test, config.seed)
 
 
 def _apply(k, grad: np.ndarray, norm: Optional[np.ndarray]) -> np.ndarray:
@@ -734,16 +677,15 @@ def flow_csv(result) -> str:
 
 # Rejection sampling in one chart (flow.sample_in_chart) draws about this many points per point kept.
 OVERSAMPLE = 25
-# The worker's baseline: interpreter, NumPy, SciPy and JAX; relu-ntk also imports TensorFlow.
+# The worker's baseline: interpreter, NumPy, SciPy and JAX (relu-ntk also imports TensorFlow:
+# metricflow.kernels.relu_ntk.TENSORFLOW_BYTES, in its estimate).
 WORKER_BYTES = 400 * 2**20
-TENSORFLOW_BYTES = 1200 * 2**20
 # Per point kept: g and its gradient, update and copies (3 x 3 complex), eigenvalues, chart data.
 FLOW_POINT_BYTES = 4096
 
 
 def _dense(config: FlowConfig) -> bool:
-    c = config
-    return c.kernel == "relu-ntk" or (c.kernel == "cosnet" and c.width is None) or (c.kernel == "gaussian" and c.radius is None)
+    return config.kernel.dense()
 
 
 def estimate_flow(config: FlowConfig) -> Estimate:
@@ -751,42 +693,39 @@ def estimate_flow(config: FlowConfig) -> Estimate:
 
     N train and M test points. A dense kernel (relu-ntk, gaussian without radius, analytic
     cosnet) holds K_train (N, N) and K_test (M, N) in float64, with a temporary copy: about
-    16 N (N + M) bytes. A finite-width cosnet holds its features (N + M, width); a cutoff
-    gaussian keeps the entries within the radius (about 4 sin(radius)^6 of them, the volume
-    of an FS ball on a 3-fold), delta one entry per row. Times are fitted to
-    ``benchmarks/bench_flow.py`` on 2 cores: ~1e-5 s per sampled point, ~6e-8 s per dense
-    kernel entry (2.5e-6 for relu-ntk, plus ~5 s to import TensorFlow), and per step ~4e-6 s
-    per point plus ~8e-9 s per kernel entry.
+    16 N (N + M) bytes. The kernel's part is its spec's ``estimate`` (the kernel modules say
+    how each is counted). Times are fitted to ``benchmarks/bench_flow.py`` on 2 cores: ~1e-5 s
+    per sampled point, the kernel's own time, and per step ~4e-6 s per point plus ~8e-9 s
+    per kernel entry kept.
     """
     c = config
     n, m = c.n_train, c.n_test
     entries = n * (n + m)
-    if _dense(c) and entries > MAX_DENSE_ENTRIES:
+    if c.kernel.dense() and entries > MAX_DENSE_ENTRIES:
         raise MetricflowError(
-            f"the {c.kernel} kernel would be dense {n:,} x {n + m:,} ({8 * entries / 2**30:.1f} GiB), over the "
+            f"the {c.kernel.name} kernel would be dense {n:,} x {n + m:,} ({8 * entries / 2**30:.1f} GiB), over the "
             f"limit of {MAX_DENSE_ENTRIES:,} entries; use fewer points, a cutoff radius or the delta kernel"
         )
     drawn = OVERSAMPLE * (n + m) if c.coordinates == "reject" else n + m
     seconds = 2.0 + 1e-5 * drawn
     memory = WORKER_BYTES + memory_estimate(min(SAMPLE_BATCH, OVERSAMPLE * max(n, m)), c.manifold.degree)
     memory += FLOW_POINT_BYTES * (n + m)
-    if _dense(c):
-        memory += 16 * entries
-        kept = entries
-        seconds += (2.5e-6 * entries + 5.0) if c.kernel == "relu-ntk" else 6e-8 * entries
-        if c.kernel == "relu-ntk":
-            memory += 8 * entries + TENSORFLOW_BYTES
-    elif c.kernel == "cosnet":
-        memory += 16 * c.width * (n + m)
-        kept = c.width * (n + m)
-        seconds += 2e-8 * c.width * (n + m) * c.manifold.degree
-    elif c.kernel == "gaussian":
-        kept = int(entries * min(1.0, 4.0 * np.sin(c.radius) ** 6)) + n + m
-        memory += 32 * kept
-        seconds += 1e-7 * kept + 2e-5 * (n + m)
-    else:  # delta
-        kept = n + m
-        memory += 32 * kept
-        seconds += 2e-5 * (n + m)
+    kernel_seconds, kernel_bytes, kept = c.kernel.estimate(n, m, c.manifold.degree)
+    memory += kernel_bytes
+    seconds += kernel_seconds
     seconds += c.steps * (4e-6 * (n + m) + 8e-9 * kept)
     return Estimate(float(seconds), int(memory))
+
+
+def flow_from_options(kernel: str = "gaussian", **settings) -> FlowConfig:
+    """A FlowConfig from flat keywords: the kernel's options (sigma=..., radius=...) go into
+    its spec (``kernel_spec``), the other keywords are FlowConfig fields.
+
+    Example:
+      >>> flow_from_options(kernel="gaussian", radius=0.3, n_train=1000).kernel
+      Gaussian(sigma=30.0, squared=False, radius=0.3)
+    """
+    names = {f.name for f in fields(FlowConfig)}
+    options = {k: v for k, v in settings.items() if k not in names}
+    flow = {k: v for k, v in settings.items() if k in names}
+    return FlowConfig(kernel=kernel_spec(kernel, **options), **flow)

@@ -130,6 +130,8 @@ def _stored_types_of(generation: int) -> dict:
         if not _is_record_type(cls) or _type_name(cls) in found:
             return
         found[_type_name(cls)] = cls
+        for sub in cls.__subclasses__():  # a field typed by a base holds its subclasses (kernel specs)
+            add(sub)
         try:
             hints = typing.get_type_hints(cls)
         except Exception:  # noqa: BLE001

@@ -34,11 +34,10 @@ Example:
 from __future__ import annotations
 
 import functools
-import math
 import os
 import time
 from dataclasses import dataclass, field, fields
-from typing import Callable, ClassVar, NamedTuple, Optional
+from typing import Callable, ClassVar, Optional
 
 import numpy as np
 

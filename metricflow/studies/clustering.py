@@ -73,7 +73,8 @@ __all__ = [
 
 # Bump when a result's fields or their meaning change: cached results are then recomputed.
 CLUSTER_SCHEMA = 1
-CLUSTER_FLOW_SCHEMA = 1
+# 2: the flow config holds its kernel's spec (flow schema 3).
+CLUSTER_FLOW_SCHEMA = 2
 
 METHODS = ("batched", "full", "birch", "graph")
 MERGE_RULES = ("nearest", "greedy")

@@ -42,6 +42,7 @@ from metricflow.constraints import SEED, Count, Flag, Maybe, OneOf, Points, Posi
 from metricflow.errors import ConfigTypeError, MetricflowError, check_count, check_positive
 from metricflow.flows.flow import TABLE1, FlowConfig, estimate_flow, flow_on_points, sample_in_chart
 from metricflow.estimates import Estimate
+from metricflow.kernels import kernel_spec
 from metricflow.geometry.manifolds import Manifold
 from metricflow.geometry.points import SampleConfig, choose_patch, points_from_coordinates, sample_points
 from metricflow.progress import ConfigMap, serial_map
@@ -359,11 +360,12 @@ class NoiseConfig:
 
     def flow_config(self) -> FlowConfig:
         """The FlowConfig of the flow run at every noise level."""
-        extra = {"sigma": self.sigma} if self.kernel == "gaussian" else {}
+        # the gaussian's width is this study's sigma; delta takes no options
+        spec = kernel_spec(self.kernel, sigma=self.sigma) if self.kernel == "gaussian" else kernel_spec(self.kernel)
         return FlowConfig(
-            kernel=self.kernel, update=self.update, loss=self.loss, n_train=self.n_train, n_test=self.n_train,
+            kernel=spec, update=self.update, loss=self.loss, n_train=self.n_train, n_test=self.n_train,
             steps=self.steps, lr=self.lr, normalise=self.normalise, weighted=self.weighted, seed=self.seed,
-            manifold=self.manifold, precision=self.precision, **extra,
+            manifold=self.manifold, precision=self.precision,
         )
 
     def to_dict(self) -> dict:

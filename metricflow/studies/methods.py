@@ -42,7 +42,7 @@ from metricflow.estimates import Estimate
 from metricflow.flows.donaldson import (
     MAX_K, DonaldsonConfig, DonaldsonResult, estimate_donaldson, run_donaldson,
 )
-from metricflow.flows.flow import FlowConfig, FlowResult, estimate_flow, run_flow
+from metricflow.flows.flow import FlowConfig, FlowResult, estimate_flow, flow_from_options, run_flow
 from metricflow.geometry.manifolds import Manifold
 from metricflow.networks.models import TrainConfig, TrainResult, estimate_train, train
 from metricflow.progress import ConfigMap, Progress, no_progress, serial_map
@@ -93,7 +93,7 @@ def _gaussian_flow(**options) -> FlowConfig:
     ``options`` are the FlowConfig fields of the series (sizes, seed, manifold) plus
     ``sigma`` (the kernel width) and ``radius`` (the cutoff, in (0, pi/2)).
     """
-    return FlowConfig(kernel="gaussian", **options)
+    return flow_from_options(kernel="gaussian", **options)
 
 
 @dataclass(frozen=True)
@@ -433,7 +433,7 @@ def _flow_series(r: FlowResult, memory: int) -> Series:
     rest = max(r.seconds - r.kernel_seconds, 0.0)
     n = c.manifold.dim
     return Series(
-        FLOW_NAMES.get(c.kernel, f"{c.kernel} flow"), "kernel", step=steps,
+        FLOW_NAMES.get(c.kernel.name, f"{c.kernel.name} flow"), "kernel", step=steps,
         seconds=r.kernel_seconds + rest * steps / max(done, 1), points=steps * c.n_train,
         sigma=r.test_sigma[1 : done + 1], sigma_se=r.test_sigma_se[1 : done + 1],
         sigma_self=r.test_sigma_self[1 : done + 1], train_points=c.n_train,

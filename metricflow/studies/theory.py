@@ -188,7 +188,7 @@ def run_theory(config: TheoryConfig, progress: Optional[Progress] = None) -> The
     Returns:
       TheoryResult.
     """
-    from metricflow.kernels.base import cosnet_empirical_kernel, cosnet_init, cosnet_kernel, cosnet_width
+    from metricflow.kernels import cosnet_empirical_kernel, cosnet_init, cosnet_kernel, cosnet_width
 
     c = config
     report = progress or (lambda step, total, message="": None)

@@ -17,7 +17,9 @@ specific point set". Here:
     ``iterations`` settings that maximise the upper confidence bound of a Gaussian process.
     Log-scale parameters (lr, sigma, sigma_w, n_train) are searched in log10; n_train is
     rounded to an integer; the update normalisation is a [0, 1] dimension rounded at 0.5.
-    A parameter whose bounds have low == high is fixed and not searched.
+    A parameter whose bounds have low == high is fixed and not searched. What a kernel
+    searches besides n_train and lr, with its scale and default range, is its spec's
+    ``search`` (``metricflow.kernels``): nothing here names a kernel.
   * Every evaluation is an ordinary flow job (``metricflow.jobs.run_job(FlowConfig)``), so it
     is stored. Given the seed and the previous (setting, objective) pairs the optimiser's next
     setting is determined, so a search that was interrupted replays: the same settings are
@@ -43,9 +45,9 @@ import numpy as np
 
 from metricflow.errors import MetricflowError, check_count, check_points
 from metricflow.flows.flow import SCHEMA_VERSION as FLOW_SCHEMA
-from metricflow.flows.flow import DEFAULT_LOSS, TABLE1, UPDATES, FlowConfig, FlowResult, _stream_seed, estimate_flow, run_flow
+from metricflow.flows.flow import DEFAULT_LOSS, UPDATES, FlowConfig, FlowResult, estimate_flow, flow_from_options, run_flow
 from metricflow.estimates import Estimate
-from metricflow.kernels import KERNELS
+from metricflow.kernels import KERNELS, START_KERNEL, Search, stream_seed
 from metricflow.flows.losses import LOSSES
 from metricflow.geometry.manifolds import Manifold
 from metricflow.hashing import config_key
@@ -56,6 +58,8 @@ __all__ = [
     "FLOOR",
     "SCALES",
     "DEFAULT_BOUNDS",
+    "COMMON_SEARCH",
+    "search_space",
     "Bound",
     "Dimension",
     "Trial",
@@ -73,7 +77,9 @@ __all__ = [
 ]
 
 # Bump when TuneResult's fields or their meaning change: cached results are then recomputed.
-TUNE_SCHEMA = 2  # 2: the flow's update rule (covariant by default) and its default loss
+# 2: the flow's update rule (covariant by default) and its default loss; 3: the flows hold
+# their kernel's spec (flow schema 3), so the evaluations' keys changed.
+TUNE_SCHEMA = 3
 
 # log10 of the smallest test gain scored: a gain below 1e-2, or NaN, scores -2.
 FLOOR = -2.0
@@ -88,26 +94,23 @@ UCB_KAPPA = 2.576
 SEARCH_STREAM = 5
 SPREAD_STREAM = 6
 
-# How each tunable FlowConfig field is searched: "log" (log10 of the value), "int" (log10,
-# rounded to an integer), "linear", or "bool" (a [0, 1] dimension, True at >= 0.5).
-SCALES = {"n_train": "int", "lr": "log", "sigma": "log", "sigma_w": "log", "sigma_b": "linear", "normalise": "bool"}
+# What every kernel's search has: the number of points and the step size. The learning rates
+# bracket table 1 (0.1-0.32) by a factor ~30 each way. A kernel adds its own parameters
+# (its spec's ``search``: options, and the normalisation where it matters). Scales: "log"
+# (log10 of the value), "int" (log10, rounded to an integer), "linear", "bool" (a [0, 1]
+# dimension, True at >= 0.5).
+COMMON_SEARCH = {"n_train": Search("int", 250, 2500), "lr": Search("log", 1e-2, 3.0)}
 
-# Default bounds per kernel. The learning rates bracket table 1 (0.1-0.32) by a factor ~30
-# each way; sigma spans the flat kernel of table 1 (30) and the narrow one (1/30, docs/FLOWS.md).
-# Delta has no normalisation: its kernel rows sum to 1 already.
-_LR, _POINTS = (1e-2, 3.0), (250, 2500)
-DEFAULT_BOUNDS = {
-    "delta": {"n_train": _POINTS, "lr": _LR},
-    "gaussian": {"n_train": _POINTS, "lr": _LR, "sigma": (1e-2, 1e2), "normalise": (0, 1)},
-    "relu-ntk": {"n_train": _POINTS, "lr": _LR, "sigma_w": (0.1, 100.0), "sigma_b": (0.0, 100.0), "normalise": (0, 1)},
-    "cosnet": {"n_train": _POINTS, "lr": _LR, "sigma_w": (0.1, 100.0), "normalise": (0, 1)},
-}
-_TUNABLE = {
-    "delta": {"n_train", "lr"},
-    "gaussian": {"n_train", "lr", "sigma", "normalise"},
-    "relu-ntk": {"n_train", "lr", "sigma_w", "sigma_b", "normalise"},
-    "cosnet": {"n_train", "lr", "sigma_w", "normalise"},
-}
+
+def search_space(kernel: str) -> dict:
+    """{parameter: Search(scale, low, high)} of ``kernel``'s search, in search order."""
+    return {**COMMON_SEARCH, **KERNELS[kernel].search}
+
+
+# The scale of every parameter some registered kernel searches, and the default bounds per
+# kernel, {kernel: {parameter: (low, high)}} (read by the page; built from the registry).
+SCALES = {name: rule.scale for kernel in KERNELS for name, rule in search_space(kernel).items()}
+DEFAULT_BOUNDS = {kernel: {name: (rule.low, rule.high) for name, rule in search_space(kernel).items()} for kernel in KERNELS}
 
 Progress = Callable[[int, int, str], None]
 
@@ -120,7 +123,7 @@ def _quiet(step: int, total: int, message: str = "") -> None:
 
 
 class Bound(NamedTuple):
-    """Search range of one FlowConfig field: low <= value <= high (low == high fixes it)."""
+    """Search range of one FlowConfig field or kernel option: low <= value <= high (low == high fixes it)."""
 
     name: str
     low: float
@@ -283,12 +286,12 @@ def _bayes_rounds(objective, dimensions, iterations, init_points, seed, after, b
 
 def evaluation_seed(seed: int, index: int) -> int:
     """Flow seed of evaluation ``index`` of the search with ``seed``: a new point set each time."""
-    return _stream_seed(seed, SEARCH_STREAM, index)
+    return stream_seed(seed, SEARCH_STREAM, index)
 
 
 def spread_seed(seed: int, index: int) -> int:
     """Flow seed of the ``index``-th rerun of the best setting (disjoint from the search's)."""
-    return _stream_seed(seed, SPREAD_STREAM, index)
+    return stream_seed(seed, SPREAD_STREAM, index)
 
 
 def _number(value, name: str) -> float:
@@ -304,8 +307,9 @@ def _number(value, name: str) -> float:
 
 
 def _resolve_bounds(kernel: str, bounds) -> tuple:
-    """Default bounds of ``kernel`` updated with ``bounds``, validated, in SCALES order."""
-    merged = dict(DEFAULT_BOUNDS[kernel])
+    """Default bounds of ``kernel`` updated with ``bounds``, validated, in search order."""
+    space = search_space(kernel)
+    merged = {name: (rule.low, rule.high) for name, rule in space.items()}
     try:
         items = [tuple(b) for b in bounds]
     except TypeError:
@@ -314,17 +318,15 @@ def _resolve_bounds(kernel: str, bounds) -> tuple:
         if len(item) != 3 or not isinstance(item[0], str):
             raise MetricflowError(f"each bound must be (name, low, high), got {item!r}")
         name = item[0]
-        if name not in _TUNABLE[kernel]:
+        if name not in space:
             raise MetricflowError(
-                f"{name!r} cannot be searched for the {kernel} kernel; it takes {', '.join(sorted(_TUNABLE[kernel]))}"
+                f"{name!r} cannot be searched for the {kernel} kernel; it takes {', '.join(sorted(space))}"
             )
         merged[name] = item[1:]
     out = []
-    for name in SCALES:
-        if name not in merged:
-            continue
+    for name in space:
         low, high = (_number(v, f"bound of {name}") for v in merged[name])
-        scale = SCALES[name]
+        scale = space[name].scale
         if low > high:
             raise MetricflowError(f"bounds of {name} must have low <= high, got ({low:g}, {high:g})")
         if scale in ("log", "int") and low <= 0:
@@ -346,15 +348,16 @@ class TuneConfig:
     """A Bayesian-optimisation search of one kernel flow's hyperparameters. Computes nothing.
 
     Attributes:
-      kernel: one of KERNELS.
+      kernel: a name in the registry ``metricflow.kernels.KERNELS``; options it does not
+        search take the spec's defaults (table 1).
       iterations: optimiser steps after the random ones (evaluations = init_points + iterations).
       init_points: random settings first (at least 1).
       steps: flow steps S of every evaluation; the objective is log10 of the test gain after S.
       seed: the optimiser's random_state; evaluation i draws its points with
         ``evaluation_seed(seed, i)``.
-      bounds: (name, low, high) triples that replace ``DEFAULT_BOUNDS[kernel]`` entries; names
-        from SCALES that the kernel takes; low == high fixes a parameter. Stored resolved:
-        every searched or fixed parameter, in SCALES order, as ``Bound``s.
+      bounds: (name, low, high) triples that replace entries of the kernel's default ranges
+        (``search_space(kernel)``); low == high fixes a parameter. Stored resolved: every
+        searched or fixed parameter, in search order, as ``Bound``s.
       n_test: test points of every evaluation (fixed, so every objective has the same noise).
       loss: the loss of the flow; None = the update's default (log for covariant; the
         paper's sigma for euclidean).
@@ -369,7 +372,7 @@ class TuneConfig:
       update: the flow's update rule (FlowConfig.update): "covariant" (default) or "euclidean".
     """
 
-    kernel: str = "delta"
+    kernel: str = START_KERNEL
     iterations: int = 10
     init_points: int = 5
     steps: int = 20
@@ -410,17 +413,22 @@ class TuneConfig:
     def evaluations(self) -> int:
         return self.init_points + self.iterations
 
+    def scale(self, name: str) -> str:
+        """The search scale of parameter ``name`` ("log", "int", "linear" or "bool")."""
+        return search_space(self.kernel)[name].scale
+
     def dimensions(self) -> list[Dimension]:
         """The searched parameters (bounds with low < high)."""
-        return [Dimension(b.name, b.low, b.high, SCALES[b.name]) for b in self.bounds if b.low < b.high]
+        return [Dimension(b.name, b.low, b.high, self.scale(b.name)) for b in self.bounds if b.low < b.high]
 
     def fixed(self) -> dict:
         """The parameters fixed by low == high bounds."""
-        return {b.name: (bool(b.low) if SCALES[b.name] == "bool" else b.low) for b in self.bounds if b.low == b.high}
+        return {b.name: (bool(b.low) if self.scale(b.name) == "bool" else b.low) for b in self.bounds if b.low == b.high}
 
     def flow_config(self, params: dict, seed: int) -> FlowConfig:
-        """The FlowConfig of one evaluation; fields not in ``params`` or ``fixed()`` take table 1."""
-        return FlowConfig(
+        """The FlowConfig of one evaluation; parameters not in ``params`` or ``fixed()`` take
+        table 1 (kernel options go into the kernel's spec)."""
+        return flow_from_options(
             kernel=self.kernel, loss=self.loss, n_test=self.n_test, steps=self.steps, weighted=self.weighted,
             seed=seed, manifold=self.manifold, update=self.update, **{**self.fixed(), **params},
         )
@@ -667,21 +675,22 @@ def estimate_tune(config: TuneConfig) -> Estimate:
 
 # ---- reporting ---------------------------------------------------------------------------
 
-_LABELS = {"n_train": "# Points", "lr": "Learning rate", "sigma": "σ", "sigma_b": "σ_b", "sigma_w": "σ_w",
-           "normalise": "normalise updates"}
+# Labels of the parameters every search may have; a kernel's options are labelled by its spec.
+_LABELS = {"n_train": "# Points", "lr": "Learning rate", "normalise": "normalise updates"}
 
 
 def table1_comparison(result: TuneResult) -> list[dict]:
     """Rows (parameter, paper table 1, searched range, best found) for the kernel's parameters."""
-    paper = TABLE1[result.config.kernel]
+    spec = KERNELS[result.config.kernel]
+    paper, labels = spec.table1, {**spec.labels, **_LABELS}
     rows = []
     for b in result.config.bounds:
         rng = f"{b.low:g}" if b.low == b.high else f"{b.low:g} – {b.high:g}"
-        if SCALES[b.name] == "bool":
+        if result.config.scale(b.name) == "bool":
             rng = {(0, 1): "off / on", (0, 0): "off", (1, 1): "on"}[(b.low, b.high)]
         best = result.best_params.get(b.name)
         rows.append({
-            "parameter": _LABELS[b.name],
+            "parameter": labels.get(b.name, b.name),
             "paper (table 1)": "not stated" if b.name == "normalise" else paper.get(b.name),
             "searched": rng,
             "best found": best,
