@@ -10,9 +10,9 @@ from dashboard import bounded_input, count_input, job_section, job_store, schedu
 from metricflow.errors import MetricflowError
 from metricflow.flows.flow import flow_csv
 from metricflow.figures import figure_png, figures_html, flow_figures, flow_label
-from metricflow.flows.flow import DEFAULT_LOSS, TABLE1, UPDATES, FlowConfig
+from metricflow.flows.flow import DEFAULT_LOSS, UPDATES, FlowConfig
 from metricflow.jobs import job_key
-from metricflow.kernels import KERNELS, kernel_spec
+from metricflow.kernels import KERNELS, START_KERNEL, kernel_options, kernel_spec
 from metricflow.flows.losses import LOSSES
 
 scheduler_sidebar()  # the sidebar of every page, also when Streamlit runs this file on its own
@@ -32,7 +32,7 @@ PRESET_REASON = (
 
 def apply_preset(kernel: str) -> None:
     """Table 1 as printed, with the coordinate update and the sigma loss (a button callback)."""
-    table = TABLE1[kernel]
+    table = KERNELS[kernel].table1
     st.session_state["flow_update"] = "euclidean"
     st.session_state["flow_loss_euclidean"] = "sigma"
     for name, value in table.items():
@@ -42,21 +42,47 @@ def apply_preset(kernel: str) -> None:
     st.session_state[f"flow_clip_{kernel}"] = 0.0
     st.session_state[f"flow_normalise_euclidean_{kernel}"] = False
     st.session_state[f"flow_weighted_{kernel}"] = True
-    if kernel == "gaussian":
-        st.session_state["flow_squared_gaussian"] = False
-        st.session_state["flow_radius_gaussian"] = 0.0
+    for option in kernel_options(kernel):
+        if option["optional"] or option["type"] == "bool":  # the variant of table 1: off
+            st.session_state[f"flow_{option['name']}_{kernel}"] = 0 if option["optional"] else option["default"]
+
+
+def kernel_widgets(kernel: str, columns, key) -> dict:
+    """One widget per option of ``kernel``, generated from the registry (kernel_options): its
+    label, bounds and table 1 default. An optional option (a cutoff radius, a finite width)
+    is off at 0. Returns the options for ``kernel_spec``."""
+    options = {}
+    for i, option in enumerate(kernel_options(kernel)):
+        col, name, bounds = columns[i % len(columns)], option["name"], option["bounds"]
+        label = option["label"] + (" (0 = off)" if option["optional"] else "")
+        default = option["table1"] if option["table1"] is not None else option["default"]
+        if option["type"] == "bool":
+            options[name] = col.checkbox(label, key=key(name, bool(default)), help=option["help"])
+        elif option["type"] == "int":
+            low = 0 if option["optional"] else bounds.get("minimum", 0)
+            value = count_input(col, label, low, min(bounds.get("maximum", 10**7), 10**7), key=key(name, default or 0),
+                                help=option["help"])
+            options[name] = int(value) if value or not option["optional"] else None
+        else:
+            low = bounds.get("low")
+            low = (0.0 if option["optional"] or bounds["kind"] == "Real" else 1e-6) if low is None else low
+            high = bounds.get("below") or bounds.get("high") or 1e6
+            value = bounded_input(col, label, low, high, format="%g", key=key(name, float(default or 0.0)),
+                                  help=option["help"])
+            options[name] = (value or None) if option["optional"] else value
+    return options
 
 
 def flow_controls() -> FlowConfig:
     """The flow widgets, as a FlowConfig (raises MetricflowError on bad input).
 
     Kernel-specific widgets are keyed by kernel, so choosing another kernel shows that
-    kernel's table 1 defaults (TABLE1) for points, learning rate and options. The loss and
+    kernel's table 1 defaults (its spec's table1) for points, learning rate and options. The loss and
     the normalisation are keyed by update rule and default to that rule's (log loss and the
     normalised kernel for the covariant update; sigma loss, unnormalised, for euclidean).
     """
     c = st.columns(4)
-    kernel = c[0].selectbox("Kernel", list(KERNELS), index=list(KERNELS).index("delta"), key="flow_kernel")
+    kernel = c[0].selectbox("Kernel", list(KERNELS), index=list(KERNELS).index(START_KERNEL), key="flow_kernel")
     update = c[1].selectbox(
         "Update", UPDATES, key="flow_update",
         help="covariant: the kernel acts in each metric's own frame, g ← g·exp(−Δt c/n) (default); "
@@ -67,7 +93,7 @@ def flow_controls() -> FlowConfig:
     loss = c[2].selectbox("Loss", list(LOSSES), key=f"flow_loss_{update}")
     c[3].button("Table 1 as printed, coordinate update", on_click=apply_preset, args=(kernel,), key="flow_preset",
                 help=PRESET_REASON)
-    table = TABLE1[kernel]
+    table = KERNELS[kernel].table1
 
     def key(name: str, default) -> str:
         # the value goes into session_state before the widget exists (not as the widget's
@@ -88,21 +114,8 @@ def flow_controls() -> FlowConfig:
         "covariant: bound the log-rescaling |Δt c/n| ≤ clip",
     )
     seed = count_input(c[1], "Seed", 0, 2**31 - 1, key=key("seed", 0))
-    options: dict = {}
     c = st.columns(4)
-    if kernel == "relu-ntk":
-        options["depth"] = int(count_input(c[0], "Depth", 1, 20, key=key("depth", table["depth"])))
-        options["sigma_w"] = bounded_input(c[1], "σ_w", 1e-6, 1e6, format="%g", key=key("sigma_w", float(table["sigma_w"])))
-        options["sigma_b"] = bounded_input(c[2], "σ_b", 0.0, 1e6, format="%g", key=key("sigma_b", float(table["sigma_b"])))
-    elif kernel == "gaussian":
-        options["sigma"] = bounded_input(c[0], "σ (eq. 3.6)", 1e-6, 1e6, format="%g", key=key("sigma", float(table["sigma"])))
-        options["squared"] = c[1].checkbox("exp(−d²/2σ²)", key=key("squared", False))
-        radius = bounded_input(c[2], "Cutoff radius (0 = dense)", 0.0, 1.5, format="%g", key=key("radius", 0.0))
-        options["radius"] = radius or None
-    elif kernel == "cosnet":
-        options["sigma_w"] = bounded_input(c[0], "σ_w", 1e-6, 1e6, format="%g", key=key("sigma_w", float(table["sigma_w"])))
-        width = count_input(c[1], "Width N (0 = infinite)", 0, 10**7, step=256, key=key("width", 0))
-        options["width"] = int(width) or None
+    options = kernel_widgets(kernel, c[:3], key)
     normalise = c[3].checkbox(
         "Normalise the kernel", key=key(f"normalise_{update}", update == "covariant"),
         help="covariant: Θ(x,x′)w′/Σ Θ(x,x″)w″ (a delta kernel stays a delta); euclidean: divide by row sums",

@@ -13,10 +13,11 @@ from metricflow.errors import MetricflowError
 from metricflow.parse import float_list
 from metricflow.figures import figures_html, generalisation_figures
 from metricflow.studies.generalisation import DEFAULT_NOISE, PAPER_FIT, UPDATES, NoiseConfig, ScalingConfig, extrapolate
+from metricflow.studies.generalisation import KERNELS as NOISE_KERNELS
 
 scheduler_sidebar()  # the sidebar of every page, also when Streamlit runs this file on its own
 
-KERNELS = ["delta", "gaussian"]
+KERNELS = list(NOISE_KERNELS)  # the kernels the noise study runs
 LARGEST = [1_000, 10_000, 100_000, 1_000_000]
 NOISE = ", ".join(f"{v:g}" for v in DEFAULT_NOISE)
 

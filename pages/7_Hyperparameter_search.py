@@ -9,31 +9,26 @@ import streamlit as st
 from dashboard import bounded_input, count_input, job_section, scheduler_sidebar
 from metricflow.errors import MetricflowError
 from metricflow.figures import figure_png, figures_html, tuning_figures
-from metricflow.kernels import KERNELS
+from metricflow.kernels import KERNELS, START_KERNEL
 from metricflow.flows.flow import DEFAULT_LOSS, UPDATES
 from metricflow.flows.losses import LOSSES
-from metricflow.studies.tuning import DEFAULT_BOUNDS, TuneConfig, evaluations_csv, table1_comparison
+from metricflow.studies.tuning import TuneConfig, evaluations_csv, search_space, table1_comparison
 
 scheduler_sidebar()  # the sidebar of every page, also when Streamlit runs this file on its own
 
 
-_RANGES = {  # widget label and step of each searched parameter's bounds
-    "n_train": ("Train points", 50),
-    "lr": ("Learning rate Δt", None),
-    "sigma": ("σ (eq. 3.6)", None),
-    "sigma_w": ("σ_w", None),
-    "sigma_b": ("σ_b", None),
-}
+# Labels of the searched fields every kernel shares; a kernel's own options are labelled by its spec.
+_LABELS = {"n_train": "Train points", "lr": "Learning rate Δt"}
 
 
 def tune_controls() -> TuneConfig:
     """The search widgets, as a TuneConfig (raises MetricflowError on bad input).
 
     Bound widgets are keyed by kernel, so another kernel shows its own default ranges
-    (``DEFAULT_BOUNDS``); equal low and high fix a parameter.
+    (``search_space``, from the kernel registry); equal low and high fix a parameter.
     """
     c = st.columns(4)
-    kernel = c[0].selectbox("Kernel", list(KERNELS), index=list(KERNELS).index("delta"), key="tune_kernel")
+    kernel = c[0].selectbox("Kernel", list(KERNELS), index=list(KERNELS).index(START_KERNEL), key="tune_kernel")
     init = count_input(c[1], "Random settings first", 1, 1000, 5, key="tune_init")
     iterations = count_input(c[2], "Optimiser iterations", 0, 1000, 10, key="tune_iterations")
     steps = count_input(c[3], "Flow steps per evaluation", 1, 10_000, 20, key="tune_steps")
@@ -53,22 +48,24 @@ def tune_controls() -> TuneConfig:
                               format_func=lambda v: {"last": "its gain at the last good step", "floor": "the floor (gain 0.01)"}[v])
     weighted = c[1].checkbox("Weighted loss", True, key="tune_weighted")
     bounds = []
-    st.markdown("**Search ranges** (log scale except σ_b; equal ends fix a parameter)")
-    defaults = DEFAULT_BOUNDS[kernel]
-    names = [n for n in _RANGES if n in defaults]
-    cols = st.columns(len(names) + ("normalise" in defaults))
+    space = search_space(kernel)
+    linear = [KERNELS[kernel].labels.get(n, n) for n, rule in space.items() if rule.scale == "linear"]
+    st.markdown("**Search ranges** (log scale" + (f" except {', '.join(linear)}" if linear else "")
+                + "; equal ends fix a parameter)")
+    names = [n for n, rule in space.items() if rule.scale != "bool"]
+    cols = st.columns(len(names) + ("normalise" in space))
     for col, name in zip(cols, names):
-        label, step = _RANGES[name]
-        low, high = defaults[name]
+        label, rule = _LABELS.get(name) or KERNELS[kernel].labels.get(name, name), space[name]
+        low, high = rule.low, rule.high
         key = f"tune_{name}_{kernel}"
-        if name == "n_train":
-            lo = count_input(col, f"{label} from", 1, 1_000_000, int(low), step=step, key=f"{key}_low")
-            hi = count_input(col, f"{label} to", 1, 1_000_000, int(high), step=step, key=f"{key}_high")
+        if rule.scale == "int":
+            lo = count_input(col, f"{label} from", 1, 1_000_000, int(low), step=50, key=f"{key}_low")
+            hi = count_input(col, f"{label} to", 1, 1_000_000, int(high), step=50, key=f"{key}_high")
         else:
             lo = bounded_input(col, f"{label} from", 0.0, 1e6, float(low), format="%g", key=f"{key}_low")
             hi = bounded_input(col, f"{label} to", 0.0, 1e6, float(high), format="%g", key=f"{key}_high")
         bounds.append((name, lo, hi))
-    if "normalise" in defaults:
+    if "normalise" in space:
         choice = cols[-1].radio("Normalise updates", ["search", "on", "off"], key=f"tune_normalise_{kernel}",
                                 help="covariant: the kernel normalised against the CY measure; euclidean: divide each "
                                 "update by its kernel row sum (section 3.2.2)")

@@ -199,3 +199,53 @@ def test_replace_keeps_the_spec():
     c = flow_from_options(kernel="gaussian", radius=0.3, n_train=100)
     assert replace(c, n_test=7).kernel == Gaussian(radius=0.3)
     assert str(c.kernel) == "gaussian"
+
+
+def _kernel_flow_page():
+    from apptest import ROOT, TIMEOUT
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "pages" / "2_Kernel_flow.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_every_kernel_is_on_the_kernel_flow_page_without_being_named_there(toy, cache_dir):
+    """The page's kernel choices and each kernel's option widgets come from the registry; a
+    toy kernel registered here gets its widget, with its table 1 default, and its spec."""
+    page = Path(__file__).resolve().parent.parent / "pages" / "2_Kernel_flow.py"
+    tree = ast.parse(page.read_text())
+    named = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    assert not named & set(KERNELS), named & set(KERNELS)
+    at = _kernel_flow_page()
+    assert at.selectbox(key="flow_kernel").options == list(KERNELS)
+    for name in KERNELS:
+        at.selectbox(key="flow_kernel").set_value(name).run()
+        assert not at.exception, (name, at.exception)
+        for option in kernel_options(name):
+            widget = f"flow_{option['name']}_{name}"
+            assert widget in at.session_state, widget
+            if option["table1"] is not None:
+                assert at.session_state[widget] == option["table1"], widget
+    at.number_input(key="flow_weight_constant").set_value(2.5).run()
+    assert not at.exception
+    assert at.session_state["flow_weight_constant"] == 2.5
+
+
+def test_every_kernel_has_its_search_ranges_on_the_tuning_page(toy, cache_dir):
+    from apptest import ROOT, TIMEOUT
+    from streamlit.testing.v1 import AppTest
+
+    page = ROOT / "pages" / "7_Hyperparameter_search.py"
+    named = {n.value for n in ast.walk(ast.parse(page.read_text())) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    assert not named & set(KERNELS), named & set(KERNELS)
+    at = AppTest.from_file(str(page), default_timeout=TIMEOUT).run()
+    assert at.selectbox(key="tune_kernel").options == list(KERNELS)
+    for name in KERNELS:
+        at.selectbox(key="tune_kernel").set_value(name).run()
+        assert not at.exception, (name, at.exception)
+        for param, rule in search_space(name).items():
+            if rule.scale != "bool":
+                assert at.session_state[f"tune_{param}_{name}_low"] == rule.low, (name, param)
+                assert at.session_state[f"tune_{param}_{name}_high"] == rule.high, (name, param)

@@ -130,7 +130,7 @@ class CosNet(KernelSpec):
         "sigma_w": Positive("sigma_w"), "width": Maybe(Count("cosnet width", maximum=10**7)),
     }
     search: ClassVar[dict] = {"sigma_w": Search("log", 0.1, 100.0), "normalise": Search("bool", 0, 1)}
-    labels: ClassVar[dict] = {"sigma_w": "σ_w", "width": "N"}
+    labels: ClassVar[dict] = {"sigma_w": "σ_w", "width": "width N"}
     help: ClassVar[dict] = {"sigma_w": "sigma_w (default 10)", "width": "width (default: analytic kernel)"}
 
     def matrices(self, train: Points, test: Points, seed: int) -> tuple:

@@ -86,7 +86,7 @@ class Gaussian(KernelSpec):
         "radius": Maybe(Positive("radius", below=math.pi / 2, below_text="pi/2", hint="FS distances are at most pi/2")),
     }
     search: ClassVar[dict] = {"sigma": Search("log", 1e-2, 1e2), "normalise": Search("bool", 0, 1)}
-    labels: ClassVar[dict] = {"sigma": "σ", "squared": "squared", "radius": "r"}
+    labels: ClassVar[dict] = {"sigma": "σ (eq. 3.6)", "squared": "exp(−d²/2σ²)", "radius": "cutoff radius"}
     help: ClassVar[dict] = {"sigma": "width (default 30)", "squared": "exp(-d^2 / (2 sigma^2))",
                             "radius": "cutoff radius: sparse kernel"}
 
