@@ -304,6 +304,7 @@ def small_configs() -> list:
     from metricflow.networks.models import TrainConfig
     from metricflow.geometry.reference import KappaConfig
     from metricflow.studies.theory import TheoryConfig
+    from metricflow.studies.methods import MethodsConfig
     from metricflow.studies.tuning import TuneConfig
 
     flow = FlowConfig(kernel="delta", n_train=100, n_test=100, steps=3, lr=0.05)
@@ -324,6 +325,8 @@ def small_configs() -> list:
                             n_train=20, n_test=20, steps=3),
         DonaldsonConfig(ks=(1, 2), n_points=300, n_test=200, optimise=True, opt_steps=3),
         DonaldsonSweepConfig(psis=(0, 0.5), k=2, n_points=300, n_test=200),
+        MethodsConfig.preset("quick", n_test=100, k_max=1, donaldson_points=300, optimise=False, flow_train=40,
+                             flow_steps=2, network_points=200, epochs=1, phi=False, trained_kernel=False),
     ]
 
 
