@@ -1,8 +1,15 @@
 """metricflow: neural-network metric flows on Calabi–Yau manifolds.
 
-Importing metricflow turns on double precision in JAX (see ``metricflow/_jax.py``).
+The flat public API, re-exported from the layers (docs/ARCHITECTURE.md). Importing metricflow
+turns on double precision in JAX (``metricflow/_jax.py``). The job runner (cached, parallel
+runs of any config) is ``metricflow.jobs``; figures are ``metricflow.figures``.
+
+Example:
+  >>> from metricflow import FlowConfig, Gaussian, run_flow
+  >>> result = run_flow(FlowConfig(kernel=Gaussian(sigma=0.05, radius=0.3), n_train=1000, steps=20))
 """
 
+from metricflow.errors import ConfigTypeError, MetricflowError
 from metricflow.geometry.distance import (
     ZERO_BELOW,
     FSNeighbours,
@@ -11,72 +18,55 @@ from metricflow.geometry.distance import (
     nearest_neighbour_stats,
     projector_embedding,
 )
-from metricflow.flows.donaldson import DonaldsonConfig, DonaldsonResult, run_donaldson
-from metricflow.studies.moduli import DonaldsonSweepConfig
-from metricflow.errors import MetricflowError
-from metricflow.flows.flow import SCHEMA_VERSION as FLOW_SCHEMA_VERSION
-from metricflow.flows.flow import TABLE1, FlowConfig, FlowResult, run_flow, sample_in_chart
-from metricflow.kernels import KERNELS
-from metricflow.kernels import cosnet_empirical_kernel, cosnet_init, cosnet_kernel, cosnet_normalisation, cosnet_width, delta_kernel, gaussian_kernel, gaussian_kernel_sparse
-from metricflow.kernels import relu_ntk
-from metricflow.flows.losses import LOSSES, loss_gradient, loss_values, total_loss
 from metricflow.geometry.manifolds import MANIFOLDS, Manifold, manifold
 from metricflow.geometry.measures import Kappa, SigmaReport, eta, kappa, measure_sigma, sigma, volume_ratio, weighted_mean_se
-from metricflow.geometry.reference import KappaConfig, reference_kappa
 from metricflow.geometry.points import Points, SampleConfig, points_from_coordinates, sample_points
+from metricflow.geometry.reference import KappaConfig, reference_kappa
+from metricflow.kernels import (
+    KERNELS,
+    CosNet,
+    Delta,
+    Gaussian,
+    KernelSpec,
+    ReluNTK,
+    cosnet_empirical_kernel,
+    cosnet_init,
+    cosnet_kernel,
+    cosnet_normalisation,
+    cosnet_width,
+    delta_kernel,
+    gaussian_kernel,
+    gaussian_kernel_sparse,
+    kernel_spec,
+    relu_ntk,
+)
+from metricflow.flows.donaldson import DonaldsonConfig, DonaldsonResult, run_donaldson
+from metricflow.flows.flow import SCHEMA_VERSION as FLOW_SCHEMA_VERSION
+from metricflow.flows.flow import TABLE1, FlowConfig, FlowResult, flow_from_options, run_flow, sample_in_chart
+from metricflow.flows.losses import LOSSES, loss_gradient, loss_values, total_loss
+from metricflow.networks.models import TrainConfig, TrainResult, train
 from metricflow.networks.saved import TrainedModel, evaluate_model, load_model, save_model
+from metricflow.studies.methods import MethodsConfig, MethodsResult, run_methods
+from metricflow.studies.moduli import DonaldsonSweepConfig, run_donaldson_sweep
 
 __all__ = [
-    "DonaldsonConfig",
-    "DonaldsonResult",
-    "DonaldsonSweepConfig",
-    "run_donaldson",
-    "FLOW_SCHEMA_VERSION",
-    "KERNELS",
-    "LOSSES",
-    "TABLE1",
-    "FlowConfig",
-    "Kappa",
-    "KappaConfig",
-    "SigmaReport",
-    "measure_sigma",
-    "reference_kappa",
-    "weighted_mean_se",
-    "FlowResult",
-    "cosnet_empirical_kernel",
-    "cosnet_init",
-    "cosnet_kernel",
-    "cosnet_normalisation",
-    "cosnet_width",
-    "delta_kernel",
-    "gaussian_kernel",
-    "gaussian_kernel_sparse",
-    "loss_gradient",
-    "loss_values",
-    "relu_ntk",
-    "run_flow",
-    "sample_in_chart",
-    "total_loss",
-    "MANIFOLDS",
-    "ZERO_BELOW",
-    "FSNeighbours",
-    "Manifold",
-    "MetricflowError",
-    "Points",
-    "SampleConfig",
-    "eta",
-    "fs_distance",
-    "fs_distance_matrix",
-    "kappa",
-    "manifold",
-    "nearest_neighbour_stats",
-    "points_from_coordinates",
-    "projector_embedding",
-    "sample_points",
-    "TrainedModel",
-    "evaluate_model",
-    "load_model",
-    "save_model",
-    "sigma",
-    "volume_ratio",
+    # errors
+    "ConfigTypeError", "MetricflowError",
+    # geometry
+    "MANIFOLDS", "Manifold", "manifold", "Points", "SampleConfig", "points_from_coordinates", "sample_points",
+    "Kappa", "KappaConfig", "SigmaReport", "eta", "kappa", "measure_sigma", "reference_kappa", "sigma",
+    "volume_ratio", "weighted_mean_se",
+    "ZERO_BELOW", "FSNeighbours", "fs_distance", "fs_distance_matrix", "nearest_neighbour_stats", "projector_embedding",
+    # kernels
+    "KERNELS", "KernelSpec", "CosNet", "Delta", "Gaussian", "ReluNTK", "kernel_spec",
+    "cosnet_empirical_kernel", "cosnet_init", "cosnet_kernel", "cosnet_normalisation", "cosnet_width",
+    "delta_kernel", "gaussian_kernel", "gaussian_kernel_sparse", "relu_ntk",
+    # flows
+    "FLOW_SCHEMA_VERSION", "LOSSES", "TABLE1", "FlowConfig", "FlowResult", "flow_from_options", "run_flow",
+    "sample_in_chart", "loss_gradient", "loss_values", "total_loss",
+    "DonaldsonConfig", "DonaldsonResult", "run_donaldson",
+    # networks
+    "TrainConfig", "TrainResult", "train", "TrainedModel", "evaluate_model", "load_model", "save_model",
+    # studies
+    "DonaldsonSweepConfig", "run_donaldson_sweep", "MethodsConfig", "MethodsResult", "run_methods",
 ]

@@ -8,9 +8,7 @@ kernel's options appear as flags by themselves.
 
 from __future__ import annotations
 
-import argparse
-from decimal import Decimal, InvalidOperation
-
+from metricflow.cli.options import int_arg
 from metricflow.errors import MetricflowError
 from metricflow.kernels import KERNELS, KernelSpec, kernel_options, kernel_spec
 
@@ -25,17 +23,6 @@ def kernel_choices() -> list[str]:
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
-
-
-def _integer(text: str) -> int:
-    """'42', '1e5', '1_000' -> an int, exactly (decimal, never through float)."""
-    try:
-        value = Decimal(text.strip())
-    except (InvalidOperation, ValueError):
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if not value.is_finite() or value != value.to_integral_value():
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
-    return int(value)
 
 
 def _options() -> dict:
@@ -64,7 +51,7 @@ def add_kernel_flags(parser) -> None:
         if kind == "bool":
             parser.add_argument(_flag(name), dest=name, action="store_const", const=True, default=None, help=text)
         else:
-            parser.add_argument(_flag(name), dest=name, type=_integer if kind == "int" else float, default=None, help=text)
+            parser.add_argument(_flag(name), dest=name, type=int_arg if kind == "int" else float, default=None, help=text)
 
 
 def kernel_from_args(args) -> KernelSpec:

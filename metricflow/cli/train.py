@@ -59,7 +59,7 @@ def run_train(args) -> dict:
 
 def show_train(r: dict) -> str:
     c = r["config"]
-    v, se = r["val_sigma"], r["val_sigma_se"]
+    v = r["val_sigma"]
     f = r["final"]
     kappa = f"{r['kappa']:.7f} exact" if r["kappa_exact"] else f"{r['kappa']:.7f} ± {r['kappa_se']:.1e}"
     lines = [

@@ -63,6 +63,7 @@ from metricflow.geometry.manifolds import Manifold
 from metricflow.geometry.measures import Kappa, kappa, measure_sigma, volume_ratio_numpy
 from metricflow.geometry.reference import reference_kappa
 from metricflow.geometry.points import Points, SampleConfig, memory_estimate, points_from_coordinates, sample_points
+from metricflow.progress import Progress
 
 __all__ = ["SCHEMA_VERSION", "TABLE1", "UPDATES", "DEFAULT_LOSS", "DIVERGED_FACTOR", "FlowConfig", "FlowResult", "run_flow", "flow_on_points", "sample_in_chart", "flow_kernels", "flow_csv", "estimate_flow", "flow_from_options"]
 
@@ -90,7 +91,6 @@ TABLE1 = {name: dict(spec.table1) for name, spec in KERNELS.items()}
 SAMPLE_BATCH = 100_000
 MAX_OVERSAMPLE = 200
 
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)

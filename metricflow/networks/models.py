@@ -37,7 +37,7 @@ import functools
 import os
 import time
 from dataclasses import dataclass, field, fields
-from typing import Callable, ClassVar, Optional
+from typing import ClassVar, Optional
 
 import numpy as np
 
@@ -51,6 +51,7 @@ from metricflow.networks import metric_ntk
 from metricflow.networks.outputs import ModelInput, components, ddbar, hermitian, invariant_features, model_input
 from metricflow.geometry.points import Points, SampleConfig, sample_points
 from metricflow.geometry.reference import reference_kappa
+from metricflow.progress import Progress
 
 __all__ = [
     "MODELS",
@@ -96,7 +97,6 @@ RICCI_POINTS = 200
 # Points per chunk when the metric is evaluated on a whole set.
 EVAL_CHUNK = 5000
 
-Progress = Callable[..., None]
 
 
 # ---- configs ---------------------------------------------------------------------------

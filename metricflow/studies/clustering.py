@@ -33,7 +33,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field, fields
-from typing import Callable, ClassVar, NamedTuple, Optional
+from typing import ClassVar, NamedTuple, Optional
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -43,6 +43,7 @@ from metricflow.constraints import SEED, Count, Flag, OneOf, Real, validate
 from metricflow.errors import MetricflowError, check_count, check_memory
 from metricflow.estimates import Estimate
 from metricflow.geometry.manifolds import Manifold
+from metricflow.progress import Progress
 
 __all__ = [
     "CLUSTER_SCHEMA",
@@ -89,7 +90,6 @@ MAX_AGGLOMERATE_POINTS = 15_000
 # Rows of the first batch per block when the mean distances between clusters are summed.
 MEAN_ROWS = 2048
 
-Progress = Callable[[int, int, str], None]
 
 
 def _stream(seed: int, stream: int) -> np.random.Generator:

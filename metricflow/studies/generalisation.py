@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field, fields
-from typing import Callable, ClassVar, Optional
+from typing import ClassVar, Optional
 
 import numpy as np
 from scipy.stats import linregress
@@ -45,7 +45,7 @@ from metricflow.estimates import Estimate
 from metricflow.kernels import kernel_spec
 from metricflow.geometry.manifolds import Manifold
 from metricflow.geometry.points import SampleConfig, choose_patch, points_from_coordinates, sample_points
-from metricflow.progress import ConfigMap, serial_map
+from metricflow.progress import ConfigMap, Progress, serial_map
 
 __all__ = [
     "NOISE_SCHEMA",
@@ -104,7 +104,6 @@ LR_PER_POINT = 3e-4
 NOISE_STREAM = 3
 SCALING_STREAM = 4
 
-Progress = Callable[[int, int, str], None]
 
 
 def _json(value):

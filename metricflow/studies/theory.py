@@ -26,13 +26,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Optional
+from typing import ClassVar, Optional
 
 import numpy as np
 
 from metricflow.constraints import SEED, Count, Positive, validate
 from metricflow.errors import ConfigTypeError, MetricflowError, check_count, check_positive
 from metricflow.estimates import Estimate
+from metricflow.progress import Progress
 
 __all__ = ["THEORY_SCHEMA", "TheoryConfig", "TheoryResult", "run_theory", "estimate_theory"]
 
@@ -43,7 +44,6 @@ THEORY_SCHEMA = 1
 PROFILE_POINTS = 2001
 RADIAL_POINTS = 4001
 
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ from metricflow.kernels import KERNELS, START_KERNEL, Search, stream_seed
 from metricflow.flows.losses import LOSSES
 from metricflow.geometry.manifolds import Manifold
 from metricflow.hashing import config_key
-from metricflow.progress import ConfigMap, serial_map, stored_flags
+from metricflow.progress import ConfigMap, Progress, serial_map, stored_flags
 
 __all__ = [
     "TUNE_SCHEMA",
@@ -112,7 +112,6 @@ def search_space(kernel: str) -> dict:
 SCALES = {name: rule.scale for kernel in KERNELS for name, rule in search_space(kernel).items()}
 DEFAULT_BOUNDS = {kernel: {name: (rule.low, rule.high) for name, rule in search_space(kernel).items()} for kernel in KERNELS}
 
-Progress = Callable[[int, int, str], None]
 
 
 def _quiet(step: int, total: int, message: str = "") -> None:
