@@ -144,19 +144,10 @@ def test_describe_gives_plain_data():
 
 # ---- every registered config ----------------------------------------------------------------
 
-# Integer fields of the kinds that do not declare constraints yet (checked by code).
-_UNDECLARED = {
-    "FlowConfig": {"n_train": "train points", "n_test": "test points", "steps": "steps", "seed": "seed"},
-    "TuneConfig": {"iterations": "iterations", "init_points": "init points", "steps": "steps", "seed": "seed",
-                   "n_test": "test points", "spread_seeds": "spread seeds"},
-}
-
 
 def _integer_fields(config_type) -> dict:
     """field -> the name its messages use, for every Count or Points field of ``config_type``."""
-    rules = getattr(config_type, "constraints", None)
-    if rules is None:
-        return _UNDECLARED[config_type.__name__]
+    rules = config_type.constraints
     out = {}
     for name, rule in rules.items():
         inner = rule.inner if isinstance(rule, Maybe) else rule
@@ -189,9 +180,7 @@ def test_every_config_refuses_text_and_negatives_in_its_integer_fields(config_ty
 
 @pytest.mark.parametrize("config_type", _config_types(), ids=lambda t: t.__name__)
 def test_declared_constraints_name_real_fields_and_pass_the_defaults(config_type):
-    rules = getattr(config_type, "constraints", None)
-    if rules is None:
-        pytest.skip(f"{config_type.__name__} checks its fields in code")
+    rules = config_type.constraints
     names = {f.name for f in dataclasses.fields(config_type)}
     assert set(rules) <= names and "constraints" not in names
     default = config_type()

@@ -56,14 +56,15 @@ from metricflow.constraints import Points as PointCount
 from metricflow.errors import ConfigTypeError, MetricflowError
 from metricflow.estimates import Estimate
 from metricflow.kernels import KERNELS, MAX_DENSE_ENTRIES, KernelSpec, kernel_spec, row_sums
-from metricflow.kernels.base import stream_seed
 from metricflow.kernels.relu_ntk import TENSORFLOW_BYTES  # noqa: F401 (importable from here, as before)
 from metricflow.flows.losses import LOSSES, loss_gradient, relative_gradient
 from metricflow.geometry.manifolds import Manifold
 from metricflow.geometry.measures import Kappa, kappa, measure_sigma, volume_ratio_numpy
 from metricflow.geometry.reference import reference_kappa
-from metricflow.geometry.points import Points, SampleConfig, memory_estimate, points_from_coordinates, sample_points
+from metricflow.geometry.points import Points, memory_estimate
 from metricflow.progress import Progress
+from metricflow.flows.sampling import MAX_OVERSAMPLE, SAMPLE_BATCH, _stream_seed, sample_in_chart  # noqa: F401
+from metricflow.flows.updates import _apply, _nonpd, _paired_gain, _transport
 
 __all__ = ["SCHEMA_VERSION", "TABLE1", "UPDATES", "DEFAULT_LOSS", "DIVERGED_FACTOR", "FlowConfig", "FlowResult", "run_flow", "flow_on_points", "sample_in_chart", "flow_kernels", "flow_csv", "estimate_flow", "flow_from_options"]
 
@@ -86,10 +87,6 @@ DIVERGED_FACTOR = 1e6
 # table 1; its defaults are ours (docs/FLOWS.md).
 TABLE1 = {name: dict(spec.table1) for name, spec in KERNELS.items()}
 
-# Rejection sampling draws points in batches of at most this many, and gives up after
-# drawing MAX_OVERSAMPLE times the points asked for.
-SAMPLE_BATCH = 100_000
-MAX_OVERSAMPLE = 200
 
 
 
@@ -315,64 +312,6 @@ class FlowResult:
         return out
 
 
-# ---- sampling in one chart (section 3.1) -----------------------------------------------
-
-
-# An independent sampling seed for (seed, stream, batch) (kept here for the studies).
-_stream_seed = stream_seed
-
-
-def _concat(parts: list[Points]) -> Points:
-    names = ["z", "scale_index", "elim_index", "omega_sq", "jacobian", "g_fs", "weights"]
-    arrays = {n: np.concatenate([getattr(p, n) for p in parts]) for n in names}
-    return Points(parts[0].manifold, lines_drawn=sum(p.lines_drawn for p in parts), **arrays)
-
-
-def _most_common_chart(pts: Points) -> tuple:
-    charts, counts = np.unique(pts.chart, axis=0, return_counts=True)
-    return tuple(int(c) for c in charts[np.argmax(counts)])  # ties: lexicographically first
-
-
-def sample_in_chart(
-    manifold: Manifold, n: int, seed: int, stream: int, chart: Optional[tuple] = None, coordinates: str = "reject"
-) -> tuple[Points, tuple, int]:
-    """n points on the manifold whose metrics are all in one chart (section 3.1).
-
-    Args:
-      manifold: the hypersurface.
-      n: points wanted.
-      seed, stream: the sampling seeds are derived from (seed, stream, batch number).
-      chart: the (scale, elim) pair; None = most common chart of the first batch.
-      coordinates: "reject" keeps only points whose own best chart is ``chart``
-        (oversampling about 20 times on the quintic); "transform" recomputes n points in it.
-
-    Returns:
-      (points, chart, drawn): Points with N = n, the chart used, and the points drawn.
-    """
-    if coordinates == "transform":
-        pts = sample_points(SampleConfig(manifold, n, _stream_seed(seed, stream, 0)))
-        chart = _most_common_chart(pts) if chart is None else chart
-        pts = points_from_coordinates(manifold, pts.z, pts.lines_drawn, chart=np.tile(chart, (n, 1)))
-        return pts, chart, n
-    kept, have, drawn, batch = [], 0, 0, 0
-    while have < n:
-        size = int(min(SAMPLE_BATCH, max(2_000, 25 * (n - have))))
-        pts = sample_points(SampleConfig(manifold, size, _stream_seed(seed, stream, batch)))
-        if chart is None:
-            chart = _most_common_chart(pts)
-        mask = (pts.scale_index == chart[0]) & (pts.elim_index == chart[1])
-        kept.append(pts.subset(np.flatnonzero(mask)[: n - have]))
-        have += kept[-1].z.shape[0]
-        drawn += size
-        batch += 1
-        if have < n and drawn >= MAX_OVERSAMPLE * n + SAMPLE_BATCH:
-            raise MetricflowError(
-                f"chart {chart} held only {have:,} of {drawn:,} sampled points, fewer than the {n:,} "
-                "asked for; choose another chart or use coordinates='transform'"
-            )
-    return _concat(kept), tuple(chart), drawn
-
-
 # ---- kernels ---------------------------------------------------------------------------
 
 
@@ -384,41 +323,6 @@ def flow_kernels(config: FlowConfig, train: Points, test: Points):
     isolated_test counts test points whose kernel row is empty (only with a cutoff).
     """
     return config.kernel.matrices(train, test, config.seed)
-
-
-def _apply(k, grad: np.ndarray, norm: Optional[np.ndarray]) -> np.ndarray:
-    """sum_x' K(x, x') grad(x') for grad (N, n, n) complex; optionally divided by row sums."""
-    n, a, _ = grad.shape
-    flat = np.ascontiguousarray(grad).view(np.float64).reshape(n, 2 * a * a)
-    out = np.ascontiguousarray(np.asarray(k @ flat))
-    if norm is not None:
-        out /= norm[:, None]
-    return out.view(np.complex128).reshape(-1, a, a)
-
-
-def _nonpd(g: np.ndarray) -> np.ndarray:
-    """(N,) bool: the metric has an eigenvalue <= 0."""
-    return np.linalg.eigvalsh(g.astype(np.complex128, copy=False))[:, 0] <= 0.0
-
-
-def _transport(k, rate: np.ndarray, u: np.ndarray, normalise: bool) -> np.ndarray:
-    """c(x) = sum_x' Kn(x, x') rate(x') for the covariant update, shape (M,) float64.
-
-    normalise: Kn = K u' / sum_x'' K u'' (rows with sum <= 0 give 0: no update); else the
-    Monte-Carlo sum K u' / sum u.
-    """
-    num = np.asarray(k @ (u * rate), dtype=np.float64).reshape(-1)
-    if not normalise:
-        return num / np.sum(u)
-    den = np.asarray(k @ u, dtype=np.float64).reshape(-1)
-    return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
-
-
-def _paired_gain(before: np.ndarray, after: np.ndarray, w: np.ndarray) -> tuple[float, float]:
-    """Gain sum w before / sum w after and its standard error (delta method, same points)."""
-    b, a = np.sum(w * before), np.sum(w * after)
-    ratio = b / a
-    return float(ratio), float(np.sqrt(np.sum((w * (before - ratio * after)) ** 2)) / abs(a))
 
 
 def run_flow(config: FlowConfig, progress: Optional[Progress] = None) -> FlowResult:

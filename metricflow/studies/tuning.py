@@ -39,11 +39,12 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field, fields
-from typing import Callable, NamedTuple, Optional, Sequence
+from typing import Callable, ClassVar, NamedTuple, Optional, Sequence
 
 import numpy as np
 
-from metricflow.errors import MetricflowError, check_count, check_points
+from metricflow.constraints import SEED, Count, Flag, OneOf, Points, validate
+from metricflow.errors import MetricflowError, check_count
 from metricflow.flows.flow import SCHEMA_VERSION as FLOW_SCHEMA
 from metricflow.flows.flow import DEFAULT_LOSS, UPDATES, FlowConfig, FlowResult, estimate_flow, flow_from_options, run_flow
 from metricflow.estimates import Estimate
@@ -386,27 +387,26 @@ class TuneConfig:
     batch: int = field(default=1, metadata={"key": "omit-default"})
     update: str = "covariant"
 
+    constraints: ClassVar[dict] = {
+        "update": OneOf(UPDATES, "update"),
+        "batch": Count("batch", maximum=256),
+        "diverged": OneOf(("last", "floor"), "diverged", either=True),
+        "iterations": Count("iterations", minimum=0, maximum=10_000),
+        "init_points": Count("init points", maximum=10_000),
+        "steps": Count("steps", maximum=100_000),
+        "seed": SEED,
+        "n_test": Points("test points"),
+        "spread_seeds": Count("spread seeds", minimum=0, maximum=1000),
+        "weighted": Flag("weighted"),
+    }
+
     def __post_init__(self):
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        if self.update not in UPDATES:
-            raise MetricflowError(f"unknown update {self.update!r}; expected one of {', '.join(UPDATES)}")
+        # the kernel registry may grow after import (a new kernel registered at run time)
+        validate(self, {**self.constraints, "kernel": OneOf(tuple(KERNELS), "kernel")})
         if self.loss is None:
-            set_("loss", DEFAULT_LOSS[self.update])
-        set_("batch", check_count(self.batch, "batch", minimum=1, maximum=256))
-        if self.kernel not in KERNELS:
-            raise MetricflowError(f"unknown kernel {self.kernel!r}; expected one of {', '.join(KERNELS)}")
-        if self.loss not in LOSSES:
-            raise MetricflowError(f"unknown loss {self.loss!r}; expected one of {', '.join(LOSSES)}")
-        if self.diverged not in ("last", "floor"):
-            raise MetricflowError(f"diverged must be 'last' or 'floor', got {self.diverged!r}")
-        set_("iterations", check_count(self.iterations, "iterations", minimum=0, maximum=10_000))
-        set_("init_points", check_count(self.init_points, "init points", minimum=1, maximum=10_000))
-        set_("steps", check_count(self.steps, "steps", minimum=1, maximum=100_000))
-        set_("seed", check_count(self.seed, "seed", minimum=0, maximum=2**63))
-        set_("n_test", check_points(self.n_test, "test points"))
-        set_("spread_seeds", check_count(self.spread_seeds, "spread seeds", minimum=0, maximum=1000))
-        set_("weighted", bool(self.weighted))
-        set_("bounds", _resolve_bounds(self.kernel, self.bounds))
+            object.__setattr__(self, "loss", DEFAULT_LOSS[self.update])
+        validate(self, {"loss": OneOf(tuple(LOSSES), "loss")})
+        object.__setattr__(self, "bounds", _resolve_bounds(self.kernel, self.bounds))
 
     @property
     def evaluations(self) -> int:
