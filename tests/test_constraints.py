@@ -194,9 +194,10 @@ def test_declared_constraints_name_real_fields_and_pass_the_defaults(config_type
 
 def test_cli_reports_a_config_type_error_in_one_line_with_exit_2(monkeypatch, capsys):
     from metricflow.cli import main as cli
+    from metricflow.cli import sample
 
     # --points read as text, as a flag without a parser would pass it: SampleConfig refuses it.
-    monkeypatch.setattr(cli, "_int", str)
+    monkeypatch.setattr(sample, "int_arg", str)
     status = cli.main(["sample", "--points", "100", "--no-cache"])
     out, err = capsys.readouterr()
     assert status == 2 and out == ""
