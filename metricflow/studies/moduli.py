@@ -64,7 +64,7 @@ class DonaldsonSweepConfig:
     phi_points: int = field(default=5000, metadata={"key": "omit-default"})
 
     # As in DonaldsonConfig; the degree is checked by Manifold, the cross-field checks by
-    # DonaldsonConfig (donaldson_configs below).
+    # DonaldsonConfig and TrainConfig (configs below).
     constraints: ClassVar[dict] = {
         "k": Count("degree k", maximum=MAX_K),
         **{name: DonaldsonConfig.constraints[name] for name in ("n_points", "n_test", "seed", "tol", "max_iterations")},
