@@ -84,13 +84,15 @@ def show_result(result) -> None:
 
 def sweep_controls() -> DonaldsonSweepConfig:
     """The sweep's widgets, as a DonaldsonSweepConfig (raises MetricflowError on bad input)."""
-    c = st.columns([3, 1, 1, 1])
+    c = st.columns([3, 1, 1, 1, 1])
     psis = c[0].text_input("ψ values", ", ".join(psi_label(p) for p in SWEEP_PSIS))
     k = c[1].slider("k", 1, MAX_K, 3, key="sweep_k")
     n_points = count_input(c[2], "Points per ψ", 100, 1_000_000, 10_000, step=1000, key="sweep_points")
     seed = count_input(c[3], "Seed", 0, 2**31 - 1, 0, key="sweep_seed")
+    phi_epochs = count_input(c[4], "φ network epochs", 0, 10_000, 0, key="sweep_phi_epochs",
+                             help=f"also train the φ network at each ψ ({DonaldsonSweepConfig.phi_points:,} points); 0 = off")
     return DonaldsonSweepConfig(psis=parse_psis(psis), k=int(k), n_points=int(n_points), n_test=int(n_points),
-                                seed=int(seed))
+                                seed=int(seed), phi_epochs=int(phi_epochs))
 
 
 def show_sweep(result) -> None:
@@ -115,11 +117,12 @@ def main() -> None:
     except MetricflowError as err:
         st.error(str(err))
     st.header("Along the Dwork family")
-    st.markdown("σ of g_FS and of the balanced metric at one k for several ψ: one cached Donaldson job per ψ.")
+    st.markdown("σ of g_FS and of the balanced metric at one k for several ψ, and optionally of the φ network "
+                "after a fixed number of epochs: one cached Donaldson job (and one network job) per ψ.")
     try:
         sweep = sweep_controls()
         job_section("donaldson_sweep", sweep, show_sweep, hint="Choose the ψ values and k, then press Run.",
-                    cost_text=f" for {len(sweep.psis)} jobs")
+                    cost_text=f" for {len(sweep.configs())} jobs")
     except MetricflowError as err:
         st.error(str(err))
 

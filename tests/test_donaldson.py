@@ -239,6 +239,59 @@ def test_sweep_fans_out_one_job_per_psi():
         DonaldsonSweepConfig(psis=(0, 1))
 
 
+def test_sweep_trains_the_phi_network_per_psi_in_the_same_map_call(monkeypatch):
+    # phi on at a tiny size: one map_configs call gets the Donaldson and the phi configs, and
+    # the phi sigma at each psi is that of train() run directly on the same TrainConfig.
+    from metricflow.figures.donaldson import donaldson_sweep_figure
+    from metricflow.geometry import reference
+    from metricflow.networks.models import TrainConfig, train
+
+    off = Manifold(5, 0.5)
+    monkeypatch.setitem(reference._known, off, estimate_kappa(off, 50_000, 0))  # not 10^6 points
+    config = DonaldsonSweepConfig(psis=(0, 0.5), k=2, n_points=300, n_test=200, phi_epochs=2, phi_points=100)
+    calls = []
+
+    def map_configs(function, configs):
+        calls.append([type(c).__name__ for c in configs])
+        return [function(c) for c in configs]
+
+    r = run_donaldson_sweep(config, map_configs=map_configs)
+    assert calls == [["DonaldsonConfig"] * 2 + ["TrainConfig"] * 2]
+    for i, psi in enumerate((0, 0.5)):
+        direct = train(TrainConfig(model="phi", n_points=100, epochs=2, val_fraction=0.2, ricci=False, seed=0,
+                                   manifold=Manifold(5, psi)))
+        assert (r.phi_sigma[i], r.phi_sigma_se[i]) == (direct.val_sigma[-1], direct.val_sigma_se[-1])
+        assert direct.kappa.value == r.kappa[i] and 0 < r.phi_seconds[i] < np.inf
+    row = r.summary()["per_psi"][1]
+    assert (row["phi_sigma"], row["phi_sigma_se"], row["phi_seconds"]) == (r.phi_sigma[1], r.phi_sigma_se[1], r.phi_seconds[1])
+    fig = donaldson_sweep_figure(r)
+    assert [t.name for t in fig.data] == ["g_FS", "balanced, k = 2", "φ network, 2 epochs"]
+    assert list(fig.data[2].y) == r.phi_sigma.tolist()
+
+
+def test_sweep_without_the_network_keeps_its_canonical_json_and_nan_columns():
+    from metricflow.hashing import canonical_json
+
+    main_json = (  # DonaldsonSweepConfig() before the phi network was added
+        '{"__type__":"metricflow.studies.moduli.DonaldsonSweepConfig","degree":5,"k":3,"max_iterations":200,'
+        '"n_points":20000,"n_test":20000,"psis":[[0.0,0.0],[0.1,0.0],[0.3,0.0],[0.5,0.0],[0.8,0.0],[1.5,0.0],'
+        '[10.0,3.0]],"seed":0,"tol":1e-06}'
+    )
+    assert canonical_json(DonaldsonSweepConfig()) == main_json
+    assert canonical_json(DonaldsonSweepConfig(phi_epochs=0, phi_points=5000)) == main_json
+    assert '"phi_epochs":3' in canonical_json(DonaldsonSweepConfig(phi_epochs=3))
+    assert DonaldsonSweepConfig().configs() == DonaldsonSweepConfig().donaldson_configs()
+    assert [c.model for c in DonaldsonSweepConfig(psis=(0, 2), phi_epochs=1).phi_configs()] == ["phi", "phi"]
+    with pytest.raises(MetricflowError, match="phi points must be at least 50"):
+        DonaldsonSweepConfig(phi_epochs=1, phi_points=10)
+    from metricflow.studies.moduli import DonaldsonSweepResult
+
+    off = DonaldsonSweepResult(DonaldsonSweepConfig(psis=(0, 2)), np.array([0, 2 + 0j]), *(np.ones(2),) * 8,
+                               np.ones(2, np.int64), np.ones(2))
+    assert off.phi_sigma.shape == (2,) and np.isnan([off.phi_sigma, off.phi_sigma_se, off.phi_seconds]).all()
+    assert "phi_sigma" not in off.summary()["per_psi"][0] and "phi_epochs" not in off.summary()
+
+
 # ---- the dashboard page ----------------------------------------------------------------
 
 

@@ -324,7 +324,7 @@ def small_configs() -> list:
         TrainedKernelConfig(train=TrainConfig(n_points=200, epochs=1, width=8, depth=1, ricci=False),
                             n_train=20, n_test=20, steps=3),
         DonaldsonConfig(ks=(1, 2), n_points=300, n_test=200, optimise=True, opt_steps=3),
-        DonaldsonSweepConfig(psis=(0, 0.5), k=2, n_points=300, n_test=200),
+        DonaldsonSweepConfig(psis=(0, 0.5), k=2, n_points=300, n_test=200, phi_epochs=1, phi_points=100),
         MethodsConfig.preset("quick", n_test=100, k_max=1, donaldson_points=300, optimise=False, flow_train=40,
                              flow_steps=2, network_points=200, epochs=1, phi=False, trained_kernel=False),
     ]

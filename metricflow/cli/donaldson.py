@@ -69,6 +69,10 @@ def add_donaldson_sweep(sub) -> None:
     p.add_argument("--points", type=int_arg, default=20_000, help="points N for the T-operator (default 2e4)")
     p.add_argument("--test", type=int_arg, default=None, help="fresh test points (default: as --points)")
     p.add_argument("--degree", type=int_arg, default=5, help="Dwork degree d (default 5, quintics)")
+    p.add_argument("--phi-epochs", type=int_arg, default=0,
+                   help="also train the phi network at each psi for this many epochs (default 0: off)")
+    p.add_argument("--phi-points", type=int_arg, default=5000,
+                   help="points of the phi network, a fifth held out for its sigma (default 5000)")
     p.set_defaults(run=run_donaldson_sweep, show=show_donaldson_sweep)
 
 
@@ -79,18 +83,24 @@ def run_donaldson_sweep(args) -> dict:
     config = DonaldsonSweepConfig(
         psis=complex_list(args.psis, empty="give at least one psi value"), k=args.k, n_points=args.points,
         n_test=args.points if args.test is None else args.test, seed=args.seed, degree=args.degree,
+        phi_epochs=args.phi_epochs, phi_points=args.phi_points,
     )
     if args.no_cache:
-        from metricflow.flows.donaldson import run_donaldson as one
-
-        return sweep(config, map_configs=lambda function, cs: [one(c) for c in cs]).summary()
+        return sweep(config).summary()  # every piece here, one after another
     return run_job(config).summary()
 
 
 def show_donaldson_sweep(r: dict) -> str:
-    lines = [f"balanced metrics at k = {r['k']}, {r['points']:,} points, {r['test_points']:,} test points",
-             f"{'psi':>10} {'sigma_FS':>16} {'sigma_k':>16} {'kappa':>10} {'iter':>5}"]
+    phi = "phi_epochs" in r
+    head = f"balanced metrics at k = {r['k']}, {r['points']:,} points, {r['test_points']:,} test points"
+    if phi:
+        head += f"; phi network {r['phi_epochs']} epochs on {r['phi_points']:,} points"
+    lines = [head, f"{'psi':>10} {'sigma_FS':>16} {'sigma_k':>16} {'kappa':>10} {'iter':>5}"
+             + (f" {'sigma_phi':>16} {'seconds':>8}" if phi else "")]
     for row in r["per_psi"]:
-        lines.append(f"{complex(*row['psi']):>10g} {row['sigma_fs']:>8.4f} ± {row['sigma_fs_se']:.4f} "
-                     f"{row['sigma']:>8.4f} ± {row['sigma_se']:.4f} {row['kappa']:>10.6f} {row['iterations']:>5}")
+        line = (f"{complex(*row['psi']):>10g} {row['sigma_fs']:>8.4f} ± {row['sigma_fs_se']:.4f} "
+                f"{row['sigma']:>8.4f} ± {row['sigma_se']:.4f} {row['kappa']:>10.6f} {row['iterations']:>5}")
+        if phi:
+            line += f" {row['phi_sigma']:>8.4f} ± {row['phi_sigma_se']:.4f} {row['phi_seconds']:>8.1f}"
+        lines.append(line)
     return "\n".join(lines)

@@ -14,7 +14,7 @@ __all__ = [
     "psi_label",
 ]
 
-BALANCED, OPTIMISED, FS = "#1f77b4", "#d62728", "#7f7f7f"
+BALANCED, OPTIMISED, FS, PHI = "#1f77b4", "#d62728", "#7f7f7f", "#2ca02c"
 
 
 def _finite(a) -> bool:
@@ -103,7 +103,8 @@ def psi_label(psi: complex) -> str:
 
 
 def donaldson_sweep_figure(result) -> go.Figure:
-    """sigma_FS(psi) and the balanced sigma_k(psi) along the Dwork family, with errors."""
+    """sigma_FS(psi), the balanced sigma_k(psi) and, when the sweep trained it, the phi
+    network's sigma(psi) after its epochs, along the Dwork family, with errors."""
     r = result
     labels = [psi_label(p) for p in r.psis]
     fig = go.Figure()
@@ -111,6 +112,10 @@ def donaldson_sweep_figure(result) -> go.Figure:
                              error_y=dict(type="data", array=r.sigma_fs_se.tolist()), line=dict(color=FS)))
     fig.add_trace(go.Scatter(x=labels, y=r.sigma.tolist(), mode="lines+markers", name=f"balanced, k = {r.config.k}",
                              error_y=dict(type="data", array=r.sigma_se.tolist()), line=dict(color=BALANCED)))
+    if _finite(r.phi_sigma):
+        fig.add_trace(go.Scatter(x=labels, y=r.phi_sigma.tolist(), mode="lines+markers",
+                                 name=f"φ network, {r.config.phi_epochs} epochs",
+                                 error_y=dict(type="data", array=r.phi_sigma_se.tolist()), line=dict(color=PHI)))
     fig.update_layout(title="σ along the Dwork family", xaxis_title="ψ", yaxis_title="σ",
                       xaxis=dict(type="category"))
     return fig

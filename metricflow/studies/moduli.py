@@ -1,9 +1,10 @@
-"""The moduli dependence along the Dwork family: sigma of g_FS and of Donaldson's balanced
-metric g_k as functions of psi, one Donaldson run per psi."""
+"""The moduli dependence along the Dwork family: sigma of g_FS, of Donaldson's balanced
+metric g_k and (optionally) of the phi network after a fixed budget, as functions of psi:
+one Donaldson run and one phi-network run per psi, all through one ``map_configs`` call."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Optional
 
 import numpy as np
@@ -13,6 +14,7 @@ from metricflow.errors import ConfigTypeError, MetricflowError
 from metricflow.estimates import Estimate
 from metricflow.flows.donaldson import MAX_K, SWEEP_PSIS, DonaldsonConfig, estimate_donaldson, run_donaldson
 from metricflow.geometry.manifolds import Manifold
+from metricflow.networks.models import TrainConfig, TrainResult, estimate_train, train
 from metricflow.progress import ConfigMap, Progress, no_progress, serial_map
 
 __all__ = [
@@ -20,10 +22,16 @@ __all__ = [
     "DonaldsonSweepConfig",
     "DonaldsonSweepResult",
     "run_donaldson_sweep",
+    "run_sweep_config",
     "estimate_donaldson_sweep",
+    "PHI_VAL_FRACTION",
 ]
 
-DONALDSON_SWEEP_SCHEMA = 1
+# Bump when DonaldsonSweepResult's fields or their meaning change (2: the phi network's sigma).
+DONALDSON_SWEEP_SCHEMA = 2
+
+# The fraction of the phi network's points held out: its sigma is measured on them.
+PHI_VAL_FRACTION = 0.2
 
 
 # ---- the moduli sweep -----------------------------------------------------------------
@@ -38,6 +46,9 @@ class DonaldsonSweepConfig:
       k: the degree of the balanced metric.
       n_points, n_test, seed, tol, max_iterations: as in DonaldsonConfig.
       degree: the Dwork degree d (5: quintics).
+      phi_epochs: also train the phi network (Kahler, g_FS + d dbar phi, 3 x 64, Adam) at each
+        psi for this many epochs; 0 = off.
+      phi_points: the phi network's points, PHI_VAL_FRACTION of them held out for its sigma.
     """
 
     psis: tuple = SWEEP_PSIS
@@ -48,12 +59,17 @@ class DonaldsonSweepConfig:
     tol: float = 1e-6
     max_iterations: int = 200
     degree: int = 5
+    # Left out of the canonical JSON at their defaults: a sweep without the network keeps it.
+    phi_epochs: int = field(default=0, metadata={"key": "omit-default"})
+    phi_points: int = field(default=5000, metadata={"key": "omit-default"})
 
     # As in DonaldsonConfig; the degree is checked by Manifold, the cross-field checks by
-    # DonaldsonConfig (donaldson_configs below).
+    # DonaldsonConfig and TrainConfig (configs below).
     constraints: ClassVar[dict] = {
         "k": Count("degree k", maximum=MAX_K),
         **{name: DonaldsonConfig.constraints[name] for name in ("n_points", "n_test", "seed", "tol", "max_iterations")},
+        "phi_epochs": Count("phi epochs", minimum=0, maximum=10_000),
+        "phi_points": Count("phi points", minimum=50, maximum=10_000_000),
     }
 
     def __post_init__(self):
@@ -67,8 +83,7 @@ class DonaldsonSweepConfig:
         if len(set(psis)) != len(psis):
             raise MetricflowError(f"psis must not repeat, got {psis}")
         object.__setattr__(self, "psis", psis)
-        for cfg in self.donaldson_configs():  # validates psi and the sizes, one line each
-            pass
+        self.configs()  # validates psi and the sizes, one line each
 
     def donaldson_configs(self) -> list[DonaldsonConfig]:
         """The per-psi DonaldsonConfigs of degrees (1, k)."""
@@ -78,6 +93,21 @@ class DonaldsonSweepConfig:
                             tol=self.tol, max_iterations=self.max_iterations)
             for p in self.psis
         ]
+
+    def phi_configs(self) -> list[TrainConfig]:
+        """The per-psi phi-network TrainConfigs (empty when phi_epochs is 0)."""
+        if self.phi_epochs == 0:
+            return []
+        return [
+            TrainConfig(model="phi", n_points=self.phi_points, epochs=self.phi_epochs,
+                        val_fraction=PHI_VAL_FRACTION, ricci=False, seed=self.seed,
+                        manifold=Manifold(self.degree, p))
+            for p in self.psis
+        ]
+
+    def configs(self) -> list:
+        """Every piece of the sweep: the DonaldsonConfigs, then the phi TrainConfigs."""
+        return self.donaldson_configs() + self.phi_configs()
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,7 +122,11 @@ class DonaldsonSweepResult:
       sigma_self, sigma_self_se: the balanced g_k, self-normalised.
       kappa, kappa_se: the reference kappa of each psi.
       iterations: (P,) int64 at degree k.
-      seconds: (P,) float64, wall time of each psi's job.
+      seconds: (P,) float64, wall time of each psi's Donaldson job.
+      phi_sigma, phi_sigma_se: (P,) float64, the phi network's reference-kappa sigma on its
+        validation points after the last epoch (``TrainResult.val_sigma[-1]``); NaN when
+        the config's phi_epochs is 0.
+      phi_seconds: (P,) float64, its training seconds (optimizer steps only); NaN when off.
     """
 
     config: DonaldsonSweepConfig
@@ -107,9 +141,18 @@ class DonaldsonSweepResult:
     kappa_se: np.ndarray
     iterations: np.ndarray
     seconds: np.ndarray
+    phi_sigma: Optional[np.ndarray] = None  # None: NaN at every psi (the network is off)
+    phi_sigma_se: Optional[np.ndarray] = None
+    phi_seconds: Optional[np.ndarray] = None
+
+    def __post_init__(self):
+        for name in ("phi_sigma", "phi_sigma_se", "phi_seconds"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.full(len(self.psis), np.nan))
 
     def summary(self) -> dict:
-        """JSON-ready: one row per psi."""
+        """JSON-ready: one row per psi (with phi_sigma, phi_sigma_se, phi_seconds when the
+        phi network ran)."""
         rows = []
         for i, p in enumerate(self.psis):
             rows.append({
@@ -120,25 +163,48 @@ class DonaldsonSweepResult:
                 "kappa_se": float(self.kappa_se[i]), "iterations": int(self.iterations[i]),
                 "seconds": float(self.seconds[i]),
             })
+            if self.config.phi_epochs:
+                rows[-1].update(phi_sigma=float(self.phi_sigma[i]), phi_sigma_se=float(self.phi_sigma_se[i]),
+                                phi_seconds=float(self.phi_seconds[i]))
         c = self.config
-        return {"k": c.k, "points": c.n_points, "test_points": c.n_test, "seed": c.seed, "per_psi": rows}
+        out = {"k": c.k, "points": c.n_points, "test_points": c.n_test, "seed": c.seed, "per_psi": rows}
+        if c.phi_epochs:
+            out.update(phi_epochs=c.phi_epochs, phi_points=c.phi_points)
+        return out
+
+
+def run_sweep_config(config):
+    """Run one piece of the sweep (the ``map_configs`` function): a DonaldsonConfig with
+    ``run_donaldson``, a TrainConfig with ``train``."""
+    if isinstance(config, DonaldsonConfig):
+        return run_donaldson(config)
+    if isinstance(config, TrainConfig):
+        return train(config)
+    raise MetricflowError(f"the Donaldson sweep runs no {type(config).__name__}")
 
 
 def run_donaldson_sweep(
     config: DonaldsonSweepConfig, progress: Optional[Progress] = None, map_configs: ConfigMap = serial_map
 ) -> DonaldsonSweepResult:
-    """One Donaldson run per psi, then sigma_FS(psi) and sigma_k(psi).
+    """One Donaldson run (and one phi-network run) per psi, then sigma_FS(psi), sigma_k(psi)
+    and the network's sigma(psi).
 
     Args:
       config: the sweep.
       progress: optional ``progress(done, total, message)``.
-      map_configs: runs the DonaldsonConfigs (``metricflow.progress.ConfigMap``); the job
-        runner passes one that makes each a cached job, run in parallel.
+      map_configs: runs the DonaldsonConfigs and the phi TrainConfigs in one call
+        (``metricflow.progress.ConfigMap``) with ``run_sweep_config``; the job runner passes
+        one that makes each a cached job, run in parallel.
     """
     report = progress or no_progress
-    report(0, 1, f"Donaldson's algorithm at {len(config.psis)} values of psi")
-    results = map_configs(run_donaldson, config.donaldson_configs())
+    P = len(config.psis)
+    what = " and the phi network" if config.phi_epochs else ""
+    report(0, 1, f"Donaldson's algorithm{what} at {P} values of psi")
+    pieces = map_configs(run_sweep_config, config.configs())
     report(1, 1, "done")
+    results, nets = pieces[:P], pieces[P:]
+    if not all(isinstance(r, TrainResult) for r in nets):
+        raise MetricflowError("the sweep's map_configs returned the results out of order")
     last = lambda r, name: float(getattr(r, name)[-1])  # noqa: E731
     arr = lambda vals, dtype=np.float64: np.asarray(vals, dtype=dtype)  # noqa: E731
     return DonaldsonSweepResult(
@@ -150,10 +216,13 @@ def run_donaldson_sweep(
         kappa=arr([r.kappa for r in results]), kappa_se=arr([r.kappa_se for r in results]),
         iterations=arr([int(r.iterations[-1]) for r in results], np.int64),
         seconds=arr([r.total_seconds for r in results]),
+        phi_sigma=arr([r.val_sigma[-1] for r in nets]) if nets else None,
+        phi_sigma_se=arr([r.val_sigma_se[-1] for r in nets]) if nets else None,
+        phi_seconds=arr([r.train_seconds[-1] for r in nets]) if nets else None,
     )
 
 
 def estimate_donaldson_sweep(config: DonaldsonSweepConfig):
     """The sum of the per-psi estimates (they may run in parallel), and the largest memory."""
-    parts = [estimate_donaldson(c) for c in config.donaldson_configs()]
+    parts = [estimate_donaldson(c) for c in config.donaldson_configs()] + [estimate_train(c) for c in config.phi_configs()]
     return Estimate(float(sum(p.seconds for p in parts)), int(max(p.bytes for p in parts)))
