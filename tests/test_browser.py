@@ -180,3 +180,22 @@ def test_an_out_of_range_count_disables_run_in_chromium(server, page):
     lr.fill("0.3162")
     lr.press("Enter")
     expect(page.get_by_text("Run is disabled")).to_have_count(0, timeout=30_000)
+
+
+def test_methods_page_renders_in_chromium(server, page):
+    """The methods comparison page draws its controls, its job's estimate and the sidebar;
+    the app's navigation lists it first (AppTest runs a comparison: tests/test_methods.py)."""
+    import re
+
+    from playwright.sync_api import expect
+
+    page.goto(f"{server}/Methods_compared")
+    expect(page.get_by_label("Test points")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text(re.compile(r"^Estimate for \d+ jobs.*: about"))).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("button", name="Run")).to_be_enabled()
+    expect(page.get_by_label("Dask scheduler")).to_have_count(1)
+    page.screenshot(path=str(ARTIFACTS / "methods.png"))
+    page.goto(server)  # the app's navigation lists it first, after the home page
+    expect(page.get_by_text("Cached results")).to_be_visible(timeout=30_000)
+    links = page.locator("[data-testid='stSidebarNav'] a").all_inner_texts()
+    assert links[0].endswith("Home") and links[1] == "Methods compared", links
