@@ -328,7 +328,7 @@ def test_float32_metrics_floor_the_covariant_delta_flow():
 
 
 def test_paired_gain_error_matches_a_bootstrap_and_ignores_the_weights_sign():
-    from metricflow.flows.flow import _paired_gain
+    from metricflow.flows.updates import paired_gain as _paired_gain
 
     rng = np.random.default_rng(0)
     before = rng.uniform(0.5, 1.0, 1000)

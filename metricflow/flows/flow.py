@@ -63,8 +63,8 @@ from metricflow.geometry.measures import Kappa, kappa, measure_sigma, volume_rat
 from metricflow.geometry.reference import reference_kappa
 from metricflow.geometry.points import Points, memory_estimate
 from metricflow.progress import Progress
-from metricflow.flows.sampling import MAX_OVERSAMPLE, SAMPLE_BATCH, _stream_seed, sample_in_chart  # noqa: F401
-from metricflow.flows.updates import _apply, _nonpd, _paired_gain, _transport
+from metricflow.flows.sampling import SAMPLE_BATCH, sample_in_chart
+from metricflow.flows.updates import apply_kernel, nonpd, paired_gain, transport
 
 __all__ = ["SCHEMA_VERSION", "TABLE1", "UPDATES", "DEFAULT_LOSS", "DIVERGED_FACTOR", "FlowConfig", "FlowResult", "run_flow", "flow_on_points", "sample_in_chart", "flow_kernels", "flow_csv", "estimate_flow", "flow_from_options"]
 
@@ -428,7 +428,7 @@ def flow_on_points(
                 return f"sigma on the {part} points became NaN/inf (metric entries overflowed)"
             if step > 0 and rep.sigma > DIVERGED_FACTOR * hist[part, "sigma"][0]:
                 return f"sigma on the {part} points grew to {rep.sigma:.3g}, over {DIVERGED_FACTOR:g} times its start"
-            bad = _nonpd(g)
+            bad = nonpd(g)
             # sigma over the PD points (NaN if there are none)
             pd = measure_sigma(g, pts.omega_sq, pts.weights, kref, mask=~bad) if bad.any() else rep
             reports[part] = (rep, pd, int(bad.sum()))
@@ -456,8 +456,8 @@ def flow_on_points(
                 stopped = f"the {c.loss} loss gradient is NaN/inf at {bad:,} train points; {lr_hint}"
                 diverged = step
                 break
-            shift_train = -c.lr / dim * _transport(k_train, rate, loss_weights, c.normalise)
-            shift_test = -c.lr / dim * _transport(k_test, rate, loss_weights, c.normalise)
+            shift_train = -c.lr / dim * transport(k_train, rate, loss_weights, c.normalise)
+            shift_test = -c.lr / dim * transport(k_test, rate, loss_weights, c.normalise)
             if c.clip is not None:
                 clipped[step - 1] = float(np.mean(np.abs(shift_train) > c.clip))
                 shift_train = np.clip(shift_train, -c.clip, c.clip)
@@ -478,7 +478,7 @@ def flow_on_points(
                 diverged = step
                 break
             grad = 0.5 * (grad + np.conj(np.swapaxes(grad, 1, 2)))  # remove autodiff rounding asymmetry
-            upd_train, upd_test = _apply(k_train, grad, norm_train), _apply(k_test, grad, norm_test)
+            upd_train, upd_test = apply_kernel(k_train, grad, norm_train), apply_kernel(k_test, grad, norm_test)
             if c.clip is not None:
                 ratio = c.lr * np.linalg.norm(upd_train, axis=(1, 2)) / np.linalg.norm(g_train, axis=(1, 2))
                 clipped[step - 1] = float(np.mean(ratio > c.clip))
@@ -504,10 +504,10 @@ def flow_on_points(
     if diverged is None:
         for part, g in (("train", g_train), ("test", g_test)):
             pts = sets[part]
-            gains[part] = _paired_gain(dev0[part], deviation(g, pts), pts.weights)
-        pd = ~_nonpd(g_test)
+            gains[part] = paired_gain(dev0[part], deviation(g, pts), pts.weights)
+        pd = ~nonpd(g_test)
         gains["test_pd"] = (
-            _paired_gain(dev0["test"][pd], deviation(g_test[pd], test.subset(pd)), test.weights[pd]) if pd.any() else (None, None)
+            paired_gain(dev0["test"][pd], deviation(g_test[pd], test.subset(pd)), test.weights[pd]) if pd.any() else (None, None)
         )
     none = (None, None)
     frac = lambda part: hist[part, "nonpd_count"] / len(sets[part])  # noqa: E731

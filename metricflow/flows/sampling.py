@@ -20,8 +20,6 @@ SAMPLE_BATCH = 100_000
 MAX_OVERSAMPLE = 200
 
 
-# An independent sampling seed for (seed, stream, batch) (kept here for the studies).
-_stream_seed = stream_seed
 
 
 def _concat(parts: list[Points]) -> Points:
@@ -52,14 +50,14 @@ def sample_in_chart(
       (points, chart, drawn): Points with N = n, the chart used, and the points drawn.
     """
     if coordinates == "transform":
-        pts = sample_points(SampleConfig(manifold, n, _stream_seed(seed, stream, 0)))
+        pts = sample_points(SampleConfig(manifold, n, stream_seed(seed, stream, 0)))
         chart = _most_common_chart(pts) if chart is None else chart
         pts = points_from_coordinates(manifold, pts.z, pts.lines_drawn, chart=np.tile(chart, (n, 1)))
         return pts, chart, n
     kept, have, drawn, batch = [], 0, 0, 0
     while have < n:
         size = int(min(SAMPLE_BATCH, max(2_000, 25 * (n - have))))
-        pts = sample_points(SampleConfig(manifold, size, _stream_seed(seed, stream, batch)))
+        pts = sample_points(SampleConfig(manifold, size, stream_seed(seed, stream, batch)))
         if chart is None:
             chart = _most_common_chart(pts)
         mask = (pts.scale_index == chart[0]) & (pts.elim_index == chart[1])

@@ -10,7 +10,7 @@ import numpy as np
 __all__ = ["apply_kernel", "transport", "nonpd", "paired_gain"]
 
 
-def _apply(k, grad: np.ndarray, norm: Optional[np.ndarray]) -> np.ndarray:
+def apply_kernel(k, grad: np.ndarray, norm: Optional[np.ndarray]) -> np.ndarray:
     """sum_x' K(x, x') grad(x') for grad (N, n, n) complex; optionally divided by row sums."""
     n, a, _ = grad.shape
     flat = np.ascontiguousarray(grad).view(np.float64).reshape(n, 2 * a * a)
@@ -20,12 +20,12 @@ def _apply(k, grad: np.ndarray, norm: Optional[np.ndarray]) -> np.ndarray:
     return out.view(np.complex128).reshape(-1, a, a)
 
 
-def _nonpd(g: np.ndarray) -> np.ndarray:
+def nonpd(g: np.ndarray) -> np.ndarray:
     """(N,) bool: the metric has an eigenvalue <= 0."""
     return np.linalg.eigvalsh(g.astype(np.complex128, copy=False))[:, 0] <= 0.0
 
 
-def _transport(k, rate: np.ndarray, u: np.ndarray, normalise: bool) -> np.ndarray:
+def transport(k, rate: np.ndarray, u: np.ndarray, normalise: bool) -> np.ndarray:
     """c(x) = sum_x' Kn(x, x') rate(x') for the covariant update, shape (M,) float64.
 
     normalise: Kn = K u' / sum_x'' K u'' (rows with sum <= 0 give 0: no update); else the
@@ -38,12 +38,9 @@ def _transport(k, rate: np.ndarray, u: np.ndarray, normalise: bool) -> np.ndarra
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
 
 
-def _paired_gain(before: np.ndarray, after: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+def paired_gain(before: np.ndarray, after: np.ndarray, w: np.ndarray) -> tuple[float, float]:
     """Gain sum w before / sum w after and its standard error (delta method, same points)."""
     b, a = np.sum(w * before), np.sum(w * after)
     ratio = b / a
     return float(ratio), float(np.sqrt(np.sum((w * (before - ratio * after)) ** 2)) / abs(a))
 
-
-# The rules under public names.
-apply_kernel, transport, nonpd, paired_gain = _apply, _transport, _nonpd, _paired_gain
