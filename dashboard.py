@@ -40,9 +40,11 @@ class PageInfo:
     description: str
 
 
-HOME = PageInfo("pages/0_Home.py", "Home", "", "", "What the dashboard does, the paper's flow, the cached results.")
+HOME = PageInfo("pages/0_Home.py", "Home", "Overview", "Home",
+                "What the dashboard does, the paper's flow, the cached results.")
 
-# The navigation, in order: a new page is one line here.
+# The navigation, in order: a new page is one line here. The app opens on the first (the page
+# a teacher opens first: every method on one axis); the home page follows it.
 PAGES = [
     PageInfo("pages/9_Methods_compared.py", "Methods compared", "Overview", "Methods_compared",
              "Every method on one σ axis: Donaldson, the kernel flows, the trained kernel and the networks."),

@@ -122,7 +122,8 @@ class OneOf(Constraint):
 
     def check(self, value, name):
         if value not in self.values and self.either:
-            choices = " or ".join(repr(v) for v in self.values)
+            names = [repr(v) for v in self.values]
+            choices = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 2 else names)
             raise MetricflowError(f"{self._name(name)} must be {choices}, got {value!r}")
         if value not in self.values:
             raise MetricflowError(

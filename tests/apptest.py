@@ -21,7 +21,7 @@ def open_page(path: str) -> AppTest:
 
 
 def open_app(page: str | None = None) -> AppTest:
-    """Run app.py (the navigation, the sidebar and the home page) once, then switch to the page
+    """Run app.py (the navigation, the sidebar and its default page, Methods compared) once, then switch to the page
     at ``page`` (a path in dashboard.PAGES) if given; fails on any exception."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     at.run()

@@ -34,8 +34,14 @@ def test_a_page_run_on_its_own_has_the_scheduler_field():
     assert not at.exception and sidebar_labels(at) == ["Dask scheduler"]
 
 
-def test_home_page_lists_the_pages_of_the_navigation():
+def test_the_app_opens_on_the_methods_page():
     at = open_app()
+    assert PAGES[0].title == "Methods compared" and at.title[0].value == "Methods compared"
+    assert "Dask scheduler" in sidebar_labels(at)
+
+
+def test_home_page_lists_the_pages_of_the_navigation():
+    at = open_app(HOME.path)
     assert at.title[0].value == "metricflow"
     text = "\n".join(m.value for m in at.markdown)
     for page in PAGES:

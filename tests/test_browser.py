@@ -111,7 +111,7 @@ def test_points_page_in_chromium(server, page):
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "points.png"))
 
-    page.goto(server)
+    page.goto(f"{server}/Home")
     expect(page.get_by_text("Cached results")).to_be_visible(timeout=30_000)
     expect(page.get_by_label("Dask scheduler")).to_have_count(1)  # drawn once under the navigation too
     page.screenshot(path=str(ARTIFACTS / "home.png"))
@@ -184,7 +184,7 @@ def test_an_out_of_range_count_disables_run_in_chromium(server, page):
 
 def test_methods_page_renders_in_chromium(server, page):
     """The methods comparison page draws its controls, its job's estimate and the sidebar;
-    the app's navigation lists it first (AppTest runs a comparison: tests/test_methods.py)."""
+    the app opens on it (AppTest runs a comparison: tests/test_methods.py)."""
     import re
 
     from playwright.sync_api import expect
@@ -195,7 +195,9 @@ def test_methods_page_renders_in_chromium(server, page):
     expect(page.get_by_role("button", name="Run")).to_be_enabled()
     expect(page.get_by_label("Dask scheduler")).to_have_count(1)
     page.screenshot(path=str(ARTIFACTS / "methods.png"))
-    page.goto(server)  # the app's navigation lists it first, after the home page
-    expect(page.get_by_text("Cached results")).to_be_visible(timeout=30_000)
+    page.goto(server)  # the app opens on it, first in the navigation, the home page next
+    expect(page.get_by_label("Test points")).to_be_visible(timeout=60_000)
     links = page.locator("[data-testid='stSidebarNav'] a").all_inner_texts()
-    assert links[0].endswith("Home") and links[1] == "Methods compared", links
+    assert links[0].endswith("Methods compared") and links[1].endswith("Home"), links
+    page.goto(f"{server}/Home")
+    expect(page.get_by_text("Cached results")).to_be_visible(timeout=30_000)

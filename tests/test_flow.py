@@ -12,7 +12,8 @@ from metricflow.cli.main import main
 from metricflow.flows.flow import SCHEMA_VERSION, TABLE1, flow_from_options, flow_on_points
 from metricflow.geometry.manifolds import Manifold
 from metricflow.geometry.measures import Kappa
-from metricflow.geometry.points import Points, points_from_coordinates
+from metricflow.geometry.points import Points, SampleConfig, points_from_coordinates, sample_points
+from metricflow.kernels.base import stream_seed
 from metricflow.geometry.reference import reference_kappa
 
 KREF = reference_kappa(Manifold()).value
@@ -50,7 +51,7 @@ def _step(g, pts, k, lr, kern, weights):
         ({"radius": 2.0}, r"radius must be in \(0, pi/2\)"),
         ({"chart": (1, 1)}, "chart must be a pair of distinct indices"),
         ({"chart": (0, 7)}, "chart must be a pair of distinct indices"),
-        ({"coordinates": "nearest"}, "coordinates must be 'reject' or 'transform'"),
+        ({"coordinates": "nearest"}, "coordinates must be 'reject', 'transform' or 'all'"),
         ({"update": "riemann"}, "unknown update 'riemann'; expected one of covariant, euclidean"),
         ({"precision": "float16"}, "precision must be 'float64' or 'float32'"),
     ],
@@ -243,6 +244,49 @@ def test_covariant_delta_contracts_log_eta_by_one_minus_lr_per_step():
     assert r.test_sigma_se[0] == pytest.approx(np.sqrt(np.sum(test.weights**2 * (a - r.test_sigma[0]) ** 2)) / np.sum(test.weights), rel=1e-6)
     k_self = _weighted(np.linalg.det(test.g_fs).real / test.omega_sq, test.weights)
     assert r.test_sigma_self[0] == pytest.approx(_weighted(np.abs(1 - _eta(test, k=k_self)), test.weights), rel=1e-9)
+
+
+def test_all_charts_flow_on_shared_test_points_by_closed_form():
+    """coordinates "all": train points in every chart (no oversampling), the test points the
+    first n_test of a shared sample; the covariant delta flow is still Newton's step on ln eta,
+    so both sets follow the closed form of the one-chart test above, point for point."""
+    m = Manifold()
+    shared = SampleConfig(m, 90, 1234)
+    c = FlowConfig(kernel="delta", n_train=120, n_test=60, steps=4, lr=0.4, seed=3, coordinates="all", test=shared)
+    r = run_flow(c)
+    train = sample_points(SampleConfig(m, 120, stream_seed(3, 0, 0)))
+    test = sample_points(shared).subset(np.arange(60))
+    assert len(set(map(tuple, train.chart))) > 5 and len(set(map(tuple, test.chart))) > 5  # many charts
+    assert r.chart is None and r.points_drawn == 120 + 90 and r.to_dict()["chart"] is None
+    nearest = np.argmin(fs_distance_matrix(test.z, train.z), axis=1)
+    le_tr, le_te = np.log(_eta(train)), np.log(_eta(test))
+    for k in range(c.steps + 1):
+        q = (1 - c.lr) ** k
+        assert r.train_sigma[k] == pytest.approx(_weighted(np.abs(1 - np.exp(q * le_tr)), train.weights), rel=1e-9)
+        want = _weighted(np.abs(1 - np.exp(le_te - (1 - q) * le_tr[nearest])), test.weights)
+        assert r.test_sigma[k] == pytest.approx(want, rel=1e-9)
+    # without a shared sample the test points are the flow's own (stream 1), also in every chart
+    own = run_flow(replace(c, test=None, steps=0))
+    mine = sample_points(SampleConfig(m, 60, stream_seed(3, 1, 0)))
+    assert own.test_sigma[0] == pytest.approx(_weighted(np.abs(1 - _eta(mine)), mine.weights), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"update": "euclidean"}, "coordinates 'all' needs the covariant update"),
+        ({"chart": (0, 1)}, "coordinates 'all' keeps every point in its own chart; give no chart"),
+        ({"coordinates": "reject"}, "shared test points lie in every chart; use coordinates 'all'"),
+        ({"n_test": 91}, "measures on 91 test points, but the test sample has only 90"),
+        ({"test": SampleConfig(Manifold(5, 0.5), 90, 1)}, "the test points are on the quintic with psi = 0.5, the flow on the quintic with psi = 0"),
+    ],
+)
+def test_shared_test_points_are_checked(changes, message):
+    base = dict(kernel="delta", n_train=50, n_test=60, coordinates="all", test=SampleConfig(Manifold(), 90, 1))
+    with pytest.raises(MetricflowError, match=message):
+        FlowConfig(**{**base, **changes})
+    with pytest.raises(TypeError, match="must be a SampleConfig"):
+        FlowConfig(**{**base, "test": 90})
 
 
 def test_covariant_gaussian_step_by_hand():

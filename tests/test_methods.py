@@ -1,6 +1,8 @@
 """Methods compared: one tiny run of every method through one map_configs call, checked against
 the same pieces run directly; Donaldson at k = 1 is g_FS; the figures, and the page."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -8,6 +10,10 @@ from metricflow.errors import MetricflowError
 from metricflow.flows.donaldson import DonaldsonConfig, run_donaldson
 from metricflow.flows.flow import FlowConfig, run_flow
 from metricflow.geometry.manifolds import Manifold
+from metricflow.geometry.measures import measure_sigma
+from metricflow.geometry.points import SampleConfig, sample_points
+from metricflow.geometry.reference import reference_kappa
+from metricflow.kernels.base import stream_seed
 from metricflow.networks.models import TrainConfig, train
 from metricflow.studies.feature_learning import TrainedKernelConfig
 from metricflow.studies.methods import MethodsConfig, estimate_methods, run_method, run_methods
@@ -20,18 +26,19 @@ TINY = dict(n_test=2000, k_max=2, donaldson_points=20_000, opt_steps=20, flow_tr
 @pytest.fixture(scope="module")
 def tiny():
     config = MethodsConfig.preset("quick", **TINY)
-    calls = []
+    calls, pieces = [], []
 
     def map_configs(function, configs):
         configs = list(configs)
         calls.append([type(c).__name__ for c in configs])
-        return [function(c) for c in configs]
+        pieces[:] = [function(c) for c in configs]
+        return list(pieces)
 
-    return config, run_methods(config, map_configs=map_configs), calls
+    return config, run_methods(config, map_configs=map_configs), calls, pieces
 
 
 def test_every_method_goes_through_one_map_configs_call(tiny):
-    config, result, calls = tiny
+    config, result, calls, _ = tiny
     assert calls == [["DonaldsonConfig", "FlowConfig", "FlowConfig", "FlowConfig", "TrainConfig", "TrainConfig",
                       "TrainedKernelConfig"]]
     assert [s.name for s in result.series] == [
@@ -51,9 +58,11 @@ def test_every_method_goes_through_one_map_configs_call(tiny):
 
 def test_series_agree_with_the_pieces_run_directly(tiny):
     # The same methods, configured here by hand and run on their own.
-    _, result, _ = tiny
+    _, result, _, _ = tiny
     m = Manifold()
-    d = run_donaldson(DonaldsonConfig(m, (1, 2), 20_000, 2000, 0, optimise=True, opt_steps=20, opt_points=2000))
+    test = SampleConfig(m, 2000, stream_seed(0, 7, 0))  # the shared test points, named by hand
+    d = run_donaldson(DonaldsonConfig(m, (1, 2), 20_000, 2000, 0, optimise=True, opt_steps=20, opt_points=2000,
+                                      test=test))
     bal = result.by_name("Donaldson balanced")
     np.testing.assert_array_equal(bal.sigma, d.sigma)
     np.testing.assert_array_equal(bal.sigma_se, d.sigma_se)
@@ -61,23 +70,73 @@ def test_series_agree_with_the_pieces_run_directly(tiny):
     np.testing.assert_array_equal(result.by_name("Donaldson σ-optimised").sigma, d.opt_sigma)
     assert bal.parameters == (15**2 if bal.best == 1 else 5**2)
 
-    f = run_flow(FlowConfig(kernel="delta", n_train=100, n_test=2000, steps=6, seed=0))
+    f = run_flow(FlowConfig(kernel="delta", n_train=100, n_test=2000, steps=6, seed=0, coordinates="all", test=test))
     delta = result.by_name("delta flow")
     np.testing.assert_array_equal(delta.sigma, f.test_sigma[1:])
     np.testing.assert_array_equal(delta.points, 100 * np.arange(1, 7))
     assert np.all(np.diff(delta.seconds) > 0) and delta.seconds[0] > 0
 
-    t = train(TrainConfig(model="metric", n_points=2500, epochs=3, val_fraction=0.8, ricci=False, seed=0))
+    t = train(TrainConfig(model="metric", n_points=2500, epochs=3, val_fraction=0.8, ricci=False, seed=0, test=test))
     net = result.by_name("metric network")
     np.testing.assert_allclose(net.sigma, t.val_sigma[1:], rtol=1e-10)
     np.testing.assert_array_equal(net.points, 500 * np.arange(1, 4))
     assert net.parameters == t.n_params and net.test_points == 2000
 
 
+def test_every_method_measures_on_the_one_shared_set_of_points(tiny):
+    # sigma of g_FS on the shared points, computed here from the sample itself: every method's
+    # first measurement (its g_FS, before any step) must be exactly this, on the same points.
+    config, result, _, pieces = tiny
+    pts = sample_points(SampleConfig(Manifold(), 2000, stream_seed(0, 7, 0)))
+    kappa = reference_kappa(Manifold())
+    expected = measure_sigma(pts.g_fs, pts.omega_sq, pts.weights, kappa)
+    assert result.sigma_fs == expected.sigma and result.sigma_fs_se == expected.sigma_se
+    for c in config.configs():
+        assert c.test == SampleConfig(Manifold(), 2000, stream_seed(0, 7, 0))
+    first = pts.subset(np.arange(20))
+    donaldson, delta, gauss, relu, metric, phi, trained = pieces
+    assert donaldson.sigma_fs == metric.sigma_fs == phi.sigma_fs == expected.sigma
+    assert delta.test_sigma[0] == gauss.test_sigma[0] == relu.test_sigma[0] == expected.sigma
+    assert trained.initial_test_sigma[0] == pytest.approx(
+        measure_sigma(first.g_fs, first.omega_sq, first.weights, kappa).sigma, rel=1e-12)
+    # None of the methods trains on them: no train point of a flow or network is a test point.
+    train_pts = sample_points(SampleConfig(Manifold(), 100, stream_seed(0, 0, 0)))
+    assert np.min(np.abs(train_pts.z[:, None, :] - pts.z[None, :, :]).sum(-1)) > 1e-6
+
+
+def test_a_method_measured_elsewhere_is_refused(tiny):
+    config, _, _, pieces = tiny
+
+    def elsewhere(function, configs):
+        out = list(pieces)
+        out[1] = function(replace(list(configs)[1], test=SampleConfig(Manifold(), 2000, 12345)))  # the delta flow
+        return out
+
+    with pytest.raises(MetricflowError, match="did not measure on the shared test points"):
+        run_methods(config, map_configs=elsewhere)
+
+
+def test_the_test_field_keeps_old_keys_and_is_checked():
+    from metricflow.hashing import canonical_json
+
+    shared = SampleConfig(Manifold(), 3000, 99)
+    for plain in (DonaldsonConfig(), FlowConfig(), TrainConfig(), TrainedKernelConfig()):
+        assert '"test"' not in canonical_json(plain)  # keys of the results stored before are kept
+    assert '"test"' in canonical_json(DonaldsonConfig(n_test=3000, test=shared))
+    t = TrainConfig(n_points=5000, val_fraction=0.6, test=shared)
+    assert TrainConfig.from_dict(t.to_dict()) == t and t.to_dict()["test"] == {"n_points": 3000, "seed": 99}
+    with pytest.raises(MetricflowError, match="has only 3,000"):
+        TrainConfig(n_points=5000, val_fraction=0.8, test=shared)
+    with pytest.raises(MetricflowError, match="psi = 0.5"):
+        DonaldsonConfig(Manifold(5, 0.5), n_test=100, test=shared)
+    with pytest.raises(TypeError, match="must be a SampleConfig"):
+        TrainedKernelConfig(test=(3000, 99))
+
+
 def test_donaldson_at_k1_is_the_fs_sigma(tiny):
     # The balanced H at k = 1 is 1 up to the sampling noise of its 2 x 10^4 points, so sigma_1
     # is sigma_FS on the same fresh points (as in test_donaldson.py).
-    _, result, _ = tiny
+    _, result, _, _ = tiny
     bal = result.by_name("Donaldson balanced")
     assert bal.step[0] == 1 and bal.parameters in (25, 225)
     assert abs(bal.sigma[0] - result.sigma_fs) < 0.003
@@ -110,7 +169,7 @@ def test_configs_are_ordinary_configs_and_validated():
 def test_figures_and_sentences_come_from_the_result(tiny):
     from metricflow.figures.methods import methods_figures, methods_sentences, methods_table_rows
 
-    _, result, _ = tiny
+    _, result, _, _ = tiny
     figs = methods_figures(result)
     names = [t.name for t in figs["time"].data]
     assert names == [s.name for s in result.series] + ["g_FS"]
@@ -132,7 +191,7 @@ def test_methods_page_shows_the_stored_result(tiny, cache_dir):
     from metricflow.jobs import JobStore, job_key
     from metricflow.studies.methods import METHODS_SCHEMA
 
-    config, result, _ = tiny
+    config, result, _, _ = tiny
     store = JobStore(cache_dir)
     key = job_key(config)
     assert store.claim(key, config, METHODS_SCHEMA)
@@ -160,7 +219,7 @@ def test_cli_builds_the_preset_with_the_flags_and_prints_the_summary(tiny, monke
     from metricflow.cli.main import main
     from metricflow.jobs import runner
 
-    config, result, _ = tiny
+    config, result, _, _ = tiny
     seen = []
 
     def fake_run_job(c, cache=True):

@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
     p.add_argument("--unweighted", action="store_true", help="pointwise loss without the CY weights")
     p.add_argument("--clip", type=float, default=None, help="max |lr update|_F / |g|_F per point")
     p.add_argument("--chart", type=_chart, default=None, help="common chart scale,elim (default: most common)")
-    p.add_argument("--coordinates", default="reject", help="reject (paper) or transform")
+    p.add_argument("--coordinates", default="reject", help="reject (paper), transform, or all (every point in its own chart; covariant update only)")
     p.add_argument("--precision", default="float64", help="float64, or float32: metrics rounded to complex64 every step")
     add_manifold(p)
     p.set_defaults(run=run_flow, show=show_flow)

@@ -10,7 +10,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("methods", help="Donaldson, the kernel flows and the networks on the same test points and kappa")
     p.add_argument("--preset", default="quick", help="quick (a few minutes on 2 cores) or full")
     p.add_argument("--psi", type=psi_arg, default=0j, help="complex structure parameter of the quintic (default 0)")
-    p.add_argument("--test", type=int_arg, default=None, help="fresh test points of every method (default: the preset's)")
+    p.add_argument("--test", type=int_arg, default=None, help="the one shared set of fresh test points of every method (default: the preset's)")
     p.add_argument("--k-max", type=int_arg, default=None, help="Donaldson degrees 1..K (default: the preset's)")
     p.add_argument("--donaldson-points", type=int_arg, default=None, help="T-operator points (default: the preset's)")
     p.add_argument("--no-optimise", action="store_true", help="leave out the sigma-optimised Donaldson h")

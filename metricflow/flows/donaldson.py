@@ -33,7 +33,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Optional, Sequence
 
 import numpy as np
@@ -43,7 +43,7 @@ from metricflow.errors import ConfigTypeError, MetricflowError, check_count
 from metricflow.estimates import Estimate
 from metricflow.geometry.manifolds import Manifold
 from metricflow.geometry.measures import Kappa, SigmaReport, measure_sigma
-from metricflow.geometry.points import Points, SampleConfig, sample_points
+from metricflow.geometry.points import Points, SampleConfig, check_test_sample, first_points, sample_points
 
 __all__ = [
     "DONALDSON_SCHEMA",
@@ -411,6 +411,8 @@ class DonaldsonConfig:
       opt_points: training points of ``optimise``, the first of the n_points (default
         min(n_points // 2, OPT_POINTS)); the next opt_points, if there are as many, choose the
         step (validation).
+      test: the test points are the first n_test of ``sample_points(test)`` (a SampleConfig on
+        the same manifold, shared with other methods); None (default): a fresh sample of seed.
     """
 
     manifold: Manifold = Manifold()
@@ -424,6 +426,7 @@ class DonaldsonConfig:
     opt_steps: int = OPT_STEPS
     opt_lr: float = OPT_LR
     opt_points: Optional[int] = None
+    test: Optional[SampleConfig] = field(default=None, metadata={"key": "omit-default"})
 
     constraints: ClassVar[dict] = {
         "n_points": Count("points"),
@@ -447,6 +450,8 @@ class DonaldsonConfig:
             raise MetricflowError(f"tol is a relative change and must be below 0.1, got {self.tol:g}; try 1e-6")
         if self.opt_points is None:
             object.__setattr__(self, "opt_points", min(self.n_points // 2, OPT_POINTS))
+        if self.test is not None:
+            check_test_sample(self.test, self.manifold, self.n_test, "Donaldson's metrics")
         need = 10 * hilbert_dimension(self.manifold.degree, ks[-1])
         if self.n_points < need:
             raise MetricflowError(
@@ -463,9 +468,11 @@ class DonaldsonConfig:
             object.__setattr__(self, "opt_points", min(self.n_points // 2, OPT_POINTS))
 
     def sample_configs(self) -> tuple[SampleConfig, SampleConfig]:
-        """The SampleConfigs of the integration points and of the fresh test points."""
+        """The SampleConfigs of the integration points and of the fresh test points (of which
+        the first n_test are used)."""
         a, b = np.random.SeedSequence([self.seed, 17]).generate_state(2, np.uint64) % np.uint64(2**63)
-        return SampleConfig(self.manifold, self.n_points, int(a)), SampleConfig(self.manifold, self.n_test, int(b))
+        test = self.test or SampleConfig(self.manifold, self.n_test, int(b))
+        return SampleConfig(self.manifold, self.n_points, int(a)), test
 
 
 def _nan(n: int) -> np.ndarray:
@@ -592,7 +599,7 @@ def run_donaldson(config: DonaldsonConfig, progress=None, reference: Kappa | Non
     total = 2 + len(config.ks) * (2 if config.optimise else 1)
     report(0, total, "sampling points")
     train_cfg, test_cfg = config.sample_configs()
-    train, test = sample_points(train_cfg), sample_points(test_cfg)
+    train, test = sample_points(train_cfg), first_points(test_cfg, config.n_test)
     kref = reference if reference is not None else reference_kappa(config.manifold)
     fs = measure_sigma(test.g_fs, test.omega_sq, test.weights, kref)
     report(1, total, "sigma of g_FS")
@@ -677,7 +684,8 @@ def estimate_donaldson(config: DonaldsonConfig):
 
     c = config
     d, n = c.manifold.degree, c.manifold.dim
-    seconds = 3.0 + 4e-5 * (c.n_points + c.n_test)  # start-up and sampling
+    sampled_test = c.test.n_points if c.test is not None else c.n_test
+    seconds = 3.0 + 4e-5 * (c.n_points + sampled_test)  # start-up and sampling
     if c.manifold.exact_kappa() is None:
         seconds += 4e-5 * REFERENCE_POINTS  # the reference kappa, the first time for this psi
     peak = 0
@@ -689,7 +697,7 @@ def estimate_donaldson(config: DonaldsonConfig):
             seconds += 5.0 + 1.5 * SECONDS_PER_MAC * n_k * n_k * n * c.opt_points * c.opt_steps
             peak = max(peak, 16 * c.opt_points * n_k * (n + 1) * 6)
         peak = max(peak, 16 * c.n_points * n_k * 2 + 16 * BLOCK * n_k * d * 6)
-    memory = WORKER_BYTES + memory_estimate(c.n_points, d) + memory_estimate(c.n_test, d) + peak
+    memory = WORKER_BYTES + memory_estimate(c.n_points, d) + memory_estimate(sampled_test, d) + peak
     if c.manifold.exact_kappa() is None:
         memory = max(memory, WORKER_BYTES + memory_estimate(CHUNK, d))
     return Estimate(float(seconds), int(memory))

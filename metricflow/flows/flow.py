@@ -33,7 +33,10 @@ Common coordinates (section 3.1): the metric components at different points can 
 added if they are in the same chart. As in the paper, points are oversampled and only those
 whose (scale, elim) chart pair equals one chosen pair are kept (``coordinates="reject"``).
 ``coordinates="transform"`` instead keeps every sampled point and recomputes its chart data
-in the chosen chart, which can be badly conditioned far from the chart's good region.
+in the chosen chart, which can be badly conditioned far from the chart's good region. The
+covariant update acts on the chart-independent eta alone, so it needs no common chart:
+``coordinates="all"`` keeps every point in its own chart (no oversampling), and only then
+may the test points be a shared sample (``FlowConfig.test``) that other methods measure on.
 
 Example:
   >>> result = run_flow(FlowConfig(kernel="delta", n_train=1000, n_test=1000, steps=50))
@@ -61,9 +64,10 @@ from metricflow.flows.losses import LOSSES, loss_gradient, relative_gradient
 from metricflow.geometry.manifolds import Manifold
 from metricflow.geometry.measures import Kappa, kappa, measure_sigma, volume_ratio_numpy
 from metricflow.geometry.reference import reference_kappa
-from metricflow.geometry.points import Points, memory_estimate
+from metricflow.geometry.points import Points, SampleConfig, check_test_sample, first_points, memory_estimate, sample_points
 from metricflow.progress import Progress
 from metricflow.flows.sampling import SAMPLE_BATCH, sample_in_chart
+from metricflow.kernels.base import stream_seed
 from metricflow.flows.updates import apply_kernel, nonpd, paired_gain, transport
 
 __all__ = ["SCHEMA_VERSION", "TABLE1", "UPDATES", "DEFAULT_LOSS", "DIVERGED_FACTOR", "FlowConfig", "FlowResult", "run_flow", "flow_on_points", "sample_in_chart", "flow_kernels", "flow_csv", "estimate_flow", "flow_from_options"]
@@ -76,6 +80,8 @@ SCHEMA_VERSION = 3
 
 # The update rules, and the loss each uses when FlowConfig.loss is None.
 UPDATES = ("covariant", "euclidean")
+# How a flow's points are placed in charts (FlowConfig.coordinates).
+COORDINATES = ("reject", "transform", "all")
 DEFAULT_LOSS = {"covariant": "log", "euclidean": "sigma"}
 
 # A flow whose sigma on either set exceeds this many times its step-0 value has diverged
@@ -118,13 +124,17 @@ class FlowConfig:
       seed: train points use streams of this seed, test points other streams of it.
       chart: (scale, elim) pair for common coordinates; None = most common in the first
         train batch.
-      coordinates: "reject" (paper: keep only points in the chart) or "transform".
+      coordinates: "reject" (paper: keep only points in the chart), "transform" (every point
+        recomputed in the chart) or "all" (every point in its own chart; covariant update only).
       manifold: the hypersurface (default the Fermat quintic).
       update: "covariant" (default: the kernel in each metric's frame, g <- g exp(-lr c / n))
         or "euclidean" (the literal coordinate update of eq. 3.5).
       precision: "float64" (default) or "float32": the metrics are rounded to complex64 after
         every step (updates and measurements are still computed in float64), which shows
         the floor a single-precision flow has under sigma.
+      test: the test points are the first n_test of ``sample_points(test)`` (a SampleConfig on
+        the same manifold, shared with other methods) instead of the flow's own; needs
+        coordinates "all". None (default): the flow samples its own.
     """
 
     kernel: Union[KernelSpec, str] = "gaussian"
@@ -142,12 +152,13 @@ class FlowConfig:
     manifold: Manifold = field(default_factory=Manifold)
     update: str = "covariant"
     precision: str = "float64"
+    test: Optional[SampleConfig] = field(default=None, metadata={"key": "omit-default"})
 
     constraints: ClassVar[dict] = {
         "precision": OneOf(("float64", "float32"), either=True),
         "update": OneOf(UPDATES),
         "loss": OneOf(tuple(LOSSES)),
-        "coordinates": OneOf(("reject", "transform"), either=True),
+        "coordinates": OneOf(COORDINATES, either=True),
         "n_train": PointCount("train points"),
         "n_test": PointCount("test points"),
         "steps": Count("steps", minimum=0, maximum=100_000),
@@ -189,12 +200,27 @@ class FlowConfig:
                     f"chart must be a pair of distinct indices (scale, elim) in 0..{d - 1}, got {self.chart!r}"
                 )
             set_("chart", chart)
+        if self.coordinates == "all":
+            if self.update != "covariant":
+                raise MetricflowError(
+                    "coordinates 'all' needs the covariant update: the euclidean update adds metric components of "
+                    "different points, which must share one chart (section 3.1); use coordinates 'reject'"
+                )
+            if self.chart is not None:
+                raise MetricflowError("coordinates 'all' keeps every point in its own chart; give no chart")
+        if self.test is not None:
+            check_test_sample(self.test, self.manifold, self.n_test, "the flow")
+            if self.coordinates != "all":
+                raise MetricflowError(
+                    "shared test points lie in every chart; use coordinates 'all' (covariant update) with them"
+                )
 
     def to_dict(self) -> dict:
         """Canonical JSON-ready dict (the kernel as {"name", options}, the manifold as degree and psi)."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "manifold"}
         out["kernel"] = self.kernel.to_dict()
         out["chart"] = list(self.chart) if self.chart is not None else None
+        out["test"] = None if self.test is None else {"n_points": self.test.n_points, "seed": self.test.seed}
         out["manifold"] = {"degree": self.manifold.degree, "psi": [self.manifold.psi.real, self.manifold.psi.imag]}
         return out
 
@@ -216,8 +242,8 @@ class FlowResult:
       clipped_fraction: (S,) float64, fraction of train points whose update was clipped.
       train_gain, test_gain: sigma_0 / sigma_S, or None if the flow diverged.
       steps_done: steps completed (S unless stopped).
-      chart: the (scale, elim) pair of the common coordinates.
-      points_drawn: points sampled to obtain the train and test sets in that chart.
+      chart: the (scale, elim) pair of the common coordinates; None with coordinates "all".
+      points_drawn: points sampled to obtain the train and test sets (in that chart).
       kappa_train, kappa_test: kappa of g_FS on each set (the self-normalised kappa at step 0).
       isolated_test: test points with no train point in the kernel's support (cutoff).
       kernel_seconds, seconds: time for the kernel matrices, and for everything.
@@ -244,7 +270,7 @@ class FlowResult:
     train_gain: Optional[float]
     test_gain: Optional[float]
     steps_done: int
-    chart: tuple
+    chart: Optional[tuple]
     points_drawn: int
     kappa_train: float
     kappa_test: float
@@ -304,7 +330,7 @@ class FlowResult:
             if out[name] is not None:
                 out[name] = [None if v is None else int(v) for v in out[name]]
         out["nonpd_fraction"] = clean(self.nonpd_fraction)
-        out["chart"] = list(self.chart)
+        out["chart"] = None if self.chart is None else list(self.chart)
         out["update"] = self.config.update
         out["loss"] = self.config.loss
         out["diverged"] = self.diverged_step is not None
@@ -347,6 +373,13 @@ def run_flow(config: FlowConfig, progress: Optional[Progress] = None) -> FlowRes
     c = config
     report = progress or (lambda step, total, message: None)
     start = time.perf_counter()
+    if c.coordinates == "all":
+        train = sample_points(SampleConfig(c.manifold, c.n_train, stream_seed(c.seed, 0, 0)))
+        test_sample = c.test or SampleConfig(c.manifold, c.n_test, stream_seed(c.seed, 1, 0))
+        test, chart = first_points(test_sample, c.n_test), None
+        drawn_train, drawn_test = c.n_train, test_sample.n_points
+        report(0, c.steps, f"sampled {c.n_train:,} + {c.n_test:,} points in all charts")
+        return flow_on_points(c, train, test, chart, drawn_train + drawn_test, progress, start)
     train, chart, drawn_train = sample_in_chart(c.manifold, c.n_train, c.seed, 0, c.chart, c.coordinates)
     test, _, drawn_test = sample_in_chart(c.manifold, c.n_test, c.seed, 1, chart, c.coordinates)
     report(0, c.steps, f"sampled {c.n_train:,} + {c.n_test:,} points in chart {chart}")
@@ -357,7 +390,7 @@ def flow_on_points(
     config: FlowConfig,
     train: Points,
     test: Points,
-    chart: tuple,
+    chart: Optional[tuple],
     points_drawn: int = 0,
     progress: Optional[Progress] = None,
     start: Optional[float] = None,
@@ -373,7 +406,8 @@ def flow_on_points(
     Args:
       config: a FlowConfig (its sampling fields are not used here).
       train, test: Points whose local coordinates are those of ``chart``.
-      chart: the (scale, elim) pair, recorded in the result.
+      chart: the (scale, elim) pair, recorded in the result; None: each point in its own
+        chart (the covariant update only).
       points_drawn: recorded in the result.
       progress: optional callback progress(step, total, message).
       start: perf_counter value at which the timing starts (default: now).
@@ -610,7 +644,7 @@ def estimate_flow(config: FlowConfig) -> Estimate:
             f"the {c.kernel.name} kernel would be dense {n:,} x {n + m:,} ({8 * entries / 2**30:.1f} GiB), over the "
             f"limit of {MAX_DENSE_ENTRIES:,} entries; use fewer points, a cutoff radius or the delta kernel"
         )
-    drawn = OVERSAMPLE * (n + m) if c.coordinates == "reject" else n + m
+    drawn = OVERSAMPLE * (n + m) if c.coordinates == "reject" else n + m + (c.test.n_points - m if c.test else 0)
     seconds = 2.0 + 1e-5 * drawn
     memory = WORKER_BYTES + memory_estimate(min(SAMPLE_BATCH, OVERSAMPLE * max(n, m)), c.manifold.degree)
     memory += FLOW_POINT_BYTES * (n + m)

@@ -17,13 +17,15 @@ from typing import ClassVar
 import numpy as np
 
 from metricflow.constraints import SEED, Points as PointCount, validate
-from metricflow.errors import MetricflowError, check_memory
+from metricflow.errors import ConfigTypeError, MetricflowError, check_memory
 from metricflow.geometry.manifolds import Manifold
 
 __all__ = [
     "Points",
     "SampleConfig",
     "sample_points",
+    "first_points",
+    "check_test_sample",
     "points_from_coordinates",
     "choose_patch",
     "pullback",
@@ -273,3 +275,36 @@ def sample_points(config: SampleConfig) -> Points:
             "try another seed"
         )
     return points_from_coordinates(m, z, lines_drawn=n_lines)
+
+
+def first_points(sample: SampleConfig, n: int) -> Points:
+    """The first ``n`` points of ``sample_points(sample)``: the shared fresh test points of a
+    comparison, of which a method may use a prefix (``check_test_sample`` checks n)."""
+    pts = sample_points(sample)
+    return pts if n == len(pts) else pts.subset(np.arange(n))
+
+
+def _describe(m: Manifold) -> str:
+    psi = f"{m.psi.real:g}" if m.psi.imag == 0 else f"{m.psi.real:g}{m.psi.imag:+g}i"
+    return f"{m.name} with psi = {psi}"
+
+
+def check_test_sample(sample, manifold: Manifold, n: int, owner: str) -> None:
+    """Check that ``sample`` (a SampleConfig) can give the ``n`` test points of ``owner``.
+
+    Raises:
+      ConfigTypeError: if it is not a SampleConfig.
+      MetricflowError: if it is on another manifold or has fewer than n points.
+    """
+    if not isinstance(sample, SampleConfig):
+        raise ConfigTypeError(f"the test points of {owner} must be a SampleConfig, got {type(sample).__name__}")
+    if sample.manifold != manifold:
+        raise MetricflowError(
+            f"the test points are on the {_describe(sample.manifold)}, {owner} on the {_describe(manifold)}; "
+            "sample the test points on the same manifold"
+        )
+    if sample.n_points < n:
+        raise MetricflowError(
+            f"{owner} measures on {n:,} test points, but the test sample has only {sample.n_points:,}; "
+            "use fewer test points or a larger sample"
+        )

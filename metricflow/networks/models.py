@@ -49,7 +49,7 @@ from metricflow.geometry.measures import Kappa, SigmaReport, measure_sigma, weig
 from metricflow.geometry.measures import sigma as sigma_of
 from metricflow.networks import metric_ntk
 from metricflow.networks.outputs import ModelInput, components, ddbar, hermitian, invariant_features, model_input
-from metricflow.geometry.points import Points, SampleConfig, sample_points
+from metricflow.geometry.points import Points, SampleConfig, check_test_sample, first_points, sample_points
 from metricflow.geometry.reference import reference_kappa
 from metricflow.progress import Progress
 
@@ -132,6 +132,9 @@ class TrainConfig:
       ricci: measure the Ricci scalar (phi model only) before and after training.
       seed: sampling, split, initialisation and shuffling all derive from it.
       manifold: the hypersurface (default the Fermat quintic).
+      test: the validation points are the first n_val of ``sample_points(test)`` (a
+        SampleConfig on the same manifold, shared with other methods), and the n_points - n_val
+        train points a sample of seed; None (default): both are a seeded split of one sample.
     """
 
     model: str = "metric"
@@ -157,6 +160,7 @@ class TrainConfig:
     ricci: bool = True
     seed: int = 0
     manifold: Manifold = field(default_factory=Manifold)
+    test: Optional[SampleConfig] = field(default=None, metadata={"key": "omit-default"})
 
     constraints: ClassVar[dict] = {
         "model": OneOf(MODELS, label="model"),
@@ -207,6 +211,8 @@ class TrainConfig:
             raise MetricflowError(
                 f"batch size {self.batch_size:,} exceeds the {self.n_points - n_val:,} train points; use a smaller batch"
             )
+        if self.test is not None:
+            check_test_sample(self.test, self.manifold, n_val, "the network's validation")
         if self.ntk_probe > n_val:
             raise MetricflowError(f"ntk_probe {self.ntk_probe} exceeds the {n_val} validation points")
 
@@ -226,8 +232,10 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         """JSON-ready dict of every field (the manifold as degree and [Re psi, Im psi])."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "manifold"}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("manifold", "test")}
         out["manifold"] = {"degree": self.manifold.degree, "psi": [self.manifold.psi.real, self.manifold.psi.imag]}
+        if self.test is not None:  # on the same manifold
+            out["test"] = {"n_points": self.test.n_points, "seed": self.test.seed}
         return out
 
     @classmethod
@@ -246,6 +254,12 @@ class TrainConfig:
                 kwargs["manifold"] = Manifold(int(m["degree"]), complex(float(m["psi"][0]), float(m["psi"][1])))
             except (TypeError, KeyError, IndexError, ValueError):
                 raise MetricflowError(f"manifold must be {{'degree': d, 'psi': [re, im]}}, got {m!r}") from None
+        if kwargs.get("test") is not None:
+            t = kwargs["test"]
+            try:
+                kwargs["test"] = SampleConfig(kwargs.get("manifold", Manifold()), t["n_points"], t["seed"])
+            except (TypeError, KeyError):
+                raise MetricflowError(f"test must be {{'n_points': n, 'seed': s}}, got {t!r}") from None
         return cls(**kwargs)
 
 
@@ -608,8 +622,11 @@ def train(config: TrainConfig, progress: Optional[Progress] = None) -> TrainResu
     load_start = os.getloadavg()[0]
     check_memory(estimate_train(c).bytes, f"training on {c.n_points:,} points")
     kref = reference_kappa(c.manifold)
-    pts = sample_points(SampleConfig(c.manifold, c.n_points, c.seed))
-    tr, va = split_points(pts, c.n_val, c.seed)
+    if c.test is None:
+        tr, va = split_points(sample_points(SampleConfig(c.manifold, c.n_points, c.seed)), c.n_val, c.seed)
+    else:
+        tr = sample_points(SampleConfig(c.manifold, c.n_points - c.n_val, c.seed))
+        va = first_points(c.test, c.n_val)
     d, n = c.manifold.degree, c.manifold.degree - 2
     x_tr, x_va = model_input(tr), model_input(va)
     k_loss = float(kref.value)

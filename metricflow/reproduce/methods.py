@@ -54,7 +54,7 @@ def measure(results: dict, rows: Rows) -> None:
             rows.missing(n.id, COMPARISON)
         return
     c = r.config
-    settings = (f"{c.n_test:,} fresh test points per method, flows {c.flow_train:,} train points x {c.flow_steps} "
+    settings = (f"one set of {c.n_test:,} fresh test points for every method, flows {c.flow_train:,} train points x {c.flow_steps} "
                 f"steps, metric network {c.network_points:,} points x {c.epochs} epochs, seed {c.seed}")
     v = r.verdict()
     fixed, nets = v["fixed_kernels"], v["networks"]

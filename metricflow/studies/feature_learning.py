@@ -22,7 +22,7 @@ import numpy as np
 from metricflow.constraints import SEED, Count, Points, Positive, validate
 from metricflow.errors import ConfigTypeError, MetricflowError, check_count
 from metricflow.estimates import Estimate
-from metricflow.geometry.points import SampleConfig, sample_points
+from metricflow.geometry.points import SampleConfig, check_test_sample, first_points, sample_points
 from metricflow.networks.metric_ntk import _gain, metric_ntk, ntk_flow, spectrum
 from metricflow.networks.models import TrainConfig, components_fn, estimate_train, model_input, train
 from metricflow.progress import ConfigMap, Progress, no_progress, serial_map
@@ -194,6 +194,9 @@ class TrainedKernelConfig:
       lr_scale: step size in units of 1 / lambda_max of each kernel's train block, so both
         kernels take comparably sized steps.
       seed: seed of the flow points.
+      test: the flow's test points are the first n_test of ``sample_points(test)`` (a
+        SampleConfig on the network's manifold, shared with other methods); None (default):
+        drawn with the train points from seed.
     """
 
     train: TrainConfig = field(default_factory=lambda: TrainConfig(n_points=20_000, epochs=20, ricci=False))
@@ -202,6 +205,7 @@ class TrainedKernelConfig:
     steps: int = 50
     lr_scale: float = 0.5
     seed: int = 1
+    test: Optional[SampleConfig] = field(default=None, metadata={"key": "omit-default"})
 
     constraints: ClassVar[dict] = {
         "n_train": Points("flow train points", maximum=3000),
@@ -215,6 +219,8 @@ class TrainedKernelConfig:
         if not isinstance(self.train, TrainConfig):
             raise ConfigTypeError(f"train must be a TrainConfig, got {type(self.train).__name__}")
         validate(self)
+        if self.test is not None:
+            check_test_sample(self.test, self.train.manifold, self.n_test, "the trained-kernel flow")
 
 
 @dataclass(frozen=True, eq=False)
@@ -285,9 +291,13 @@ def run_trained_kernel(config: TrainedKernelConfig, progress: Optional[Progress]
     net = train(c.train, train_progress)
     m = c.train.manifold
     d, n = m.degree, m.degree - 2
-    pts = sample_points(SampleConfig(m, c.n_train + c.n_test, c.seed))
-    tr, te = pts.subset(np.arange(c.n_train)), pts.subset(np.arange(c.n_train, c.n_train + c.n_test))
-    x_all, x_tr = model_input(pts), model_input(tr)
+    if c.test is None:
+        pts = sample_points(SampleConfig(m, c.n_train + c.n_test, c.seed))
+        tr, te = pts.subset(np.arange(c.n_train)), pts.subset(np.arange(c.n_train, c.n_train + c.n_test))
+    else:
+        tr, te = sample_points(SampleConfig(m, c.n_train, c.seed)), first_points(c.test, c.n_test)
+    x_tr = model_input(tr)
+    x_all = type(x_tr)(*(np.concatenate([a, b]) for a, b in zip(x_tr, model_input(te))))
     comp = components_fn(c.train, n, d)
     curves, lam, thetas = {}, {}, {}
     for i, (name, params) in enumerate((("initial", net.params_initial), ("trained", net.params_final))):

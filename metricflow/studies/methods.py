@@ -8,20 +8,23 @@ the local pool or a Dask cluster), and collects sigma against wall time and agai
 training points used:
 
 * Donaldson k = 1 ... k_max, balanced and sigma-optimised H (``DonaldsonConfig``): one point
-  per k, sigma on its fresh test points (``DonaldsonResult.sigma`` / ``opt_sigma``);
+  per k (``DonaldsonResult.sigma`` / ``opt_sigma``);
 * the kernel flows (``FlowConfig``): delta, Gaussian with a cutoff radius, ReLU NTK, one point
-  per step, sigma on the flow's test points (``FlowResult.test_sigma``);
+  per step (``FlowResult.test_sigma``);
 * the trained kernel (``TrainedKernelConfig``): the flow with the network's metric-NTK frozen
-  after training, per step, on its own fresh flow test points (``trained_test_sigma``);
-* the metric and phi networks (``TrainConfig``): one point per epoch, sigma on the held-out
-  validation points (``TrainResult.val_sigma``), never trained on.
+  after training, per step (``trained_test_sigma``);
+* the metric and phi networks (``TrainConfig``): one point per epoch, on the points that are
+  their validation set (``TrainResult.val_sigma``), never trained on.
 
 Every sigma is the reference-kappa sigma (B.11) with the manifold's one reference kappa
-(``reference_kappa``), on points none of the methods trained on, each with its standard
-error. Each method draws its own test points from the same sampler of the same manifold
-(the flows keep the points of one chart, section 3.1), n_test of them (the trained kernel's
-dense 9N x 9N kernel limits it to ``trained_kernel_points``): the sigmas estimate the same
-quantity on independent samples.
+(``reference_kappa``), with its standard error, on ONE set of fresh test points
+(``shared_test``: n_test points of their own seed stream, which no method trains on). Each
+config names that sample (its ``test`` field), so each job draws the identical points; the
+trained kernel, whose dense 9N x 9N kernel limits its size, measures on the first
+``trained_kernel_points`` of them. The flows use the covariant update, which acts on the
+chart-independent eta, so their train points lie in every chart (``coordinates="all"``)
+like the others' and need no common chart (section 3.1 needs one for the euclidean update).
+``run_methods`` checks that every method's sigma of g_FS on its test points is the same.
 
 Example:
   >>> result = run_methods(MethodsConfig.preset("quick"))
@@ -44,6 +47,10 @@ from metricflow.flows.donaldson import (
 )
 from metricflow.flows.flow import FlowConfig, FlowResult, estimate_flow, flow_from_options, run_flow
 from metricflow.geometry.manifolds import Manifold
+from metricflow.geometry.measures import measure_sigma
+from metricflow.geometry.points import SampleConfig, first_points
+from metricflow.geometry.reference import reference_kappa
+from metricflow.kernels.base import stream_seed
 from metricflow.networks.models import TrainConfig, TrainResult, estimate_train, train
 from metricflow.progress import ConfigMap, Progress, no_progress, serial_map
 from metricflow.studies.feature_learning import (
@@ -63,10 +70,16 @@ __all__ = [
     "FAMILIES",
     "FLOW_NAMES",
     "TRAINED",
+    "TEST_STREAM",
+    "shared_test",
 ]
 
 # Bump when MethodsResult's fields or their meaning change: cached results are recomputed.
-METHODS_SCHEMA = 1
+# 2: every method measures on one shared set of test points.
+METHODS_SCHEMA = 2
+
+# The seed stream (``stream_seed``) of the shared test points: no method samples from it.
+TEST_STREAM = 7
 
 # The kinds of series: fixed kernels (frozen-NTK flows), networks, Donaldson's balanced metrics.
 FAMILIES = ("donaldson", "kernel", "network")
@@ -102,8 +115,8 @@ class MethodsConfig:
 
     Attributes:
       manifold: the Dwork hypersurface (default the Fermat quintic).
-      n_test: fresh test points each method measures sigma on (the networks' validation split,
-        Donaldson's and the flows' test points); the trained kernel uses trained_kernel_points.
+      n_test: the shared fresh test points every method measures sigma on (``shared_test``);
+        the trained kernel uses the first trained_kernel_points of them.
       seed: the seed of every method's points and initialisation.
       k_max: Donaldson degrees 1 ... k_max.
       donaldson_points: integration points of the T-operator.
@@ -112,8 +125,8 @@ class MethodsConfig:
       flow_train, flow_steps: train points and steps of each kernel flow (delta, Gaussian with
         a cutoff, ReLU NTK), all with table 1's learning rates.
       gaussian_sigma, gaussian_radius: the cutoff Gaussian's width (3.6) and radius.
-      network_points, epochs: points (train + n_test validation) and epochs of the metric
-        network (3 x 64, Adam).
+      network_points, epochs: points (network_points - n_test train points, plus the shared
+        test points as validation) and epochs of the metric network (3 x 64, Adam).
       phi: include the phi network (Kahler, g_FS + d dbar phi), on phi_points points for
         phi_epochs epochs (its epochs cost ~17 times the metric network's per point).
       trained_kernel: include the flow with the metric network's metric-NTK frozen after
@@ -187,13 +200,22 @@ class MethodsConfig:
         return method_configs(self)
 
 
+def shared_test(config: MethodsConfig) -> SampleConfig:
+    """The one sample of test points of every method: n_test points of seed stream
+    TEST_STREAM of the config's seed."""
+    return SampleConfig(config.manifold, config.n_test, stream_seed(config.seed, TEST_STREAM, 0))
+
+
 def method_configs(config: MethodsConfig) -> list:
-    """The DonaldsonConfig, FlowConfigs, TrainConfigs and TrainedKernelConfig of ``config``."""
+    """The DonaldsonConfig, FlowConfigs, TrainConfigs and TrainedKernelConfig of ``config``,
+    each measuring on ``shared_test(config)``."""
     c = config
     m = c.manifold
+    test = shared_test(c)
     out: list = [DonaldsonConfig(m, c.k_max, c.donaldson_points, c.n_test, c.seed, optimise=c.optimise,
-                                 opt_steps=c.opt_steps, opt_points=min(c.opt_points, c.donaldson_points))]
-    sizes = dict(n_train=c.flow_train, n_test=c.n_test, steps=c.flow_steps, seed=c.seed, manifold=m)
+                                 opt_steps=c.opt_steps, opt_points=min(c.opt_points, c.donaldson_points), test=test)]
+    sizes = dict(n_train=c.flow_train, n_test=c.n_test, steps=c.flow_steps, seed=c.seed, manifold=m,
+                 coordinates="all", test=test)
     out.append(FlowConfig(kernel="delta", **sizes))
     out.append(_gaussian_flow(sigma=c.gaussian_sigma, radius=c.gaussian_radius, **sizes))
     out.append(FlowConfig(kernel="relu-ntk", **sizes))
@@ -202,15 +224,16 @@ def method_configs(config: MethodsConfig) -> list:
         out.append(_network(c, "phi"))
     if c.trained_kernel:
         out.append(TrainedKernelConfig(train=_network(c, "metric"), n_train=c.trained_kernel_points,
-                                       n_test=c.trained_kernel_points, steps=c.flow_steps, seed=c.seed + 1))
+                                       n_test=min(c.trained_kernel_points, c.n_test), steps=c.flow_steps,
+                                       seed=c.seed + 1, test=test))
     return out
 
 
 def _network(c: MethodsConfig, model: str) -> TrainConfig:
-    """The network of ``model``: n_test of its points held out for validation."""
+    """The network of ``model``: the shared test points are its validation set."""
     n, epochs = (c.network_points, c.epochs) if model == "metric" else (c.phi_points, c.phi_epochs)
     return TrainConfig(model=model, n_points=n, epochs=epochs, val_fraction=c.n_test / n, ricci=False,
-                       seed=c.seed, manifold=c.manifold)
+                       seed=c.seed, manifold=c.manifold, test=shared_test(c))
 
 
 def run_method(config):
@@ -266,7 +289,7 @@ class Series:
         component-mixing flow), the network's parameters.
       memory_bytes: peak memory: the job's estimate (no result records its peak).
       memory_estimated: True: memory_bytes is an estimate, not a measurement.
-      test_points: the points sigma was measured on.
+      test_points: how many of the shared test points sigma was measured on (the first ones).
     """
 
     name: str
@@ -307,7 +330,7 @@ class MethodsResult:
       series: the Series, in the order Donaldson balanced, (optimised), delta, Gaussian,
         ReLU NTK, metric network, (phi network), (trained kernel).
       kappa, kappa_se, kappa_exact: the reference kappa every method measured against.
-      sigma_fs, sigma_fs_se: sigma of g_FS on Donaldson's test points (every series starts
+      sigma_fs, sigma_fs_se: sigma of g_FS on the shared test points (every series starts
         there: Donaldson k = 1, a flow's step 0, a network's epoch 0 up to its init).
       seconds: the sum of the methods' job times (they may have run in parallel).
     """
@@ -352,7 +375,8 @@ class MethodsResult:
 
         ``kernel_late_change`` and ``network_late_change``: over the fixed kernel flows (delta,
         Gaussian, ReLU NTK) and the networks, the smallest and largest ``Series.late_change``
-        (sigma last / sigma half-way); the best sigma of each family with its series.
+        (sigma last / sigma half-way) and the series they belong to; the best sigma of each
+        family with its series.
         """
         fixed = [s for s in self.series if s.family == "kernel" and s.name != TRAINED]
         nets = [s for s in self.series if s.family == "network"]
@@ -364,8 +388,10 @@ class MethodsResult:
             return {"method": s.name, "sigma": _none(s.sigma[s.best]), "sigma_se": _none(s.sigma_se[s.best])}
 
         def changes(group):
-            vals = [s.late_change() for s in group if np.isfinite(s.late_change())]
-            return {"min": min(vals), "max": max(vals)} if vals else None
+            vals = sorted((s.late_change(), s.name) for s in group if np.isfinite(s.late_change()))
+            if not vals:
+                return None
+            return {"min": vals[0][0], "max": vals[-1][0], "min_method": vals[0][1], "max_method": vals[-1][1]}
 
         return {"fixed_kernels": best(fixed), "networks": best(nets), "kernel_late_change": changes(fixed),
                 "network_late_change": changes(nets),
@@ -480,6 +506,34 @@ def _job_seconds(r) -> float:
     return float(getattr(r, "total_seconds", None) or r.seconds)
 
 
+def _start_sigma(r) -> float:
+    """sigma of g_FS on the test points of result ``r`` (the first measurement of a flow)."""
+    if isinstance(r, FlowResult):
+        return float(r.test_sigma[0])
+    if isinstance(r, TrainedKernelResult):
+        return float(r.initial_test_sigma[0])
+    return float(r.sigma_fs)  # DonaldsonResult, TrainResult
+
+
+def _check_shared_points(config: MethodsConfig, configs: list, results: list) -> None:
+    """Check that every method measured on the shared test points: its sigma of g_FS there
+    equals sigma of g_FS computed here on the first points of ``shared_test(config)``."""
+    pts = first_points(shared_test(config), config.n_test)
+    kref = reference_kappa(config.manifold)
+    expected: dict[int, float] = {}
+    for c, r in zip(configs, results):
+        n = c.n_test if not isinstance(c, TrainConfig) else c.n_val
+        if n not in expected:
+            sub = pts if n == len(pts) else pts.subset(np.arange(n))
+            expected[n] = measure_sigma(sub.g_fs, sub.omega_sq, sub.weights, kref).sigma
+        got = _start_sigma(r)
+        if not math.isclose(got, expected[n], rel_tol=1e-9):
+            raise MetricflowError(
+                f"{type(c).__name__} measured sigma of g_FS {got:.6g} on its test points, not the shared points' "
+                f"{expected[n]:.6g}: it did not measure on the shared test points; rerun without the cache"
+            )
+
+
 def run_methods(config: MethodsConfig, progress: Optional[Progress] = None,
                 map_configs: ConfigMap = serial_map) -> MethodsResult:
     """Run every method of ``config`` and put them on one sigma-time and sigma-points axis.
@@ -507,7 +561,8 @@ def run_methods(config: MethodsConfig, progress: Optional[Progress] = None,
       MethodsResult.
 
     Raises:
-      MetricflowError: if the methods did not all measure against the same reference kappa.
+      MetricflowError: if the methods did not all measure against the same reference kappa,
+        or not on the same test points (sigma of g_FS on them differs from the shared set's).
     """
     report = progress or no_progress
     configs = config.configs()
@@ -533,6 +588,7 @@ def run_methods(config: MethodsConfig, progress: Optional[Progress] = None,
             raise MetricflowError(f"unexpected result {type(r).__name__} among the methods")
     if len(kappas) != 1:
         raise MetricflowError(f"the methods measured against different reference kappas {sorted(kappas)}")
+    _check_shared_points(config, configs, results)
     return MethodsResult(
         config=config, series=tuple(series), kappa=float(donaldson.kappa), kappa_se=float(donaldson.kappa_se),
         kappa_exact=bool(donaldson.kappa_exact), sigma_fs=float(donaldson.sigma_fs),
