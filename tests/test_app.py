@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apptest import ROOT, TIMEOUT, figure, open_page, run_until_done, values, wait_for
+from apptest import ROOT, TIMEOUT, figure, open_app, open_page, run_until_done, values, wait_for
+from dashboard import HOME
 
 pytestmark = pytest.mark.usefixtures("cache_dir")
 
@@ -16,9 +17,7 @@ def points_page() -> AppTest:
 
 
 def test_home_page_renders_and_lists_cached_results():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception
+    at = open_app(HOME.path)
     text = " ".join(m.value for m in at.markdown)
     assert "metric-NTK" in text and "Points" in text and "Kernel flow" in text
     assert any("No results yet" in i.value for i in at.info)
@@ -47,8 +46,7 @@ def test_points_page_runs_a_small_job_end_to_end(cache_dir):
     again.number_input[0].set_value(200).run()
     assert {m.label: m.value for m in again.metric} == metrics
 
-    home = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    home.run()
+    home = open_app(HOME.path)
     rows = home.dataframe[0].value
     assert list(rows["state"]) == ["done"] and "n_points: 200" in rows["settings"][0]
 

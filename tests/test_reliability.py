@@ -181,8 +181,9 @@ def test_a_read_only_folder_is_one_line_and_exit_2(tmp_path):
     assert "not writable" in out.stderr and REMEDY in out.stderr and out.stderr.count("\n") == 1, out.stderr
 
 
-PAGES = ["app.py", "pages/1_Points.py", "pages/2_Kernel_flow.py", "pages/3_Theory_lab.py", "pages/4_Clustering.py",
-         "pages/5_NTK_evolution.py", "pages/6_Generalisation.py", "pages/7_Hyperparameter_search.py"]
+PAGES = ["app.py", "pages/0_Home.py", "pages/1_Points.py", "pages/2_Kernel_flow.py", "pages/3_Theory_lab.py", "pages/4_Clustering.py",
+         "pages/5_NTK_evolution.py", "pages/6_Generalisation.py", "pages/7_Hyperparameter_search.py",
+         "pages/8_Donaldson.py", "pages/9_Methods_compared.py"]
 
 
 def test_every_page_shows_a_broken_store_as_an_error(tmp_path, monkeypatch):

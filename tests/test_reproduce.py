@@ -144,13 +144,10 @@ def test_config_and_plans():
 
 
 def test_home_page_offers_the_latest_report(tiny):
-    from pathlib import Path
+    from apptest import open_app
+    from dashboard import HOME
 
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=60)
-    at.run()
-    assert not at.exception
+    at = open_app(HOME.path)
     assert any("Latest report" in m.value for m in at.markdown)
     assert len(at.get("download_button")) == 1
 
