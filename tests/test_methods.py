@@ -185,6 +185,27 @@ def test_figures_and_sentences_come_from_the_result(tiny):
     assert f"{v['networks']['sigma']:.4f}" in sentences[1] and f"{v['fixed_kernels']['sigma']:.4f}" in sentences[0]
 
 
+def test_sentences_follow_the_numbers(tiny):
+    # Fixed kernels that never improve after half-way, one that rises 3-fold, networks that halve.
+    from metricflow.figures.methods import methods_sentences
+
+    _, result, _, _ = tiny
+
+    def with_sigma(s, values):
+        values = np.asarray(values, dtype=float)
+        n = len(values)
+        return replace(s, sigma=values, sigma_se=np.full(n, 0.001), step=np.arange(1, n + 1), seconds=np.ones(n),
+                       points=np.arange(1, n + 1), sigma_self=np.full(n, np.nan))
+
+    curves = {"delta flow": [0.3, 0.3, 0.3], "Gaussian flow (cutoff)": [0.3, 0.2, 0.6], "ReLU-NTK flow": [0.4, 0.4, 0.4],
+              "metric network": [0.2, 0.1, 0.05], "phi network": [0.3, 0.2, 0.1]}
+    series = tuple(with_sigma(s, curves[s.name]) if s.name in curves else s for s in result.series)
+    fixed, nets = methods_sentences(replace(result, series=series))
+    assert "none of the delta, Gaussian and ReLU-NTK flows lowered σ" in fixed
+    assert "the Gaussian flow (cutoff)'s σ rose 3.0-fold" in fixed and "0.2000 ± 0.0010, by the Gaussian flow" in fixed
+    assert nets.startswith("The networks keep learning") and "fell by 50.0 %" in nets and "4.0 times below" in nets
+
+
 def test_methods_page_shows_the_stored_result(tiny, cache_dir):
     from apptest import figure, open_page
 

@@ -103,16 +103,17 @@ def methods_sentences(result: MethodsResult) -> list[str]:
     fixed, change = v["fixed_kernels"], v["kernel_late_change"]
     if fixed is not None and change is not None:
         verb = "saturate" if change["min"] > 0.95 else "are still improving"
+        flows = "the delta, Gaussian and ReLU-NTK flows"
         if change["min"] < 1:
-            moved = f"lowered σ by at most {_pct(change['min'])} ({change['min_method']})"
+            moved = f"{flows} lowered σ by at most {_pct(change['min'])} ({change['min_method']})"
         else:
-            moved = "lowered σ not at all"
+            moved = f"none of {flows} lowered σ"
         if change["max"] > 1.05:
             moved += f", and the {change['max_method']}'s σ rose {change['max']:.1f}-fold"
         out.append(
-            f"The fixed kernels {verb}: over the second half of their steps the delta, Gaussian and ReLU-NTK "
-            f"flows {moved}; the best σ any of them reached is {fixed['sigma']:.4f} ± {fixed['sigma_se']:.4f}, "
-            f"by the {fixed['method']} (g_FS: {result.sigma_fs:.4f})."
+            f"The fixed kernels {verb}: over the second half of their steps {moved}; the best σ any of them "
+            f"reached is {fixed['sigma']:.4f} ± {fixed['sigma_se']:.4f}, by the {fixed['method']} "
+            f"(g_FS: {result.sigma_fs:.4f})."
         )
     nets, nchange = v["networks"], v["network_late_change"]
     if nets is not None and nchange is not None:
