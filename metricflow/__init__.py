@@ -44,6 +44,7 @@ from metricflow.flows.donaldson import DonaldsonConfig, DonaldsonResult, run_don
 from metricflow.flows.flow import SCHEMA_VERSION as FLOW_SCHEMA_VERSION
 from metricflow.flows.flow import TABLE1, FlowConfig, FlowResult, flow_from_options, run_flow, sample_in_chart
 from metricflow.flows.losses import LOSSES, loss_gradient, loss_values, total_loss
+from metricflow.networks.family import FamilyResult, FamilyTrainConfig, train_family
 from metricflow.networks.models import TrainConfig, TrainResult, train
 from metricflow.networks.saved import TrainedModel, evaluate_model, load_model, save_model
 from metricflow.studies.methods import MethodsConfig, MethodsResult, run_methods
@@ -66,7 +67,7 @@ __all__ = [
     "sample_in_chart", "loss_gradient", "loss_values", "total_loss",
     "DonaldsonConfig", "DonaldsonResult", "run_donaldson",
     # networks
-    "TrainConfig", "TrainResult", "train", "TrainedModel", "evaluate_model", "load_model", "save_model",
+    "TrainConfig", "TrainResult", "train", "FamilyTrainConfig", "FamilyResult", "train_family", "TrainedModel", "evaluate_model", "load_model", "save_model",
     # studies
     "DonaldsonSweepConfig", "run_donaldson_sweep", "MethodsConfig", "MethodsResult", "run_methods",
 ]

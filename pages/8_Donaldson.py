@@ -84,15 +84,18 @@ def show_result(result) -> None:
 
 def sweep_controls() -> DonaldsonSweepConfig:
     """The sweep's widgets, as a DonaldsonSweepConfig (raises MetricflowError on bad input)."""
-    c = st.columns([3, 1, 1, 1, 1])
+    c = st.columns([3, 1, 1, 1, 1, 1])
     psis = c[0].text_input("ψ values", ", ".join(psi_label(p) for p in SWEEP_PSIS))
     k = c[1].slider("k", 1, MAX_K, 3, key="sweep_k")
     n_points = count_input(c[2], "Points per ψ", 100, 1_000_000, 10_000, step=1000, key="sweep_points")
     seed = count_input(c[3], "Seed", 0, 2**31 - 1, 0, key="sweep_seed")
     phi_epochs = count_input(c[4], "φ network epochs", 0, 10_000, 0, key="sweep_phi_epochs",
                              help=f"also train the φ network at each ψ ({DonaldsonSweepConfig.phi_points:,} points); 0 = off")
+    family = c[5].checkbox("ψ-conditioned φ network", value=False, key="sweep_family",
+                           help="also train one φ network with ψ as an input across all ψ, on the per-ψ networks' "
+                                "points, for the same epochs (needs φ network epochs > 0)")
     return DonaldsonSweepConfig(psis=parse_psis(psis), k=int(k), n_points=int(n_points), n_test=int(n_points),
-                                seed=int(seed), phi_epochs=int(phi_epochs))
+                                seed=int(seed), phi_epochs=int(phi_epochs), family=bool(family))
 
 
 def show_sweep(result) -> None:
@@ -118,7 +121,9 @@ def main() -> None:
         st.error(str(err))
     st.header("Along the Dwork family")
     st.markdown("σ of g_FS and of the balanced metric at one k for several ψ, and optionally of the φ network "
-                "after a fixed number of epochs: one cached Donaldson job (and one network job) per ψ.")
+                "after a fixed number of epochs: one cached Donaldson job (and one network job) per ψ. "
+                "Optionally also one φ network with ψ as an input, trained on all the ψ together "
+                "(the same points, so P times the steps of one per-ψ network).")
     try:
         sweep = sweep_controls()
         job_section("donaldson_sweep", sweep, show_sweep, hint="Choose the ψ values and k, then press Run.",

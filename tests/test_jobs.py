@@ -301,6 +301,7 @@ def small_configs() -> list:
     from metricflow.flows.flow import FlowConfig
     from metricflow.studies.generalisation import NoiseConfig, ScalingConfig
     from metricflow.studies.feature_learning import TrainedKernelConfig, WidthSweepConfig
+    from metricflow.networks.family import FamilyTrainConfig
     from metricflow.networks.models import TrainConfig
     from metricflow.geometry.reference import KappaConfig
     from metricflow.studies.theory import TheoryConfig
@@ -320,11 +321,12 @@ def small_configs() -> list:
         ClusterConfig(n_points=200, n_clusters=3, n_batches=2, methods=("batched", "birch")),
         ClusterFlowConfig(flow=flow, method="batched", n_clusters=2, n_batches=2),
         TrainConfig(n_points=200, epochs=2, width=8, depth=1, ntk_probe=3, ntk_every=1, ricci=False),
+        FamilyTrainConfig(psis=(0, 0.5), n_points=100, epochs=1, width=8, depth=1),
         WidthSweepConfig(widths=(8, 16), n_points=200, epochs=1, ntk_probe=3),
         TrainedKernelConfig(train=TrainConfig(n_points=200, epochs=1, width=8, depth=1, ricci=False),
                             n_train=20, n_test=20, steps=3),
         DonaldsonConfig(ks=(1, 2), n_points=300, n_test=200, optimise=True, opt_steps=3),
-        DonaldsonSweepConfig(psis=(0, 0.5), k=2, n_points=300, n_test=200, phi_epochs=1, phi_points=100),
+        DonaldsonSweepConfig(psis=(0, 0.5), k=2, n_points=300, n_test=200, phi_epochs=1, phi_points=100, family=True),
         MethodsConfig.preset("quick", n_test=100, k_max=1, donaldson_points=300, optimise=False, flow_train=40,
                              flow_steps=2, network_points=200, epochs=1, phi=False, trained_kernel=False),
     ]

@@ -73,6 +73,9 @@ def add_donaldson_sweep(sub) -> None:
                    help="also train the phi network at each psi for this many epochs (default 0: off)")
     p.add_argument("--phi-points", type=int_arg, default=5000,
                    help="points of the phi network, a fifth held out for its sigma (default 5000)")
+    p.add_argument("--family", action="store_true",
+                   help="also train one phi network conditioned on psi across all psis, on the union of the "
+                        "per-psi networks' train points for --phi-epochs (P times the steps of one)")
     p.set_defaults(run=run_donaldson_sweep, show=show_donaldson_sweep)
 
 
@@ -83,7 +86,7 @@ def run_donaldson_sweep(args) -> dict:
     config = DonaldsonSweepConfig(
         psis=complex_list(args.psis, empty="give at least one psi value"), k=args.k, n_points=args.points,
         n_test=args.points if args.test is None else args.test, seed=args.seed, degree=args.degree,
-        phi_epochs=args.phi_epochs, phi_points=args.phi_points,
+        phi_epochs=args.phi_epochs, phi_points=args.phi_points, family=args.family,
     )
     if args.no_cache:
         return sweep(config).summary()  # every piece here, one after another
@@ -91,16 +94,21 @@ def run_donaldson_sweep(args) -> dict:
 
 
 def show_donaldson_sweep(r: dict) -> str:
-    phi = "phi_epochs" in r
+    phi, family = "phi_epochs" in r, r.get("family", False)
     head = f"balanced metrics at k = {r['k']}, {r['points']:,} points, {r['test_points']:,} test points"
     if phi:
         head += f"; phi network {r['phi_epochs']} epochs on {r['phi_points']:,} points"
+    if family:
+        head += f"; psi-conditioned network {r['family_seconds']:.1f} s for all psis"
     lines = [head, f"{'psi':>10} {'sigma_FS':>16} {'sigma_k':>16} {'kappa':>10} {'iter':>5}"
-             + (f" {'sigma_phi':>16} {'seconds':>8}" if phi else "")]
+             + (f" {'sigma_phi':>16} {'seconds':>8}" if phi else "")
+             + (f" {'sigma_family':>16}" if family else "")]
     for row in r["per_psi"]:
         line = (f"{complex(*row['psi']):>10g} {row['sigma_fs']:>8.4f} ± {row['sigma_fs_se']:.4f} "
                 f"{row['sigma']:>8.4f} ± {row['sigma_se']:.4f} {row['kappa']:>10.6f} {row['iterations']:>5}")
         if phi:
             line += f" {row['phi_sigma']:>8.4f} ± {row['phi_sigma_se']:.4f} {row['phi_seconds']:>8.1f}"
+        if family:
+            line += f" {row['family_sigma']:>8.4f} ± {row['family_sigma_se']:.4f}"
         lines.append(line)
     return "\n".join(lines)

@@ -14,7 +14,7 @@ __all__ = [
     "psi_label",
 ]
 
-BALANCED, OPTIMISED, FS, PHI = "#1f77b4", "#d62728", "#7f7f7f", "#2ca02c"
+BALANCED, OPTIMISED, FS, PHI, FAMILY = "#1f77b4", "#d62728", "#7f7f7f", "#2ca02c", "#9467bd"
 
 
 def _finite(a) -> bool:
@@ -103,8 +103,9 @@ def psi_label(psi: complex) -> str:
 
 
 def donaldson_sweep_figure(result) -> go.Figure:
-    """sigma_FS(psi), the balanced sigma_k(psi) and, when the sweep trained it, the phi
-    network's sigma(psi) after its epochs, along the Dwork family, with errors."""
+    """sigma_FS(psi), the balanced sigma_k(psi) and, when the sweep trained them, the per-psi
+    phi networks' sigma(psi) and the psi-conditioned network's after their epochs, along the
+    Dwork family, with errors."""
     r = result
     labels = [psi_label(p) for p in r.psis]
     fig = go.Figure()
@@ -116,6 +117,11 @@ def donaldson_sweep_figure(result) -> go.Figure:
         fig.add_trace(go.Scatter(x=labels, y=r.phi_sigma.tolist(), mode="lines+markers",
                                  name=f"φ network, {r.config.phi_epochs} epochs",
                                  error_y=dict(type="data", array=r.phi_sigma_se.tolist()), line=dict(color=PHI)))
+    if _finite(r.family_sigma):
+        fig.add_trace(go.Scatter(x=labels, y=r.family_sigma.tolist(), mode="lines+markers",
+                                 name=f"ψ-conditioned φ network, {r.config.phi_epochs} epochs",
+                                 error_y=dict(type="data", array=r.family_sigma_se.tolist()),
+                                 line=dict(color=FAMILY, dash="dash")))
     fig.update_layout(title="σ along the Dwork family", xaxis_title="ψ", yaxis_title="σ",
                       xaxis=dict(type="category"))
     return fig

@@ -110,6 +110,7 @@ from metricflow.flows.donaldson import DONALDSON_SCHEMA, DonaldsonConfig, estima
 from metricflow.flows.flow import SCHEMA_VERSION as FLOW_SCHEMA, FlowConfig, estimate_flow, run_flow  # noqa: E402
 from metricflow.geometry.points import SampleConfig  # noqa: E402
 from metricflow.geometry.reference import KAPPA_SCHEMA, KappaConfig, estimate_kappa_config, run_kappa  # noqa: E402
+from metricflow.networks.family import FAMILY_SCHEMA, FamilyTrainConfig, estimate_family, train_family  # noqa: E402
 from metricflow.networks.models import TRAIN_SCHEMA, TrainConfig, estimate_train, train  # noqa: E402
 from metricflow.studies import clustering, feature_learning as fl, generalisation as gen, moduli, theory, tuning  # noqa: E402
 from metricflow.studies.sample import SAMPLE_SCHEMA, estimate_sample, run_sample  # noqa: E402
@@ -126,6 +127,7 @@ register(clustering.ClusterConfig, clustering.run_clustering, clustering.CLUSTER
 register(clustering.ClusterFlowConfig, clustering.run_cluster_flow, clustering.CLUSTER_FLOW_SCHEMA,
          clustering.estimate_cluster_flow)
 register(TrainConfig, train, TRAIN_SCHEMA, estimate_train)
+register(FamilyTrainConfig, train_family, FAMILY_SCHEMA, estimate_family)
 register(fl.WidthSweepConfig, fl.run_width_sweep, fl.WIDTH_SCHEMA, fl.estimate_width_sweep, fan_out=True)
 register(fl.TrainedKernelConfig, fl.run_trained_kernel, fl.TRAINED_KERNEL_SCHEMA, fl.estimate_trained_kernel)
 register(DonaldsonConfig, run_donaldson, DONALDSON_SCHEMA, estimate_donaldson)
