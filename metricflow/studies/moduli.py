@@ -30,11 +30,11 @@ __all__ = [
     "PHI_VAL_FRACTION",
 ]
 
-# Bump when DonaldsonSweepResult's fields or their meaning change (2: the phi network's sigma).
-# The psi-conditioned network's fields (family_*) came with defaults and an omit-default
-# config key, so every sweep keeps its key: a sweep stored before them fails the store's
-# field check once and is recomputed from its stored pieces (each one its own cached job).
-DONALDSON_SWEEP_SCHEMA = 2
+# Bump when DonaldsonSweepResult's fields or their meaning change (2: the phi network's sigma;
+# 3: the psi-conditioned network's family_* fields). The config's family flag is left out of
+# its canonical JSON at its default, so only the schema moves the keys: a sweep stored before
+# is recomputed, from its stored pieces (each one its own cached job), without a warning.
+DONALDSON_SWEEP_SCHEMA = 3
 
 # The fraction of the phi network's points held out: its sigma is measured on them.
 PHI_VAL_FRACTION = 0.2
