@@ -76,8 +76,8 @@ def show_result(result) -> None:
     left.plotly_chart(figs["time"], key="fig_methods_time")
     right.plotly_chart(figs["points"], key="fig_methods_points")
     st.dataframe(methods_table_rows(r), hide_index=True)
-    st.caption(f"σ on the same {r.config.n_test:,} fresh test points for every method (the trained kernel: the "
-               "first of them), against the manifold's one reference κ; memory is each job's estimated peak.")
+    st.caption(f"σ on the same {r.config.n_test:,} fresh test points for every method, against the manifold's one "
+               "reference κ; memory is each job's estimated peak.")
     stem = f"methods_psi{r.config.manifold.psi}_seed{r.config.seed}".replace(" ", "")
     d = st.columns(2)
     d[0].download_button("Summary (JSON)", json.dumps(r.summary(), indent=2), f"{stem}.json", "application/json")
@@ -88,7 +88,7 @@ def main() -> None:
     st.title("Methods compared")
     st.markdown(
         "Every method on one axis: the same manifold, one reference κ, and σ always on one shared set of "
-        "fresh test points that none of the methods trains on (the trained kernel uses the first of them): Donaldson's balanced metrics (k = 1 … k max, balanced and σ-optimised h), "
+        "fresh test points that none of the methods trains on: Donaldson's balanced metrics (k = 1 … k max, balanced and σ-optimised h), "
         "the fixed-kernel flows (delta, Gaussian with a cutoff, ReLU NTK) and the trained kernel, and the metric "
         "and φ networks per epoch. This is fig. 3's argument in one picture: fixed kernels saturate, networks "
         "keep learning. Each method is an ordinary cached job, run in parallel."

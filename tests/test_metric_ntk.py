@@ -82,3 +82,41 @@ def test_trained_kernel_flow_runs_both_kernels():
     assert r.initial_test_sigma[0] == pytest.approx(fs.sigma, rel=1e-12)
     assert r.trained_test_sigma_se[0] == pytest.approx(fs.sigma_se, rel=1e-12) and fs.sigma_se > 0
     assert r.initial_test_sigma_self[0] == pytest.approx(fs.sigma_self, rel=1e-12)
+
+
+def test_frozen_ntk_flow_with_test_rows_in_chunks_equals_the_whole_matrix():
+    # The test points only receive updates, so computing Theta(test, train) chunk by chunk
+    # after the train flow gives the step-by-step flow with the whole matrix.
+    from metricflow.networks.metric_ntk import ntk_flow
+
+    rng = np.random.default_rng(4)
+    pts = sample_points(SampleConfig(manifold("quintic"), 70, seed=8))
+    tr, te = pts.subset(np.arange(30)), pts.subset(np.arange(30, 70))
+    a = rng.standard_normal((9 * 70, 40))
+    theta = a @ a.T / 40  # a PSD kernel on the 9 components of 70 points
+    whole = ntk_flow(theta[: 9 * 30, : 9 * 30], theta[9 * 30 :, : 9 * 30], tr, te, 6, 2e-4)
+    calls = []
+
+    def rows(i, j):
+        calls.append((i, j))
+        return theta[9 * (30 + i) : 9 * (30 + j), : 9 * 30]
+
+    chunked = ntk_flow(theta[: 9 * 30, : 9 * 30], rows, tr, te, 6, 2e-4, chunk=16)
+    assert calls == [(0, 16), (16, 32), (32, 40)]
+    for x, y in zip(whole, chunked):
+        np.testing.assert_allclose(x, y, rtol=1e-12)
+    assert whole[0].sigma[6] < whole[0].sigma[0] and np.all(np.isfinite(whole[1].sigma))  # it flows
+    # step by step, by hand: g_r(x) <- g_r(x) - lr Theta(x, train) dl/dg(train)
+    from metricflow.geometry.measures import measure_sigma
+    from metricflow.geometry.reference import reference_kappa
+    from metricflow.networks.metric_ntk import component_gradient
+    from metricflow.networks.outputs import components, hermitian
+
+    kref = reference_kappa(tr.manifold)
+    c_tr, c_te = np.asarray(components(tr.g_fs)), np.asarray(components(te.g_fs))
+    for _ in range(6):
+        grad = np.asarray(component_gradient(c_tr, tr.omega_sq, tr.weights, kref.value)).reshape(-1)
+        c_tr = c_tr - 2e-4 * (theta[: 9 * 30, : 9 * 30] @ grad).reshape(c_tr.shape)
+        c_te = c_te - 2e-4 * (theta[9 * 30 :, : 9 * 30] @ grad).reshape(c_te.shape)
+    by_hand = measure_sigma(np.asarray(hermitian(c_te)), te.omega_sq, te.weights, kref).sigma
+    assert chunked[1].sigma[6] == pytest.approx(by_hand, rel=1e-10)

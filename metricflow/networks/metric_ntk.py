@@ -38,6 +38,7 @@ __all__ = [
     "component_gradient",
     "FlowCurves",
     "ntk_flow",
+    "TEST_CHUNK",
 ]
 
 # Eigenvalues below this fraction of the largest are floored before log10 (for histograms
@@ -147,19 +148,29 @@ def _curves(reports) -> FlowCurves:
                         for k in FlowCurves._fields))
 
 
-def ntk_flow(theta_train, theta_test, train, test, steps: int, lr: float):
+# Test points whose metric-NTK rows are computed at once when ``ntk_flow`` is given a function.
+TEST_CHUNK = 250
+
+
+def ntk_flow(theta_train, theta_test, train, test, steps: int, lr: float, chunk: int = TEST_CHUNK):
     """Discrete flow (3.5) with a full metric-NTK, from g_FS: returns sigma on both sets.
 
     g_r(x) <- g_r(x) - lr sum_{x' in train, s} Theta_rs(x, x') dl/dg_s(x'), for x in the
     train and in the test points. The loss and every sigma use the manifold's reference kappa.
+    Test points only receive updates, so after t steps g(x) = g_FS(x) - lr Theta(x, train) G_t
+    with G_t the sum of the train gradients of the first t steps: the train flow runs first,
+    then the test points follow in chunks, and Theta(test, train) is never held whole.
 
     Args:
-      theta_train: (K N, K N), theta_test: (K M, K N) float64.
+      theta_train: (K N, K N) float64.
+      theta_test: (K M, K N) float64, or a function rows(a, b) -> (K (b - a), K N) float64,
+        the rows of test points a .. b-1 (computed ``chunk`` test points at a time).
       train, test: Points (N and M points).
       steps: flow steps; lr: step size.
 
     Returns:
-      (train_curves, test_curves): FlowCurves of (steps+1,) arrays each.
+      (train_curves, test_curves): FlowCurves of (steps+1,) arrays each; both end at the
+      first step at which either set's sigma is not finite.
     """
     from metricflow.geometry.measures import measure_sigma
     from metricflow.geometry.reference import reference_kappa
@@ -167,19 +178,34 @@ def ntk_flow(theta_train, theta_test, train, test, steps: int, lr: float):
     kref = reference_kappa(train.manifold)
     k_loss = float(kref.value)
     c_tr = np.asarray(components(jnp.asarray(train.g_fs)))
-    c_te = np.asarray(components(jnp.asarray(test.g_fs)))
+    n_comp = c_tr.shape[1]
     out_tr, out_te = [None] * (steps + 1), [None] * (steps + 1)
+    summed = np.zeros((steps + 1, c_tr.size))  # [t]: the sum of the train gradients of steps < t
+    done = -1
     for step in range(steps + 1):
         r_tr = measure_sigma(np.asarray(hermitian(jnp.asarray(c_tr))), train.omega_sq, train.weights, kref)
-        r_te = measure_sigma(np.asarray(hermitian(jnp.asarray(c_te))), test.omega_sq, test.weights, kref)
-        if not (math.isfinite(r_tr.sigma) and math.isfinite(r_te.sigma)):
+        if not math.isfinite(r_tr.sigma):
             break
-        out_tr[step], out_te[step] = r_tr, r_te
+        out_tr[step], done = r_tr, step
         if step == steps:
             break
         grad = np.asarray(_component_gradient(c_tr, train.omega_sq, train.weights, k_loss)).reshape(-1)
+        summed[step + 1] = summed[step] + grad
         c_tr = c_tr - lr * (theta_train @ grad).reshape(c_tr.shape)
-        c_te = c_te - lr * (theta_test @ grad).reshape(c_te.shape)
+    m = len(test.omega_sq)
+    c_te0 = np.asarray(components(jnp.asarray(test.g_fs)))
+    c_te = np.empty((done + 1, m, n_comp))
+    rows = theta_test if callable(theta_test) else (lambda a, b: theta_test[a * n_comp : b * n_comp])
+    for a in range(0, m, chunk):
+        b = min(a + chunk, m)
+        shift = (rows(a, b) @ summed[: done + 1].T).T.reshape(done + 1, b - a, n_comp)
+        c_te[:, a:b] = c_te0[a:b] - lr * shift
+    for step in range(done + 1):
+        r_te = measure_sigma(np.asarray(hermitian(jnp.asarray(c_te[step]))), test.omega_sq, test.weights, kref)
+        if not math.isfinite(r_te.sigma):
+            out_tr[step:] = [None] * (steps + 1 - step)
+            break
+        out_te[step] = r_te
     return _curves(out_tr), _curves(out_te)
 
 

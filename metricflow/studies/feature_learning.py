@@ -23,7 +23,7 @@ from metricflow.constraints import SEED, Count, Points, Positive, validate
 from metricflow.errors import ConfigTypeError, MetricflowError, check_count
 from metricflow.estimates import Estimate
 from metricflow.geometry.points import SampleConfig, check_test_sample, first_points, sample_points
-from metricflow.networks.metric_ntk import _gain, metric_ntk, ntk_flow, spectrum
+from metricflow.networks.metric_ntk import TEST_CHUNK, _gain, metric_ntk, ntk_flow, spectrum
 from metricflow.networks.models import TrainConfig, components_fn, estimate_train, model_input, train
 from metricflow.progress import ConfigMap, Progress, no_progress, serial_map
 
@@ -188,8 +188,9 @@ class TrainedKernelConfig:
 
     Attributes:
       train: the TrainConfig of the network (trained once, here).
-      n_train, n_test: fresh flow points (not the network's training data); the kernel is
-        (9 n_train) x (9 n_train) dense.
+      n_train, n_test: fresh flow points (not the network's training data); the train kernel
+        is (9 n_train) x (9 n_train) dense, the test points' rows are computed TEST_CHUNK
+        points at a time (``ntk_flow``).
       steps: flow steps (the paper: 50).
       lr_scale: step size in units of 1 / lambda_max of each kernel's train block, so both
         kernels take comparably sized steps.
@@ -209,7 +210,7 @@ class TrainedKernelConfig:
 
     constraints: ClassVar[dict] = {
         "n_train": Points("flow train points", maximum=3000),
-        "n_test": Points("flow test points", maximum=3000),
+        "n_test": Points("flow test points", maximum=1_000_000),
         "steps": Count("steps", minimum=0, maximum=10_000),
         "lr_scale": Positive("lr_scale"),
         "seed": SEED,
@@ -296,16 +297,19 @@ def run_trained_kernel(config: TrainedKernelConfig, progress: Optional[Progress]
         tr, te = pts.subset(np.arange(c.n_train)), pts.subset(np.arange(c.n_train, c.n_train + c.n_test))
     else:
         tr, te = sample_points(SampleConfig(m, c.n_train, c.seed)), first_points(c.test, c.n_test)
-    x_tr = model_input(tr)
-    x_all = type(x_tr)(*(np.concatenate([a, b]) for a, b in zip(x_tr, model_input(te))))
+    x_tr, x_te = model_input(tr), model_input(te)
     comp = components_fn(c.train, n, d)
     curves, lam, thetas = {}, {}, {}
     for i, (name, params) in enumerate((("initial", net.params_initial), ("trained", net.params_final))):
-        theta = metric_ntk(comp, params, x_all, x_tr, c.train.ntk_implementation)  # (K(N+M), K N)
-        k_tr = theta[: 9 * c.n_train]
+        k_tr = metric_ntk(comp, params, x_tr, x_tr, c.train.ntk_implementation)  # (K N, K N)
+
+        def rows(a, b, params=params):  # Theta(test points a..b-1, train): (K (b - a), K N)
+            x = type(x_te)(*(v[a:b] for v in x_te))
+            return metric_ntk(comp, params, x, x_tr, c.train.ntk_implementation)
+
         lam[name] = float(spectrum(k_tr)[-1])
         thetas[name] = k_tr
-        curves[name] = ntk_flow(k_tr, theta[9 * c.n_train :], tr, te, c.steps, c.lr_scale / lam[name])
+        curves[name] = ntk_flow(k_tr, rows, tr, te, c.steps, c.lr_scale / lam[name])
         report(c.train.epochs + 1 + i, total, f"{name} kernel: test gain {_gain(curves[name][1].sigma):.3g}")
     change = float(np.linalg.norm(thetas["trained"] - thetas["initial"]) / np.linalg.norm(thetas["initial"]))
     report(total, total, "done")
@@ -336,10 +340,15 @@ def run_trained_kernel(config: TrainedKernelConfig, progress: Optional[Progress]
 
 
 def estimate_trained_kernel(config: TrainedKernelConfig):
-
+    """Expected seconds and peak bytes of ``run_trained_kernel(config)``: the network's
+    training, then per kernel the jacobians (16 bytes per component and parameter of the
+    train points and one test chunk), the dense train block, the test chunk's rows and the
+    test metrics of every step."""
     base = estimate_train(config.train)
     k = 9 * (config.n_train + config.n_test)
     p = config.train.depth * config.train.width**2 + 30 * config.train.width
-    extra_bytes = 8 * k * 9 * config.n_train * 3 + 16 * k * p
+    k_tr, k_chunk = 9 * config.n_train, 9 * min(config.n_test, TEST_CHUNK)
+    extra_bytes = (8 * k_tr * (k_tr + k_chunk) * 3 + 16 * (k_tr + k_chunk) * p
+                   + 8 * (config.steps + 1) * 9 * config.n_test * 2)
     extra_seconds = 2 * (5e-9 * k * p + 1e-9 * (9 * config.n_train) ** 3) + config.steps * 2e-9 * k * 9 * config.n_train
     return Estimate(base.seconds + extra_seconds, int(base.bytes + extra_bytes))

@@ -19,9 +19,9 @@ training points used:
 Every sigma is the reference-kappa sigma (B.11) with the manifold's one reference kappa
 (``reference_kappa``), with its standard error, on ONE set of fresh test points
 (``shared_test``: n_test points of their own seed stream, which no method trains on). Each
-config names that sample (its ``test`` field), so each job draws the identical points; the
-trained kernel, whose dense 9N x 9N kernel limits its size, measures on the first
-``trained_kernel_points`` of them. The flows use the covariant update, which acts on the
+config names that sample (its ``test`` field), so each job draws the identical points (the
+trained kernel too: its dense 9N x 9N kernel limits only its train points, the test points'
+rows are computed in chunks). The flows use the covariant update, which acts on the
 chart-independent eta, so their train points lie in every chart (``coordinates="all"``)
 like the others' and need no common chart (section 3.1 needs one for the euclidean update).
 ``run_methods`` checks that every method's sigma of g_FS on its test points is the same.
@@ -115,8 +115,7 @@ class MethodsConfig:
 
     Attributes:
       manifold: the Dwork hypersurface (default the Fermat quintic).
-      n_test: the shared fresh test points every method measures sigma on (``shared_test``);
-        the trained kernel uses the first trained_kernel_points of them.
+      n_test: the shared fresh test points every method measures sigma on (``shared_test``).
       seed: the seed of every method's points and initialisation.
       k_max: Donaldson degrees 1 ... k_max.
       donaldson_points: integration points of the T-operator.
@@ -130,7 +129,8 @@ class MethodsConfig:
       phi: include the phi network (Kahler, g_FS + d dbar phi), on phi_points points for
         phi_epochs epochs (its epochs cost ~17 times the metric network's per point).
       trained_kernel: include the flow with the metric network's metric-NTK frozen after
-        training (TrainedKernelConfig), on trained_kernel_points train and test points.
+        training (TrainedKernelConfig), on trained_kernel_points train points (its kernel
+        is dense 9N x 9N) and the shared test points.
     """
 
     manifold: Manifold = field(default_factory=Manifold)
@@ -224,8 +224,7 @@ def method_configs(config: MethodsConfig) -> list:
         out.append(_network(c, "phi"))
     if c.trained_kernel:
         out.append(TrainedKernelConfig(train=_network(c, "metric"), n_train=c.trained_kernel_points,
-                                       n_test=min(c.trained_kernel_points, c.n_test), steps=c.flow_steps,
-                                       seed=c.seed + 1, test=test))
+                                       n_test=c.n_test, steps=c.flow_steps, seed=c.seed + 1, test=test))
     return out
 
 
@@ -289,7 +288,7 @@ class Series:
         component-mixing flow), the network's parameters.
       memory_bytes: peak memory: the job's estimate (no result records its peak).
       memory_estimated: True: memory_bytes is an estimate, not a measurement.
-      test_points: how many of the shared test points sigma was measured on (the first ones).
+      test_points: the shared test points sigma was measured on.
     """
 
     name: str
@@ -517,20 +516,15 @@ def _start_sigma(r) -> float:
 
 def _check_shared_points(config: MethodsConfig, configs: list, results: list) -> None:
     """Check that every method measured on the shared test points: its sigma of g_FS there
-    equals sigma of g_FS computed here on the first points of ``shared_test(config)``."""
+    equals sigma of g_FS computed here from ``shared_test(config)``."""
     pts = first_points(shared_test(config), config.n_test)
-    kref = reference_kappa(config.manifold)
-    expected: dict[int, float] = {}
+    expected = measure_sigma(pts.g_fs, pts.omega_sq, pts.weights, reference_kappa(config.manifold)).sigma
     for c, r in zip(configs, results):
-        n = c.n_test if not isinstance(c, TrainConfig) else c.n_val
-        if n not in expected:
-            sub = pts if n == len(pts) else pts.subset(np.arange(n))
-            expected[n] = measure_sigma(sub.g_fs, sub.omega_sq, sub.weights, kref).sigma
         got = _start_sigma(r)
-        if not math.isclose(got, expected[n], rel_tol=1e-9):
+        if not math.isclose(got, expected, rel_tol=1e-9):
             raise MetricflowError(
                 f"{type(c).__name__} measured sigma of g_FS {got:.6g} on its test points, not the shared points' "
-                f"{expected[n]:.6g}: it did not measure on the shared test points; rerun without the cache"
+                f"{expected:.6g}: it did not measure on the shared test points; rerun without the cache"
             )
 
 
