@@ -17,7 +17,7 @@ from scipy.special import gamma
 from metricflow.errors import ConfigTypeError, MetricflowError
 from metricflow.parse import complex_number
 
-__all__ = ["Manifold", "MANIFOLDS", "manifold"]
+__all__ = ["Manifold", "MANIFOLDS", "manifold", "family_psis"]
 
 MANIFOLDS = {"cubic": 3, "quartic": 4, "quintic": 5}
 
@@ -120,3 +120,24 @@ def manifold(name: str = "quintic", psi: complex = 0) -> Manifold:
             f"unknown manifold {name!r}; choose one of {', '.join(MANIFOLDS)}"
         )
     return Manifold(degree=MANIFOLDS[name], psi=psi)
+
+
+def family_psis(psis, degree: int = 5) -> tuple:
+    """``psis`` as a tuple of distinct complex numbers, each a smooth member of the degree-d
+    Dwork family (``Manifold`` checks the singular locus).
+
+    Raises:
+      ConfigTypeError: if a value is not a complex number.
+      MetricflowError: if there is none, one repeats, or one is singular (one line each).
+    """
+    try:
+        out = tuple(complex(p) for p in psis)
+    except (TypeError, ValueError):
+        raise ConfigTypeError(f"psis must be complex numbers such as (0, 0.5, 10+3j), got {psis!r}") from None
+    if not out:
+        raise MetricflowError("give at least one psi")
+    if len(set(out)) != len(out):
+        raise MetricflowError(f"psis must not repeat, got {', '.join(f'{p:g}' for p in out)}")
+    for p in out:
+        Manifold(degree, p)
+    return out

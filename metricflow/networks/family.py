@@ -46,20 +46,20 @@ import numpy as np
 
 from metricflow._jax import jax, jnp
 from metricflow.constraints import SEED, Count, Maybe, OneOf, Positive, validate
-from metricflow.errors import ConfigTypeError, MetricflowError, check_memory
+from metricflow.errors import MetricflowError, check_memory
 from metricflow.estimates import Estimate
-from metricflow.geometry.manifolds import Manifold
+from metricflow.geometry.manifolds import Manifold, family_psis
 from metricflow.geometry.measures import SigmaReport, measure_sigma
 from metricflow.geometry.measures import sigma as sigma_of
-from metricflow.geometry.points import Points, SampleConfig, sample_points
+from metricflow.geometry.points import Points
 from metricflow.geometry.reference import reference_kappa
 from metricflow.networks.models import (
     EVAL_CHUNK,
     SECONDS_PER_POINT_EPOCH,
     TrainConfig,
     n_parameters,
+    network_points,
     nonpd_fraction,
-    split_points,
 )
 from metricflow.networks.outputs import ddbar, invariant_features
 from metricflow.progress import Progress
@@ -155,17 +155,7 @@ class FamilyTrainConfig:
 
     def __post_init__(self):
         validate(self)
-        try:
-            psis = tuple(complex(p) for p in self.psis)
-        except (TypeError, ValueError):
-            raise ConfigTypeError(f"psis must be complex numbers such as (0, 0.5, 10+3j), got {self.psis!r}") from None
-        if not psis:
-            raise MetricflowError("give at least one psi")
-        if len(set(psis)) != len(psis):
-            raise MetricflowError(f"psis must not repeat, got {', '.join(f'{p:g}' for p in psis)}")
-        object.__setattr__(self, "psis", psis)
-        for p in psis:
-            Manifold(self.degree, p)  # the degree, and psi off the singular locus, one line each
+        object.__setattr__(self, "psis", family_psis(self.psis, self.degree))
         if self.lr_final_fraction > 1:
             raise MetricflowError(f"lr_final_fraction must be in (0, 1], got {self.lr_final_fraction}")
         n_val = self.n_val
@@ -304,8 +294,7 @@ def family_loss(f, params, x: FamilyBatch):
 
 def member_points(config: TrainConfig) -> tuple[Points, Points]:
     """(train, validation) of a per-psi phi network, exactly as ``train`` draws them."""
-    pts = sample_points(SampleConfig(config.manifold, config.n_points, config.seed))
-    return split_points(pts, config.n_val, config.seed)
+    return network_points(config)
 
 
 # ---- the result ------------------------------------------------------------------------

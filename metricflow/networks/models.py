@@ -76,6 +76,7 @@ __all__ = [
     "ricci_scalar",
     "ricci_measure",
     "split_points",
+    "network_points",
     "train",
     "estimate_train",
 ]
@@ -550,6 +551,15 @@ def _stream_key(seed: int, stream: int):
     return jax.random.fold_in(jax.random.PRNGKey(seed % 2**32), stream)
 
 
+def network_points(config: TrainConfig) -> tuple[Points, Points]:
+    """(train, validation) of ``train(config)``: a seeded split of one sample, or, with
+    ``config.test``, a sample of the train points and the first n_val of the test sample."""
+    c = config
+    if c.test is None:
+        return split_points(sample_points(SampleConfig(c.manifold, c.n_points, c.seed)), c.n_val, c.seed)
+    return sample_points(SampleConfig(c.manifold, c.n_points - c.n_val, c.seed)), first_points(c.test, c.n_val)
+
+
 def split_points(points: Points, n_val: int, seed: int) -> tuple[Points, Points]:
     """(train, validation): a seeded random split, validation of n_val points."""
     perm = np.random.default_rng([seed, 1]).permutation(len(points))
@@ -622,11 +632,7 @@ def train(config: TrainConfig, progress: Optional[Progress] = None) -> TrainResu
     load_start = os.getloadavg()[0]
     check_memory(estimate_train(c).bytes, f"training on {c.n_points:,} points")
     kref = reference_kappa(c.manifold)
-    if c.test is None:
-        tr, va = split_points(sample_points(SampleConfig(c.manifold, c.n_points, c.seed)), c.n_val, c.seed)
-    else:
-        tr = sample_points(SampleConfig(c.manifold, c.n_points - c.n_val, c.seed))
-        va = first_points(c.test, c.n_val)
+    tr, va = network_points(c)
     d, n = c.manifold.degree, c.manifold.degree - 2
     x_tr, x_va = model_input(tr), model_input(va)
     k_loss = float(kref.value)

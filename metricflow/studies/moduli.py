@@ -12,10 +12,10 @@ from typing import ClassVar, Optional
 import numpy as np
 
 from metricflow.constraints import Count, Flag, validate
-from metricflow.errors import ConfigTypeError, MetricflowError
+from metricflow.errors import MetricflowError
 from metricflow.estimates import Estimate
 from metricflow.flows.donaldson import MAX_K, SWEEP_PSIS, DonaldsonConfig, estimate_donaldson, run_donaldson
-from metricflow.geometry.manifolds import Manifold
+from metricflow.geometry.manifolds import Manifold, family_psis
 from metricflow.networks.family import FamilyResult, FamilyTrainConfig, estimate_family, train_family
 from metricflow.networks.models import TrainConfig, TrainResult, estimate_train, train
 from metricflow.progress import ConfigMap, Progress, no_progress, serial_map
@@ -86,15 +86,7 @@ class DonaldsonSweepConfig:
 
     def __post_init__(self):
         validate(self)
-        try:
-            psis = tuple(complex(p) for p in self.psis)
-        except (TypeError, ValueError):
-            raise ConfigTypeError(f"psis must be complex numbers such as (0, 0.5, 10+3j), got {self.psis!r}") from None
-        if not psis:
-            raise MetricflowError("give at least one psi")
-        if len(set(psis)) != len(psis):
-            raise MetricflowError(f"psis must not repeat, got {psis}")
-        object.__setattr__(self, "psis", psis)
+        object.__setattr__(self, "psis", family_psis(self.psis, self.degree))
         if self.family and self.phi_epochs == 0:
             raise MetricflowError("the psi-conditioned network (family) trains for phi_epochs; give phi_epochs > 0")
         self.configs()  # validates psi and the sizes, one line each
