@@ -202,6 +202,10 @@ def test_cli_flow_json_and_bad_input(capsys):
     assert capsys.readouterr().err.startswith("error: unknown update 'newton'")
     assert main(["flow", "--kernel", "delta", "--train", "80", "--steps", "1", "--lr", "1e-4"]) == 0
     assert "gain" in capsys.readouterr().out
+    assert main(["flow", "--kernel", "delta", "--train", "80", "--steps", "1", "--coordinates", "all", "--no-cache"]) == 0
+    assert "80 test points in all charts (160 drawn)" in capsys.readouterr().out
+    assert main(["flow", "--kernel", "delta", "--coordinates", "all", "--update", "euclidean"]) == 2
+    assert capsys.readouterr().err.startswith("error: coordinates 'all' needs the covariant update")
     assert main(["flow", "--kernel", "rbf", "--train", "10"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: unknown kernel 'rbf'") and err.count("\n") == 1

@@ -58,9 +58,10 @@ def show_flow(r: dict) -> str:
     fmt = lambda v: "nan" if v is None else f"{v:.3e}"  # noqa: E731
     gain = lambda g, se: "none (diverged)" if g is None else f"{g:.3g} +- {se:.2g}"  # noqa: E731
     k = r["steps_done"]
+    where = "in all charts" if r["chart"] is None else f"in chart {tuple(r['chart'])}"
     lines = [
         f"{c['kernel']['name']} kernel, {c['update']} update, {c['loss']} loss, lr {c['lr']:g}: {c['n_train']:,} train / "
-        f"{c['n_test']:,} test points in chart {tuple(r['chart'])} ({r['points_drawn']:,} drawn)",
+        f"{c['n_test']:,} test points {where} ({r['points_drawn']:,} drawn)",
         f"sigma against the reference kappa {r['kappa_ref']:.6g}; self-normalised in brackets",
         f"train sigma {fmt(r['train_sigma'][0])} -> {fmt(r['train_sigma'][k])} ({fmt(r['train_sigma_self'][k])})  "
         f"gain {gain(r['train_gain'], r['train_gain_se'])}",
