@@ -54,14 +54,17 @@ from metricflow.geometry.measures import sigma as sigma_of
 from metricflow.geometry.points import Points
 from metricflow.geometry.reference import reference_kappa
 from metricflow.networks.models import (
-    EVAL_CHUNK,
     SECONDS_PER_POINT_EPOCH,
     TrainConfig,
+    all_finite,
+    evaluate_in_chunks,
     n_parameters,
     network_points,
     nonpd_fraction,
+    stream_key,
+    to_numpy,
 )
-from metricflow.networks.outputs import ddbar, invariant_features
+from metricflow.networks.outputs import ddbar, invariant_features, take
 from metricflow.progress import Progress
 
 __all__ = [
@@ -219,8 +222,6 @@ class FamilyBatch(NamedTuple):
     kappa: np.ndarray
     psi_index: np.ndarray
 
-    def take(self, index) -> "FamilyBatch":
-        return FamilyBatch(*(a[index] for a in self))
 
 
 def family_batch(points: list[Points], kappas, normalise: bool = True) -> FamilyBatch:
@@ -373,24 +374,6 @@ class FamilyResult:
 # ---- training --------------------------------------------------------------------------
 
 
-def _key(seed: int, stream: int):
-    """An independent jax key for (seed, stream); no global RNG."""
-    return jax.random.fold_in(jax.random.PRNGKey(seed % 2**32), stream)
-
-
-def _to_numpy(tree):
-    return jax.tree_util.tree_map(lambda a: np.asarray(a), tree)
-
-
-def _finite(params) -> bool:
-    return bool(np.all([np.all(np.isfinite(np.asarray(a))) for a in jax.tree_util.tree_leaves(params)]))
-
-
-def _evaluate(f, params, x: FamilyBatch, chunk: int = EVAL_CHUNK) -> np.ndarray:
-    """(N, n, n) metric at all points of x, in chunks."""
-    return np.concatenate([np.asarray(f(params, x.take(slice(s, s + chunk)))) for s in range(0, len(x.features), chunk)])
-
-
 def train_family(config: FamilyTrainConfig, progress: Optional[Progress] = None) -> FamilyResult:
     """Train one psi-conditioned phi network on the union of the psis' train points.
 
@@ -425,8 +408,8 @@ def train_family(config: FamilyTrainConfig, progress: Optional[Progress] = None)
 
     f = family_metric_fn(c)
     f_jit = jax.jit(f)
-    params = init_family_params(c, _key(c.seed, 2))
-    params_initial = _to_numpy(params)
+    params = init_family_params(c, stream_key(c.seed, 2))
+    params_initial = to_numpy(params)
     n_batches = n_tr // c.batch_size
     rate = optax.cosine_decay_schedule(c.lr, max(c.epochs * n_batches, 1), alpha=c.lr_final_fraction)
     opt = optax.adam(rate)
@@ -441,7 +424,7 @@ def train_family(config: FamilyTrainConfig, progress: Optional[Progress] = None)
     def validate_all(p) -> list[tuple[SigmaReport, float]]:
         out = []
         for (_, va), ref, xv in zip(splits, refs, vals):
-            g = _evaluate(f_jit, p, xv)
+            g = evaluate_in_chunks(f_jit, p, xv)
             out.append((measure_sigma(g, va.omega_sq, va.weights, ref), nonpd_fraction(g)))
         return out
 
@@ -467,10 +450,10 @@ def train_family(config: FamilyTrainConfig, progress: Optional[Progress] = None)
         perm = rng.permutation(n_tr)
         values = []
         for b in range(n_batches):
-            params, opt_state, value = step(params, opt_state, x_tr.take(perm[b * c.batch_size : (b + 1) * c.batch_size]))
+            params, opt_state, value = step(params, opt_state, take(x_tr, perm[b * c.batch_size : (b + 1) * c.batch_size]))
             values.append(value)
         train_loss[epoch - 1] = float(np.mean(np.asarray(jnp.stack(values))))
-        if not _finite(params):
+        if not all_finite(params):
             raise MetricflowError(f"the parameters became NaN/inf in epoch {epoch}; lower the learning rate {c.lr:g}")
         epoch_seconds[epoch - 1] = time.perf_counter() - t0
         elapsed += epoch_seconds[epoch - 1]
@@ -485,7 +468,7 @@ def train_family(config: FamilyTrainConfig, progress: Optional[Progress] = None)
         val_sigma=sig, val_sigma_se=sig_se, val_sigma_self=self_, val_sigma_self_se=self_se, nonpd_fraction=nonpd,
         sigma_fs=np.array([r.sigma for r in fs]), sigma_fs_se=np.array([r.sigma_se for r in fs]),
         train_loss=train_loss, train_seconds=train_seconds, epoch_seconds=epoch_seconds, steps=E * n_batches,
-        n_params=n_parameters(params), params_initial=params_initial, params_final=_to_numpy(params),
+        n_params=n_parameters(params), params_initial=params_initial, params_final=to_numpy(params),
         seconds=time.perf_counter() - start, load_average=(load_start, os.getloadavg()[0]),
     )
 

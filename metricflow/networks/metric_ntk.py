@@ -29,7 +29,7 @@ import numpy as np
 
 from metricflow._jax import jax, jnp
 from metricflow.errors import check_memory
-from metricflow.networks.outputs import ModelInput, components, hermitian
+from metricflow.networks.outputs import ModelInput, components, hermitian, take
 
 __all__ = [
     "metric_ntk",
@@ -67,7 +67,7 @@ def metric_ntk(f, params, x1: ModelInput, x2: ModelInput, implementation: int = 
     from metricflow import _nt
 
     n1, n2 = len(x1.features), len(x2.features)
-    k = int(np.asarray(f(params, ModelInput(*(a[:1] for a in x1)))).shape[-1])
+    k = int(np.asarray(f(params, take(x1, slice(0, 1)))).shape[-1])
     n_params = sum(np.size(a) for a in jax.tree_util.tree_leaves(params))
     check_memory(8.0 * k * (n1 + n2) * n_params * 2 + 24.0 * k * k * n1 * n2, f"the metric-NTK on {n1:,} x {n2:,} points")
     theta = _nt.empirical_ntk(f, params, x1, x2, implementation)  # (N1, N2, K, K)

@@ -48,7 +48,7 @@ from metricflow.geometry.manifolds import Manifold
 from metricflow.geometry.measures import Kappa, SigmaReport, measure_sigma, weighted_mean_se
 from metricflow.geometry.measures import sigma as sigma_of
 from metricflow.networks import metric_ntk
-from metricflow.networks.outputs import ModelInput, components, ddbar, hermitian, invariant_features, model_input
+from metricflow.networks.outputs import ModelInput, components, ddbar, hermitian, invariant_features, model_input, take
 from metricflow.geometry.points import Points, SampleConfig, check_test_sample, first_points, sample_points
 from metricflow.geometry.reference import reference_kappa
 from metricflow.progress import Progress
@@ -77,6 +77,10 @@ __all__ = [
     "ricci_measure",
     "split_points",
     "network_points",
+    "stream_key",
+    "to_numpy",
+    "all_finite",
+    "evaluate_in_chunks",
     "train",
     "estimate_train",
 ]
@@ -546,7 +550,7 @@ class TrainResult:
         }
 
 
-def _stream_key(seed: int, stream: int):
+def stream_key(seed: int, stream: int):
     """An independent jax key for (seed, stream); no global RNG."""
     return jax.random.fold_in(jax.random.PRNGKey(seed % 2**32), stream)
 
@@ -580,7 +584,8 @@ def _optimizer(config: TrainConfig, steps: int):
     return optax.adam(rate) if config.optimizer == "adam" else optax.sgd(rate)
 
 
-def _to_numpy(tree):
+def to_numpy(tree):
+    """The pytree with every leaf a numpy array."""
     return jax.tree_util.tree_map(lambda a: np.asarray(a), tree)
 
 
@@ -588,11 +593,12 @@ def n_parameters(params) -> int:
     return int(sum(np.size(a) for a in jax.tree_util.tree_leaves(params)))
 
 
-def _evaluate(f, params, x: ModelInput, chunk: int = EVAL_CHUNK) -> np.ndarray:
-    """(N, n, n) metric at all points, in chunks."""
+def evaluate_in_chunks(f, params, x, chunk: int = EVAL_CHUNK) -> np.ndarray:
+    """f(params, x) at all N points of x (a ModelInput or FamilyBatch), ``chunk`` at a time:
+    the (N, n, n) complex128 metric."""
     parts = []
     for s in range(0, len(x.features), chunk):
-        parts.append(np.asarray(f(params, ModelInput(*(a[s : s + chunk] for a in x)))))
+        parts.append(np.asarray(f(params, take(x, slice(s, s + chunk)))))
     return np.concatenate(parts)
 
 
@@ -601,7 +607,8 @@ def nonpd_fraction(g) -> float:
     return float(np.mean(np.linalg.eigvalsh(np.asarray(g))[:, 0] <= 0))
 
 
-def _finite(params) -> bool:
+def all_finite(params) -> bool:
+    """True if every entry of every leaf of the pytree is finite."""
     return bool(np.all([np.all(np.isfinite(np.asarray(a))) for a in jax.tree_util.tree_leaves(params)]))
 
 
@@ -641,8 +648,8 @@ def train(config: TrainConfig, progress: Optional[Progress] = None) -> TrainResu
 
     f = metric_fn(c, n, d)
     f_jit = jax.jit(f)
-    params = init_params(c, _stream_key(c.seed, 2), n, d)
-    params_initial = _to_numpy(params)
+    params = init_params(c, stream_key(c.seed, 2), n, d)
+    params_initial = to_numpy(params)
     opt = _optimizer(c, c.epochs * (len(tr) // c.batch_size))
     opt_state = opt.init(params)
 
@@ -656,10 +663,10 @@ def train(config: TrainConfig, progress: Optional[Progress] = None) -> TrainResu
         return optax.apply_updates(p, updates), s, value
 
     def validate(p) -> tuple[SigmaReport, float]:
-        g = _evaluate(f_jit, p, x_va)
+        g = evaluate_in_chunks(f_jit, p, x_va)
         return measure_sigma(g, va.omega_sq, va.weights, kref), nonpd_fraction(g)
 
-    probe = ModelInput(*(a[: c.ntk_probe] for a in x_va))
+    probe = take(x_va, slice(0, c.ntk_probe))
     comp = components_fn(c, n, d)
     ntk_epochs = c.ntk_epochs
     spectra, changes, theta0 = [], [], None
@@ -697,11 +704,11 @@ def train(config: TrainConfig, progress: Optional[Progress] = None) -> TrainResu
         values = []
         for b in range(n_batches):
             idx = perm[b * c.batch_size : (b + 1) * c.batch_size]
-            xb = ModelInput(*(a[idx] for a in x_tr))
+            xb = take(x_tr, idx)
             params, opt_state, value = step(params, opt_state, xb, omega_tr[idx], w_tr[idx])
             values.append(value)
         train_loss[epoch - 1] = float(np.mean(np.asarray(jnp.stack(values))))
-        if not _finite(params):
+        if not all_finite(params):
             raise MetricflowError(f"the parameters became NaN/inf in epoch {epoch}; lower the learning rate {c.lr:g}")
         epoch_seconds[epoch - 1] = time.perf_counter() - t0
         elapsed += epoch_seconds[epoch - 1]
@@ -761,7 +768,7 @@ def train(config: TrainConfig, progress: Optional[Progress] = None) -> TrainResu
         ricci_final=ricci[4],
         ricci_final_se=ricci[5],
         params_initial=params_initial,
-        params_final=_to_numpy(params),
+        params_final=to_numpy(params),
         n_params=n_parameters(params),
         epoch_seconds=epoch_seconds,
         ntk_seconds=ntk_seconds,
@@ -802,7 +809,7 @@ def _lbfgs_finish(c: TrainConfig, loss, params, tr: Points, validate, elapsed: f
         new, state = step(params, state)
         jax.block_until_ready(new)
         elapsed += time.perf_counter() - t0
-        if not _finite(new):
+        if not all_finite(new):
             break  # keep the last finite parameters; lbfgs_steps_done says how far it got
         params, done = new, i
         if i % c.lbfgs_every == 0 or i == c.lbfgs_steps:

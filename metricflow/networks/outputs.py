@@ -11,7 +11,7 @@ import numpy as np
 from metricflow._jax import jax, jnp
 from metricflow.geometry.points import Points
 
-__all__ = ["ModelInput", "hermitian", "components", "invariant_features", "ddbar", "model_input"]
+__all__ = ["ModelInput", "hermitian", "components", "invariant_features", "ddbar", "model_input", "take"]
 
 
 def hermitian(h):
@@ -91,6 +91,12 @@ class ModelInput(NamedTuple):
     features: np.ndarray
     g_fs: np.ndarray
     jacobian: np.ndarray
+
+
+def take(x, index):
+    """The points ``index`` (a slice, mask or integer array) of ``x``, a NamedTuple whose
+    arrays all lead with N (ModelInput, networks.family.FamilyBatch)."""
+    return type(x)(*(a[index] for a in x))
 
 
 def model_input(points: Points) -> ModelInput:

@@ -25,6 +25,7 @@ from metricflow.estimates import Estimate
 from metricflow.geometry.points import SampleConfig, check_test_sample, first_points, sample_points
 from metricflow.networks.metric_ntk import TEST_CHUNK, _gain, metric_ntk, ntk_flow, spectrum
 from metricflow.networks.models import TrainConfig, components_fn, estimate_train, model_input, train
+from metricflow.networks.outputs import take
 from metricflow.progress import ConfigMap, Progress, no_progress, serial_map
 
 __all__ = [
@@ -304,8 +305,7 @@ def run_trained_kernel(config: TrainedKernelConfig, progress: Optional[Progress]
         k_tr = metric_ntk(comp, params, x_tr, x_tr, c.train.ntk_implementation)  # (K N, K N)
 
         def rows(a, b, params=params):  # Theta(test points a..b-1, train): (K (b - a), K N)
-            x = type(x_te)(*(v[a:b] for v in x_te))
-            return metric_ntk(comp, params, x, x_tr, c.train.ntk_implementation)
+            return metric_ntk(comp, params, take(x_te, slice(a, b)), x_tr, c.train.ntk_implementation)
 
         lam[name] = float(spectrum(k_tr)[-1])
         thetas[name] = k_tr

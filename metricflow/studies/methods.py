@@ -222,20 +222,20 @@ def method_configs(config: MethodsConfig) -> list:
     out.append(FlowConfig(kernel="delta", **sizes))
     out.append(_gaussian_flow(sigma=c.gaussian_sigma, radius=c.gaussian_radius, **sizes))
     out.append(FlowConfig(kernel="relu-ntk", **sizes))
-    out.append(_network(c, "metric"))
+    out.append(_network(c, "metric", test))
     if c.phi:
-        out.append(_network(c, "phi"))
+        out.append(_network(c, "phi", test))
     if c.trained_kernel:
-        out.append(TrainedKernelConfig(train=_network(c, "metric"), n_train=c.trained_kernel_points,
+        out.append(TrainedKernelConfig(train=_network(c, "metric", test), n_train=c.trained_kernel_points,
                                        n_test=c.n_test, steps=c.flow_steps, seed=c.seed + 1, test=test))
     return out
 
 
-def _network(c: MethodsConfig, model: str) -> TrainConfig:
-    """The network of ``model``: the shared test points are its validation set."""
+def _network(c: MethodsConfig, model: str, test: SampleConfig) -> TrainConfig:
+    """The network of ``model``: the shared test points ``test`` are its validation set."""
     n, epochs = (c.network_points, c.epochs) if model == "metric" else (c.phi_points, c.phi_epochs)
     return TrainConfig(model=model, n_points=n, epochs=epochs, val_fraction=c.n_test / n, ricci=False,
-                       seed=c.seed, manifold=c.manifold, test=shared_test(c))
+                       seed=c.seed, manifold=c.manifold, test=test)
 
 
 def run_method(config):
