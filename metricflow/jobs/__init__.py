@@ -2,7 +2,10 @@
 
   kinds    the registration table: config type -> function, schema version, estimate
   keys     job keys (sha256 of the canonical config JSON and the schema version)
-  store    the checked result store, status records, leases, ``run_many`` and ``StoreMap``
+  status   status records, process liveness, ``Task`` and the ``Executor`` interface
+  results  the checked plain format of stored results
+  store    the store: records, leases, results, partial series
+  execute  what a worker runs, ``run_here``, ``run_many`` and ``StoreMap``
   local    the local executor (a fresh process per job)
   dask     the Dask executor, and the choice of the default one
   runner   ``run_job``: one job here and now (the CLI, the API)
@@ -10,29 +13,12 @@
 
 from metricflow.jobs.kinds import JobKind, check_estimate, estimate, job_kind, kinds, register
 from metricflow.jobs.keys import canonical_json, job_key
-from metricflow.jobs.store import (
-    ACTIVE,
-    CANCELLED,
-    DEFAULT_CACHE,
-    DONE,
-    FAILED,
-    QUEUED,
-    RUNNING,
-    Executor,
-    JobCancelled,
-    JobStatus,
-    JobStore,
-    NoExecutor,
-    StoreError,
-    StoreMap,
-    Task,
-    cache_directory,
-    decode_result,
-    encode_result,
-    execute,
-    one_line,
-    run_many,
+from metricflow.jobs.results import decode_result, encode_result
+from metricflow.jobs.status import (
+    ACTIVE, CANCELLED, DONE, FAILED, QUEUED, RUNNING, Executor, JobCancelled, JobStatus, NoExecutor, Task, one_line,
 )
+from metricflow.jobs.store import DEFAULT_CACHE, JobStore, StoreError, cache_directory
+from metricflow.jobs.execute import StoreMap, execute, run_many
 from metricflow.jobs.local import LocalProcessExecutor, worker_main
 from metricflow.jobs.dask import DaskExecutor, default_executor, executor_for, scheduler_address, stderr_progress
 from metricflow.jobs.runner import run_job

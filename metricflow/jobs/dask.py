@@ -55,18 +55,9 @@ from typing import Optional
 
 from metricflow.errors import MetricflowError
 from metricflow.jobs.local import LocalProcessExecutor
-from metricflow.jobs.store import (
-    CANCELLED,
-    PROGRESS_INTERVAL,
-    JobCancelled,
-    JobStore,
-    NoExecutor,
-    StoreMap,
-    Task,
-    one_line,
-    run_many,
-    set_default_executor,
-)
+from metricflow.jobs.execute import PROGRESS_INTERVAL, StoreMap, run_many
+from metricflow.jobs.status import CANCELLED, JobCancelled, NoExecutor, Task, one_line, set_default_executor
+from metricflow.jobs.store import JobStore
 
 __all__ = [
     "SCHEDULER_ENV",

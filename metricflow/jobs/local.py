@@ -9,7 +9,9 @@ import subprocess
 import sys
 import threading
 
-from metricflow.jobs.store import QUEUED, JobStore, NoExecutor, Task, _alive, execute
+from metricflow.jobs.execute import execute
+from metricflow.jobs.status import QUEUED, NoExecutor, Task, _alive
+from metricflow.jobs.store import JobStore
 
 __all__ = ["LocalProcessExecutor", "worker_main"]
 

@@ -7,7 +7,9 @@ from metricflow.geometry import reference
 from metricflow.geometry.reference import KappaConfig, set_kappa_loader
 from metricflow.jobs.dask import inside_dask_task, scheduler_address, stderr_progress
 from metricflow.jobs.kinds import check_estimate, job_kind
-from metricflow.jobs.store import JobStore, NoExecutor, run_here, run_many
+from metricflow.jobs.execute import run_here, run_many
+from metricflow.jobs.status import NoExecutor
+from metricflow.jobs.store import JobStore
 
 __all__ = ["run_job"]
 
