@@ -1,32 +1,22 @@
 """metricflow dashboard: ``streamlit run app.py``.
 
-The one entry point: it sets the page config and runs the page chosen in the navigation,
-built from dashboard.PAGES; it opens on the first of them, Methods compared. Every page draws the sidebar (the Dask scheduler field) itself, as
-its first widget: Streamlit runs a page of pages/ on its own on a fresh server's first visit to
-its address, before app.py has run.
+The one entry point: it builds the navigation from dashboard.PAGES (``app_pages``), sets the page
+config once (the wide layout) and runs the page chosen; it opens on the first page, Methods
+compared.
+
+On a fresh server Streamlit takes pages/ for its own page folder and runs a page's file on its
+own at the first visit to its address, without this file. So every page calls
+``dashboard.enter_page()`` first: there it calls ``st.navigation`` with these same pages (which
+makes Streamlit ignore pages/ for good) and reruns, and this file then runs on that page with the
+same query string: a deep link shows the grouped navigation and the wide layout
+(docs/ARCHITECTURE.md, "The dashboard's pages/ folder").
 """
 
 import streamlit as st
 
-from dashboard import HOME, PAGES
+from dashboard import HOME, app_pages
 
-
-def navigation() -> dict[str, list]:
-    """The pages as st.Page objects by navigation section: PAGES[0] (Methods compared) is the
-    default page, at the app's root, and the home page follows it in its section."""
-    sections: dict[str, list] = {}
-    for info in (PAGES[0], HOME, *PAGES[1:]):
-        if info is PAGES[0]:
-            entry = st.Page(info.path, title=info.title, icon=":material/insights:", default=True)
-        elif info is HOME:
-            entry = st.Page(info.path, title=info.title, icon=":material/home:", url_path=info.url)
-        else:
-            entry = st.Page(info.path, title=info.title, url_path=info.url)
-        sections.setdefault(info.group, []).append(entry)
-    return sections
-
-
-page = st.navigation(navigation(), expanded=True)
+page = st.navigation(app_pages(), expanded=True)
 st.set_page_config(page_title="metricflow" if page.title == HOME.title else f"{page.title} · metricflow",
                    layout="wide")
 page.run()

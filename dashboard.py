@@ -4,18 +4,25 @@ app.py and the pages import them by name."""
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from metricflow.errors import MetricflowError, StoreError, available_memory_bytes
+from metricflow.figures.partial import partial_figures
 from metricflow.jobs import ACTIVE, DONE, FAILED, JobStore, cache_directory, job_key
 from metricflow.jobs import estimate as job_estimate
 
 __all__ = ["PageInfo", "HOME", "PAGES", "scheduler_sidebar", "job_store", "job_progress", "show_job", "show_jobs",
-           "job_section", "bounded_input", "count_input", "run_button"]
+           "job_section", "bounded_input", "count_input", "run_button", "app_pages", "enter_page", "linked",
+           "keep_address"]
 
 POLL_SECONDS = 0.5
+SETTLE_SECONDS = 1.2  # after Run, a job estimated at most SETTLE_BELOW s is waited for this long (``settle``)
+SETTLE_BELOW = 4.0
 
 
 # ---- the pages ---------------------------------------------------------------------------
@@ -96,7 +103,11 @@ def scheduler_sidebar() -> None:
 @st.cache_resource
 def _open_store(directory: str, scheduler: str = "") -> JobStore:
     if not scheduler:
-        return JobStore(directory)  # $METRICFLOW_SCHEDULER, else the local process pool
+        store = JobStore(directory)  # $METRICFLOW_SCHEDULER, else the local process pool
+        warm = getattr(store.executor, "warm", None)
+        if warm is not None:
+            warm()  # the local pool's workers import JAX now, before the first Run
+        return store
     from metricflow.jobs import executor_for
 
     return JobStore(directory, executor=executor_for(scheduler))
@@ -189,6 +200,32 @@ def job_progress(key: str, cancel_key: str) -> None:
     if st.button("Cancel", key=cancel_key):
         store.cancel(key)
         st.rerun()
+    show_partial(store.partial(key), status, cancel_key)
+
+
+def show_partial(partial: dict | None, status, name: str) -> None:
+    """The figures of a running job's partial series, marked as such (never a result)."""
+    if not partial:
+        return
+    figures = partial_figures(partial)
+    where = f" at step {status.step:,} of {status.total:,}" if status.total else ""
+    st.caption(f"Partial results{where}: still computing. The final result replaces them.")
+    if partial.get("note"):
+        st.caption(partial["note"])
+    columns = st.columns(2) if len(figures) > 1 else [st]
+    for i, fig in enumerate(figures):
+        columns[i % len(columns)].plotly_chart(fig, key=f"{name}_partial_{i}")
+
+
+def settle(store: JobStore, keys: list[str], seconds: float) -> None:
+    """Wait up to ``seconds`` for the jobs ``keys`` to end, so that a small job's result is
+    drawn in the same script run as its Run button instead of at the next poll."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        statuses = [store.status(k) for k in keys]
+        if all(s is None or s.state not in ACTIVE for s in statuses):
+            return
+        time.sleep(0.03)
 
 
 def show_jobs(keys: list[str], configs: list | None, show_results, name: str) -> bool:
@@ -285,6 +322,7 @@ def job_section(name: str, config, show_result, hint: str = "", cost_text: str =
             submitted = [store.submit(c) for c in configs]
             st.session_state[job] = submitted if many else submitted[0]
             st.session_state[kept] = config
+            settle(store, submitted, SETTLE_SECONDS if seconds <= SETTLE_BELOW else 0.0)
         except MetricflowError as err:
             st.error(str(err))
     if too_big:
@@ -306,3 +344,126 @@ def job_section(name: str, config, show_result, hint: str = "", cost_text: str =
             st.caption(f"Showing the job{'s' if many else ''} launched with earlier settings.")
     st.caption(f"Job{'s' if many else ''} {', '.join(k[:12] for k in shown)}")
     return show_jobs(shown, shown_configs, show_result if many else (lambda results: show_result(results[0])), name)
+
+
+# ---- the address -------------------------------------------------------------------------
+# A page keeps its inputs in the URL's query string (st.query_params), so a link is a view:
+# opening it restores the widgets, and job_section then shows a stored result for them at once.
+# The query string is untrusted browser input: it only sets widget values, each parsed as the
+# widget's type (and among its options), and those values go through the same bounds and
+# parsing as typed ones. It never chooses the Dask scheduler, a file or anything loaded.
+
+_LINKED = "_linked_keys"  # session_state: the keys linked in this run of the page, in order
+_MAX_TEXT = 500  # a longer query value is not an input: the default instead
+_MAX_INT = 2**53 - 1  # the largest integer a browser's number box holds exactly
+_BAD = object()
+
+
+def app_pages() -> dict[str, list]:
+    """The pages as st.Page objects by navigation section, for ``st.navigation``: PAGES[0]
+    (Methods compared) is the default page, at the app's root, and the home page follows it
+    in its section. app.py builds its navigation from it, and so does ``enter_page``."""
+    sections: dict[str, list] = {}
+    for info in (PAGES[0], HOME, *PAGES[1:]):
+        if info is PAGES[0]:
+            entry = st.Page(info.path, title=info.title, icon=":material/insights:", default=True)
+        elif info is HOME:
+            entry = st.Page(info.path, title=info.title, icon=":material/home:", url_path=info.url)
+        else:
+            entry = st.Page(info.path, title=info.title, url_path=info.url)
+        sections.setdefault(info.group, []).append(entry)
+    return sections
+
+
+def enter_page() -> None:
+    """The first call of every page: starts the page's list of linked inputs and, where
+    Streamlit runs the page file on its own, hands over to app.py's navigation.
+
+    A fresh server that has never run app.py treats pages/ as Streamlit's own page folder: the
+    first visit to a page's address runs that file alone, with the folder's navigation (which
+    lists "app") and the narrow layout. Calling ``st.navigation`` with the app's pages ends that
+    for the whole server (Streamlit ignores pages/ once any session has called it), and the
+    rerun then runs app.py on this page, with the same query string (docs/ARCHITECTURE.md).
+    """
+    st.session_state[_LINKED] = []
+    if getattr(PagesManager, "uses_pages_directory", False):  # this run is the folder's navigation
+        st.navigation(app_pages(), expanded=True)
+        st.rerun()
+
+
+def _text(value) -> str:
+    """A widget value as it stands in the address."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)  # round-trips: 0.0001, 1e-06
+    if isinstance(value, (list, tuple)):
+        return ",".join(_text(v) for v in value)
+    return str(value)
+
+
+def _parse(text: str, default, options):
+    """The widget value that the query value ``text`` stands for, or _BAD if the widget of
+    ``default``'s type (and ``options``, if given) cannot hold it."""
+    if len(text) > _MAX_TEXT:
+        return _BAD
+    if options is not None:
+        by_text = {_text(o): o for o in options}
+        if isinstance(default, (list, tuple)):  # a multiselect: comma-separated options
+            values = [by_text.get(t, _BAD) for t in text.split(",")] if text else []
+            return _BAD if any(v is _BAD for v in values) else values
+        return by_text.get(text, _BAD)
+    if isinstance(default, bool):
+        return {"true": True, "false": False}.get(text.lower(), _BAD)
+    if isinstance(default, int):
+        try:
+            value = int(text)
+        except ValueError:
+            return _BAD
+        return value if abs(value) <= _MAX_INT else _BAD
+    if isinstance(default, float):
+        try:
+            value = float(text)
+        except ValueError:
+            return _BAD
+        return value if math.isfinite(value) else _BAD
+    if isinstance(default, str):
+        return text
+    return _BAD
+
+
+def linked(key: str, default, options=None) -> str:
+    """Links the widget with ``key=key`` to the address; call it for the ``key`` argument.
+
+    On the session's first run of the page (``key`` not yet in session_state) the widget's value
+    is the query parameter ``key`` if it is one the widget takes, else ``default``; after that,
+    session_state rules. Give the widget no ``value``/``index``/``default`` of its own.
+
+    Args:
+      key: the widget's key, also the query parameter's name.
+      default: the widget's default value; its type (bool, int, float, str, or a list for a
+        multiselect) is what the query value must parse as.
+      options: the values the widget allows (a selectbox's, radio's or slider's), if any.
+
+    Returns:
+      ``key``.
+
+    Example:
+      >>> n = count_input(st, "Points N", 10, 10**7, step=1000, key=linked("points_n", 10_000))
+    """
+    st.session_state.setdefault(_LINKED, []).append(key)
+    if key not in st.session_state:
+        text = st.query_params.get(key)
+        value = _BAD if text is None else _parse(text, default, options)
+        st.session_state[key] = default if value is _BAD else value
+    return key
+
+
+def keep_address() -> None:
+    """The last call of every page: writes the current values of this run's linked inputs to
+    the query string, and removes every other parameter (a page's link carries only its own
+    inputs)."""
+    keys = st.session_state.get(_LINKED) or []
+    wanted = {k: _text(st.session_state[k]) for k in dict.fromkeys(keys) if k in st.session_state}
+    if st.query_params.to_dict() != wanted:
+        st.query_params.from_dict(wanted)

@@ -1,53 +1,223 @@
-"""Dashboard benchmarks: a cached page render, and how fast launching a job returns.
+"""Dashboard benchmarks in Debian's chromium: how soon a result is drawn after Run.
 
-Runs the Points page under AppTest with a fresh store in a temporary folder: the first run
-computes a 2,000-point job in the background; later runs find it cached. Run from the
-repository root: ``python benchmarks/bench_dashboard.py``.
+Starts ``streamlit run app.py`` on a loopback port with a fresh store in a temporary folder
+and drives the pages with Playwright, as a visitor would:
+
+  points     Run to first drawn result, Points with 2,000 points (distinct seeds)
+  flow       Run to first drawn result, delta flow, 1,000 + 1,000 points, 50 steps
+  landing    a fresh server and cold store: the landing page's first curve, and its whole
+             quick comparison (a new server per run)
+  growth     distinct lengths of the sigma curve drawn during a flow of 10,000 + 2,500
+             points and 200 steps, before its result
+
+The server is warm for points, flow and growth: one run of each first, not timed. Each case
+reports the median of ``--runs`` runs (default 5), and the machine's load average before.
+
+  python benchmarks/bench_dashboard.py [--runs 5] [--cases points,flow,growth,landing]
 """
 
+from __future__ import annotations
+
+import argparse
 import os
+import re
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+CHROMIUM = "/usr/bin/chromium"
+
+# A signature of the figures on the page: every plot's title and its first trace's first values.
+FIGURES = """Array.from(document.querySelectorAll('.js-plotly-plot')).map(d => {
+  const t = d.data && d.data[0];
+  const title = d.layout && d.layout.title ? String(d.layout.title.text || '') : '';
+  return [title, t ? t.name || '' : '', t && t.y ? Array.from(t.y).slice(0, 3).map(String).join(',') : '',
+          t && t.x ? Array.from(t.x).slice(0, 3).map(String).join(',') : '',
+          d.data ? d.data.map(u => u.name || '').join('|') : ''].join('~');
+})"""
 
 
-def main():
-    os.environ["METRICFLOW_CACHE"] = tempfile.mkdtemp()
-    from streamlit.testing.v1 import AppTest
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
-    from metricflow import SampleConfig, manifold
-    from metricflow.studies.sample import run_sample  # noqa: F401  (registers the job kind)
-    from metricflow.jobs import JobStore
 
-    store = JobStore()
-    config = SampleConfig(manifold("quintic"), 2000, seed=0)
-    t = time.perf_counter()
-    key = store.submit(config)
-    submit = time.perf_counter() - t
-    while store.status(key).state != "done":
-        time.sleep(0.1)
+@contextmanager
+def server(folder: Path, **env):
+    """A dashboard server on ``folder``/cache; yields its URL."""
+    port = free_port()
+    env = dict(os.environ, METRICFLOW_CACHE=str(folder / "cache"), **env)
+    log = open(folder / "streamlit.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port),
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    end = time.monotonic() + 60
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > end:
+            proc.kill()
+            raise SystemExit(f"streamlit did not start:\n{(folder / 'streamlit.log').read_text()}")
+        time.sleep(0.3)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
 
-    at = AppTest.from_file(str(ROOT / "pages" / "1_Points.py"), default_timeout=120)
-    t = time.perf_counter()
-    at.run()  # first load: imports JAX, plotly
-    first = time.perf_counter() - t
-    at.number_input[0].set_value(2000)
-    at.button[0].click().run()
+
+def fill(page, values: dict) -> None:
+    for label, value in values.items():
+        box = page.get_by_label(label)
+        box.fill(str(value))
+        box.press("Enter")
+        page.wait_for_timeout(300)
+
+
+def wait_for(page, test, timeout: float = 120.0, every: float = 0.02):
+    """Poll ``test()`` until it returns a true value; return (value, seconds waited)."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        value = test()
+        if value:
+            return value, time.perf_counter() - start
+        page.wait_for_timeout(every * 1000)
+    raise SystemExit(f"timed out after {timeout} s")
+
+
+def run_to_drawn(page, accept) -> float:
+    """Click Run; seconds until a figure that was not on the page before satisfies ``accept``."""
+    before = set(page.evaluate(FIGURES))
+    page.get_by_role("button", name="Run").click()
+    start = time.perf_counter()
+    wait_for(page, lambda: [f for f in page.evaluate(FIGURES) if f not in before and accept(f)])
+    return time.perf_counter() - start
+
+
+def points_case(page, url: str, runs: int) -> list[float]:
+    page.goto(f"{url}/Points")
+    page.get_by_label("Points N").wait_for(timeout=60_000)
     times = []
-    for _ in range(5):
-        t = time.perf_counter()
-        at.run()
-        times.append(time.perf_counter() - t)
-    assert at.metric, "the cached result did not show"
-    print("| case | seconds |\n| --- | ---: |")
-    print(f"| submit a job (returns to the page) | {submit:.3f} |")
-    print(f"| first load of the Points page (imports) | {first:.2f} |")
-    print(f"| cached Points page render, 2,000 points, median of 5 | {statistics.median(times):.2f} |")
+    for seed in range(100, 101 + runs):  # the first (seed 100) warms the server up
+        fill(page, {"Points N": 2000, "Seed": seed})
+        times.append(run_to_drawn(page, lambda f: True))
+    return times[1:]
+
+
+def flow_case(page, url: str, runs: int) -> list[float]:
+    page.goto(f"{url}/Kernel_flow")
+    page.get_by_label("Train points").wait_for(timeout=60_000)
+    times = []
+    for seed in range(100, 101 + runs):
+        fill(page, {"Train points": 1000, "Test points": 1000, "Steps": 50, "Seed": seed})
+        # the partial sigma curve, or the result's curve of this seed
+        times.append(run_to_drawn(page, lambda f, s=seed: "(computing)" in f or f"seed {s}" in f))
+    return times[1:]
+
+
+PARTIAL_LENGTH = """Array.from(document.querySelectorAll('.js-plotly-plot'))
+  .filter(d => d.layout && d.layout.title && String(d.layout.title.text || '').includes('σ per step (computing)'))
+  .map(d => d.data[0].y.length)"""
+
+
+def growth_case(page, url: str, runs: int) -> list[int]:
+    page.goto(f"{url}/Kernel_flow")
+    page.get_by_label("Train points").wait_for(timeout=60_000)
+    counts = []
+    for seed in range(100, 101 + runs):
+        fill(page, {"Train points": 10000, "Test points": 2500, "Steps": 200, "Seed": seed})
+        page.get_by_role("button", name="Run").click()
+        seen, end = set(), time.monotonic() + 300
+        while time.monotonic() < end:
+            lengths = page.evaluate(PARTIAL_LENGTH)
+            seen.update(lengths)
+            if page.get_by_text(re.compile(r"^200 of 200$")).count():
+                break
+            page.wait_for_timeout(50)
+        counts.append(len(seen))
+    return counts[1:]
+
+
+# The landing page: a curve of a method (not the g_FS reference line) with at least one point.
+LANDING_CURVES = """Array.from(document.querySelectorAll('.js-plotly-plot'))
+  .map(d => (d.data || []).filter(t => t.name && !String(t.name).startsWith('g_FS') && t.y && t.y.length > 0).length)
+  .reduce((a, b) => a + b, 0)"""
+
+
+def landing_case(runs: int) -> tuple[list[float], list[float]]:
+    from playwright.sync_api import sync_playwright
+
+    first, whole = [], []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as folder, server(Path(folder), METRICFLOW_AUTOSTART="1") as url:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                start = time.perf_counter()
+                page.goto(url)
+                wait_for(page, lambda: page.evaluate(LANDING_CURVES) > 0, timeout=300, every=0.1)
+                first.append(time.perf_counter() - start)
+                wait_for(page, lambda: page.get_by_text("Comparison finished").count() > 0, timeout=600, every=0.2)
+                whole.append(time.perf_counter() - start)
+                page.screenshot(path=str(Path(tempfile.gettempdir()) / "bench-landing.png"), full_page=True)
+                browser.close()
+    return first, whole
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--cases", default="points,flow,growth,landing")
+    args = parser.parse_args()
+    cases = args.cases.split(",")
+    from playwright.sync_api import sync_playwright
+
+    rows = [f"load average before: {os.getloadavg()[0]:.2f}"]
+    if {"points", "flow", "growth"} & set(cases):
+        with tempfile.TemporaryDirectory() as folder, server(Path(folder), METRICFLOW_AUTOSTART="0") as url:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                if "points" in cases:
+                    t = points_case(page, url, args.runs)
+                    rows.append(f"| Run to first drawn result: Points, 2,000 points | ≤ 1.5 s | "
+                                f"{statistics.median(t):.2f} s ({', '.join(f'{x:.2f}' for x in t)}) |")
+                if "flow" in cases:
+                    t = flow_case(page, url, args.runs)
+                    rows.append(f"| Run to first drawn result: delta flow 1,000 + 1,000, 50 steps | ≤ 1.5 s | "
+                                f"{statistics.median(t):.2f} s ({', '.join(f'{x:.2f}' for x in t)}) |")
+                if "growth" in cases:
+                    n = growth_case(page, url, args.runs)
+                    rows.append(f"| distinct σ-curve lengths drawn, flow 10,000 + 2,500, 200 steps | ≥ 5 | "
+                                f"{statistics.median(n):g} ({', '.join(map(str, n))}) |")
+                browser.close()
+    if "landing" in cases:
+        first, whole = landing_case(args.runs)
+        rows.append(f"| landing page, cold store: first curve drawn | ≤ 10 s | {statistics.median(first):.1f} s "
+                    f"({', '.join(f'{x:.1f}' for x in first)}) |")
+        rows.append(f"| landing page, cold store: whole quick comparison | ≤ 60 s | {statistics.median(whole):.1f} s "
+                    f"({', '.join(f'{x:.1f}' for x in whole)}) |")
+    rows.append(f"load average after: {os.getloadavg()[0]:.2f}")
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@ import time
 
 import streamlit as st
 
-from dashboard import PAGES, job_store, scheduler_sidebar
+from dashboard import PAGES, enter_page, job_store, keep_address, scheduler_sidebar
 
-scheduler_sidebar()  # the sidebar of every page, also when Streamlit runs this file on its own
+enter_page()  # a deep link on a fresh server: hands over to app.py's navigation
+scheduler_sidebar()  # the sidebar of every page, also when this file runs on its own
 
 
 def page_list() -> str:
@@ -117,3 +118,4 @@ else:
             "key": job.key[:12],
         })
     st.dataframe(rows, hide_index=True)
+keep_address()  # no inputs: the home page's link is its bare address

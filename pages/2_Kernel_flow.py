@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from dashboard import bounded_input, count_input, job_section, job_store, scheduler_sidebar
+from dashboard import bounded_input, count_input, enter_page, job_section, job_store, keep_address, linked, scheduler_sidebar
 from metricflow.errors import MetricflowError
 from metricflow.flows.flow import flow_csv
 from metricflow.figures import figure_png, figures_html, flow_figures, flow_label
@@ -15,7 +15,8 @@ from metricflow.jobs import job_key
 from metricflow.kernels import KERNELS, START_KERNEL, kernel_options, kernel_spec
 from metricflow.flows.losses import LOSSES
 
-scheduler_sidebar()  # the sidebar of every page, also when Streamlit runs this file on its own
+enter_page()  # a deep link on a fresh server: hands over to app.py's navigation
+scheduler_sidebar()  # the sidebar of every page, also when this file runs on its own
 
 RUNS = "flow_runs"  # session_state: keys of finished runs overlaid for comparison
 MAX_RUNS = 8
@@ -82,25 +83,22 @@ def flow_controls() -> FlowConfig:
     normalised kernel for the covariant update; sigma loss, unnormalised, for euclidean).
     """
     c = st.columns(4)
-    kernel = c[0].selectbox("Kernel", list(KERNELS), index=list(KERNELS).index(START_KERNEL), key="flow_kernel")
+    kernel = c[0].selectbox("Kernel", list(KERNELS), key=linked("flow_kernel", START_KERNEL, KERNELS))
     update = c[1].selectbox(
-        "Update", UPDATES, key="flow_update",
+        "Update", UPDATES, key=linked("flow_update", UPDATES[0], UPDATES),
         help="covariant: the kernel acts in each metric's own frame, g ← g·exp(−Δt c/n) (default); "
         "euclidean: the literal coordinate update of eq. (3.5)",
     )
     # set before the widget (not as its default) so that the preset may set it first
-    st.session_state.setdefault(f"flow_loss_{update}", DEFAULT_LOSS[update])
-    loss = c[2].selectbox("Loss", list(LOSSES), key=f"flow_loss_{update}")
+    loss = c[2].selectbox("Loss", list(LOSSES), key=linked(f"flow_loss_{update}", DEFAULT_LOSS[update], LOSSES))
     c[3].button("Table 1 as printed, coordinate update", on_click=apply_preset, args=(kernel,), key="flow_preset",
                 help=PRESET_REASON)
     table = KERNELS[kernel].table1
 
     def key(name: str, default) -> str:
         # the value goes into session_state before the widget exists (not as the widget's
-        # default), so that the preset can set it without a conflict
-        k = f"flow_{name}_{kernel}"
-        st.session_state.setdefault(k, default)
-        return k
+        # default), so that the preset can set it without a conflict; the address holds it
+        return linked(f"flow_{name}_{kernel}", default)
 
     c = st.columns(4)
     n_train = count_input(c[0], "Train points", 10, 1_000_000, step=100, key=key("n_train", table["n_train"]))
@@ -157,12 +155,13 @@ def show_runs(keys: list[str], current: str) -> None:
     if not pairs:
         return
     result = dict(pairs).get(current, pairs[-1][1])
-    m = st.columns(5)
+    m = st.columns(3)  # three to a row: a gain with its ± fits the column
     m[0].metric("train gain σ₀/σ", gain_text(result.train_gain, result.train_gain_se))
     m[1].metric("test gain σ₀/σ", gain_text(result.test_gain, result.test_gain_se))
     m[2].metric("steps done", f"{result.steps_done} of {result.config.steps}")
-    m[3].metric("points drawn", f"{result.points_drawn:,}")
-    m[4].metric("compute time", f"{result.seconds:.2f} s")
+    m = st.columns(3)
+    m[0].metric("points drawn", f"{result.points_drawn:,}")
+    m[1].metric("compute time", f"{result.seconds:.2f} s")
     if result.stopped_reason:
         st.warning(result.stopped_reason)
     st.dataframe(sigma_table(result), hide_index=True)
@@ -233,3 +232,4 @@ def main() -> None:
 
 
 main()
+keep_address()

@@ -7,13 +7,14 @@ import json
 import numpy as np
 import streamlit as st
 
-from dashboard import bounded_input, count_input, job_section, scheduler_sidebar
+from dashboard import bounded_input, count_input, enter_page, job_section, keep_address, linked, scheduler_sidebar
 from metricflow.errors import MetricflowError
 from metricflow.parse import float_list
 from metricflow.figures import figures_html, theory_figures
 from metricflow.studies.theory import TheoryConfig
 
-scheduler_sidebar()  # the sidebar of every page, also when Streamlit runs this file on its own
+enter_page()  # a deep link on a fresh server: hands over to app.py's navigation
+scheduler_sidebar()  # the sidebar of every page, also when this file runs on its own
 
 LARGEST = [100, 1_000, 10_000, 100_000]
 
@@ -51,12 +52,13 @@ def parse_list(text: str) -> tuple[float, ...]:
 def theory_controls() -> TheoryConfig:
     """The theory lab's widgets, as a TheoryConfig (raises MetricflowError on bad input)."""
     c = st.columns(6)
-    d = count_input(c[0], "Input dimension d", 1, 100, 10, help="10: real and imaginary parts of z in P^4")
-    sigma_w = bounded_input(c[1], "σ_w (width study)", 0.01, 1e4, 10.0, format="%g")
-    largest = c[2].selectbox("Largest width N", LARGEST, index=LARGEST.index(10_000))
-    trials = count_input(c[3], "Draws per width", 1, 100, 4)
-    sws = c[4].text_input("σ_w values (locality)", "1, 3, 10, 30, 100")
-    seed = count_input(c[5], "Seed", 0, 2**31 - 1, 0)
+    d = count_input(c[0], "Input dimension d", 1, 100, key=linked("theory_d", 10),
+                    help="10: real and imaginary parts of z in P^4")
+    sigma_w = bounded_input(c[1], "σ_w (width study)", 0.01, 1e4, format="%g", key=linked("theory_sigma_w", 10.0))
+    largest = c[2].selectbox("Largest width N", LARGEST, key=linked("theory_largest", 10_000, LARGEST))
+    trials = count_input(c[3], "Draws per width", 1, 100, key=linked("theory_trials", 4))
+    sws = c[4].text_input("σ_w values (locality)", key=linked("theory_locality", "1, 3, 10, 30, 100"))
+    seed = count_input(c[5], "Seed", 0, 2**31 - 1, key=linked("theory_seed", 0))
     widths = tuple(int(round(w)) for w in 10 ** np.arange(1.0, np.log10(largest) + 0.01, 0.5))
     return TheoryConfig(d=int(d), sigma_w=float(sigma_w), widths=widths, trials=int(trials),
                         locality_sigma_w=parse_list(sws), seed=int(seed))
@@ -70,12 +72,13 @@ def span(values) -> str:
 
 def show_result(result) -> None:
     """Metrics, the four figures and downloads of a TheoryResult."""
-    m = st.columns(5)
+    m = st.columns(3)  # three to a row: a min–max span fits the column
     m[0].metric("error slope (theory −0.5)", f"{result.slope:.3f}")
     m[1].metric(f"error at N = {int(result.widths[-1]):,}", f"{result.error[-1]:.3g}")
-    m[2].metric("width / (√d/σ_w)", span(result.width_measured / result.width_eq237))
-    m[3].metric("mass ∫Θ dx", span(result.mass))
-    m[4].metric("compute time", f"{result.seconds:.2f} s")
+    m[2].metric("compute time", f"{result.seconds:.2f} s")
+    m = st.columns(3)
+    m[0].metric("width / (√d/σ_w)", span(result.width_measured / result.width_eq237))
+    m[1].metric("mass ∫Θ dx", span(result.mass))
     figs = theory_figures(result)
     st.subheader("(a) Finite width against infinite width")
     left, right = st.columns(2)
@@ -113,3 +116,4 @@ def main() -> None:
 
 
 main()
+keep_address()

@@ -6,13 +6,14 @@ import json
 
 import streamlit as st
 
-from dashboard import count_input, job_section, scheduler_sidebar
+from dashboard import count_input, enter_page, job_section, keep_address, linked, scheduler_sidebar
 from metricflow.studies.clustering import METHODS, PAPER_SILHOUETTE, ClusterConfig
 from metricflow.errors import MetricflowError
 from metricflow.figures import cluster_figures, figures_html
 from metricflow.geometry.manifolds import MANIFOLDS, manifold
 
-scheduler_sidebar()  # the sidebar of every page, also when Streamlit runs this file on its own
+enter_page()  # a deep link on a fresh server: hands over to app.py's navigation
+scheduler_sidebar()  # the sidebar of every page, also when this file runs on its own
 
 
 ABOUT = (
@@ -28,15 +29,18 @@ ABOUT = (
 def clustering_controls() -> ClusterConfig:
     """The clustering widgets, as a ClusterConfig (raises MetricflowError on bad input)."""
     c = st.columns(6)
-    n_points = count_input(c[0], "Points N", min_value=20, max_value=1_000_000, value=1000, step=500, key="clustering_points")
-    n_clusters = count_input(c[1], "Clusters C", min_value=2, max_value=1000, value=10, key="clustering_clusters")
-    n_batches = count_input(c[2], "Batches B", min_value=1, max_value=1000, value=5, key="clustering_batches")
-    neighbours = count_input(c[3], "kNN k (graph)", min_value=1, max_value=100, value=10, key="clustering_k")
-    seed = count_input(c[4], "Seed", min_value=0, max_value=2**31 - 1, value=0, key="clustering_seed")
-    name = c[5].selectbox("Manifold", list(MANIFOLDS), index=list(MANIFOLDS).index("quintic"))
+    n_points = count_input(c[0], "Points N", min_value=20, max_value=1_000_000, step=500,
+                           key=linked("clustering_points", 1000))
+    n_clusters = count_input(c[1], "Clusters C", min_value=2, max_value=1000, key=linked("clustering_clusters", 10))
+    n_batches = count_input(c[2], "Batches B", min_value=1, max_value=1000, key=linked("clustering_batches", 5))
+    neighbours = count_input(c[3], "kNN k (graph)", min_value=1, max_value=100, key=linked("clustering_k", 10))
+    seed = count_input(c[4], "Seed", min_value=0, max_value=2**31 - 1, key=linked("clustering_seed", 0))
+    name = c[5].selectbox("Manifold", list(MANIFOLDS), key=linked("clustering_manifold", "quintic", MANIFOLDS))
     left, right = st.columns([3, 1])
-    methods = left.multiselect("Methods (none = all that fit)", list(METHODS), default=[], key="clustering_methods")
+    methods = left.multiselect("Methods (none = all that fit)", list(METHODS),
+                               key=linked("clustering_methods", [], METHODS))
     merge = right.selectbox("Merge across batches", ["nearest", "greedy"],
+                            key=linked("clustering_merge", "nearest", ["nearest", "greedy"]),
                             help="nearest: each later cluster joins the nearest first-batch cluster; "
                                  "greedy: one-to-one matching in cluster order")
     return ClusterConfig(n_points=int(n_points), n_clusters=int(n_clusters), n_batches=int(n_batches),
@@ -93,4 +97,6 @@ def main() -> None:
     except MetricflowError as err:
         st.error(str(err))
 
+
 main()
+keep_address()

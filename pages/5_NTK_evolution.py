@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from dashboard import bounded_input, count_input, job_section, scheduler_sidebar
+from dashboard import bounded_input, count_input, enter_page, job_section, keep_address, linked, scheduler_sidebar
 from metricflow.errors import MetricflowError
 from metricflow.figures import (
     figures_html,
@@ -20,24 +20,27 @@ from metricflow.studies.feature_learning import TrainedKernelConfig, WidthSweepC
 from metricflow.networks.models import ACTIVATIONS, MODELS, TrainConfig
 from metricflow.networks.saved import model_bytes
 
-scheduler_sidebar()  # the sidebar of every page, also when Streamlit runs this file on its own
+enter_page()  # a deep link on a fresh server: hands over to app.py's navigation
+scheduler_sidebar()  # the sidebar of every page, also when this file runs on its own
 
 
 def train_controls() -> TrainConfig:
     """The training widgets, as a TrainConfig (raises MetricflowError on bad input)."""
     c = st.columns(5)
-    model = c[0].selectbox("Model", MODELS, help="metric: g_FS ∘ (1 + NN); phi: g_FS + ∂∂̄φ (Kähler)")
-    n_points = count_input(c[1], "Points", min_value=100, max_value=1_000_000, value=20_000, step=1000)
-    epochs = count_input(c[2], "Epochs", min_value=1, max_value=500, value=20, step=1)
-    width = count_input(c[3], "Width", min_value=1, max_value=4096, value=64, step=8)
-    depth = count_input(c[4], "Depth", min_value=1, max_value=10, value=3, step=1)
+    model = c[0].selectbox("Model", MODELS, key=linked("ntk_model", MODELS[0], MODELS),
+                           help="metric: g_FS ∘ (1 + NN); phi: g_FS + ∂∂̄φ (Kähler)")
+    n_points = count_input(c[1], "Points", min_value=100, max_value=1_000_000, step=1000, key=linked("ntk_points", 20_000))
+    epochs = count_input(c[2], "Epochs", min_value=1, max_value=500, step=1, key=linked("ntk_epochs", 20))
+    width = count_input(c[3], "Width", min_value=1, max_value=4096, step=8, key=linked("ntk_width", 64))
+    depth = count_input(c[4], "Depth", min_value=1, max_value=10, step=1, key=linked("ntk_depth", 3))
     c = st.columns(5)
-    default_act = "relu" if model == "metric" else "gelu"
-    activation = c[0].selectbox("Activation", ACTIVATIONS, index=ACTIVATIONS.index(default_act))
-    probe = count_input(c[1], "NTK probe points", min_value=0, max_value=500, value=30, step=10)
-    every = count_input(c[2], "NTK every (epochs)", min_value=0, max_value=100, value=5, step=1)
-    lr = bounded_input(c[3], "Learning rate", min_value=1e-5, max_value=1.0, value=1e-2, format="%.4f")
-    seed = count_input(c[4], "Seed", min_value=0, max_value=2**31 - 1, value=0, step=1)
+    default_act = "relu" if model == "metric" else "gelu"  # keyed by model: each model has its own default
+    activation = c[0].selectbox("Activation", ACTIVATIONS,
+                                key=linked(f"ntk_activation_{model}", default_act, ACTIVATIONS))
+    probe = count_input(c[1], "NTK probe points", min_value=0, max_value=500, step=10, key=linked("ntk_probe", 30))
+    every = count_input(c[2], "NTK every (epochs)", min_value=0, max_value=100, step=1, key=linked("ntk_every", 5))
+    lr = bounded_input(c[3], "Learning rate", min_value=1e-5, max_value=1.0, format="%.4f", key=linked("ntk_lr", 1e-2))
+    seed = count_input(c[4], "Seed", min_value=0, max_value=2**31 - 1, step=1, key=linked("ntk_seed", 0))
     return TrainConfig(
         model=model, n_points=int(n_points), epochs=int(epochs), width=int(width), depth=int(depth),
         activation=activation, lr=float(lr), ntk_probe=int(probe), ntk_every=int(every), seed=int(seed),
@@ -46,10 +49,11 @@ def train_controls() -> TrainConfig:
 
 def sweep_controls() -> WidthSweepConfig:
     c = st.columns(4)
-    widths = c[0].text_input("Widths", value="32, 128, 512")
-    n_points = count_input(c[1], "Points ", min_value=100, max_value=100_000, value=10_000, step=1000)
-    epochs = count_input(c[2], "Epochs ", min_value=1, max_value=50, value=5)
-    lr = bounded_input(c[3], "GD learning rate", min_value=1e-4, max_value=100.0, value=1.0)
+    widths = c[0].text_input("Widths", key=linked("ntk_sweep_widths", "32, 128, 512"))
+    n_points = count_input(c[1], "Points ", min_value=100, max_value=100_000, step=1000,
+                           key=linked("ntk_sweep_points", 10_000))
+    epochs = count_input(c[2], "Epochs ", min_value=1, max_value=50, key=linked("ntk_sweep_epochs", 5))
+    lr = bounded_input(c[3], "GD learning rate", min_value=1e-4, max_value=100.0, key=linked("ntk_sweep_lr", 1.0))
     try:
         parsed = tuple(int(w) for w in widths.replace(",", " ").split())
     except ValueError:
@@ -59,20 +63,21 @@ def sweep_controls() -> WidthSweepConfig:
 
 def kernel_controls(train: TrainConfig) -> TrainedKernelConfig:
     c = st.columns(3)
-    n = count_input(c[0], "Flow train points", min_value=5, max_value=1000, value=300, step=50)
-    m = count_input(c[1], "Flow test points", min_value=5, max_value=1000, value=300, step=50)
-    steps = count_input(c[2], "Flow steps", min_value=1, max_value=500, value=50)
+    n = count_input(c[0], "Flow train points", min_value=5, max_value=1000, step=50, key=linked("ntk_kernel_train", 300))
+    m = count_input(c[1], "Flow test points", min_value=5, max_value=1000, step=50, key=linked("ntk_kernel_test", 300))
+    steps = count_input(c[2], "Flow steps", min_value=1, max_value=500, key=linked("ntk_kernel_steps", 50))
     return TrainedKernelConfig(train=train, n_train=int(n), n_test=int(m), steps=int(steps))
 
 
 def show_training(result) -> None:
     f = result.final
-    c = st.columns(5)
+    c = st.columns(3)  # three to a row: a σ with its ± fits the column
     c[0].metric("validation σ before", f"{result.val_sigma[0]:.4f}")
     c[1].metric("validation σ after", f"{f.sigma:.5f} ± {f.sigma_se:.5f}", help="reference κ (exact at the Fermat point)")
     c[2].metric("self-normalised σ after", f"{f.sigma_self:.5f} ± {f.sigma_self_se:.5f}", help="κ from the model's own metric (cymetric's convention)")
-    c[3].metric("gain", f"{result.gain:.3g}")
-    c[4].metric("time", f"{result.seconds:.0f} s")
+    c = st.columns(3)
+    c[0].metric("gain", f"{result.gain:.3g}")
+    c[1].metric("time", f"{result.seconds:.0f} s")
     kappa = f"{result.kappa.value:.7f} (exact)" if result.kappa.exact else f"{result.kappa.value:.7f} ± {result.kappa.se:.1e}"
     st.caption(
         f"σ on {result.config.n_val:,} validation points against the reference κ = {kappa}; "
@@ -144,3 +149,4 @@ def main() -> None:
 
 
 main()
+keep_address()

@@ -8,14 +8,15 @@ import math
 import numpy as np
 import streamlit as st
 
-from dashboard import count_input, job_section, scheduler_sidebar
+from dashboard import count_input, enter_page, job_section, keep_address, linked, scheduler_sidebar
 from metricflow.errors import MetricflowError
 from metricflow.parse import float_list
 from metricflow.figures import figures_html, generalisation_figures
 from metricflow.studies.generalisation import DEFAULT_NOISE, PAPER_FIT, UPDATES, NoiseConfig, ScalingConfig, extrapolate
 from metricflow.studies.generalisation import KERNELS as NOISE_KERNELS
 
-scheduler_sidebar()  # the sidebar of every page, also when Streamlit runs this file on its own
+enter_page()  # a deep link on a fresh server: hands over to app.py's navigation
+scheduler_sidebar()  # the sidebar of every page, also when this file runs on its own
 
 KERNELS = list(NOISE_KERNELS)  # the kernels the noise study runs
 LARGEST = [1_000, 10_000, 100_000, 1_000_000]
@@ -31,20 +32,21 @@ def generalisation_controls():
     """The widgets, as (noise configs, scaling config, target gains, log x); raises MetricflowError."""
     st.subheader("Noise study (fig. 3 left)")
     c = st.columns([2, 1, 3, 1, 1])
-    kernels = c[0].multiselect("Kernels", KERNELS, default=KERNELS)
-    n_train = count_input(c[1], "Train points", 10, 100_000, 1000, step=100)
-    noise = c[2].text_input("Noise variances v", NOISE, help="complex Gaussian noise of variance v per real feature")
-    steps = count_input(c[3], "Steps", 0, 10_000, 50)
-    seed = count_input(c[4], "Seed", 0, 2**31 - 1, 0)
+    kernels = c[0].multiselect("Kernels", KERNELS, key=linked("gen_kernels", list(KERNELS), KERNELS))
+    n_train = count_input(c[1], "Train points", 10, 100_000, step=100, key=linked("gen_train", 1000))
+    noise = c[2].text_input("Noise variances v", key=linked("gen_noise", NOISE),
+                            help="complex Gaussian noise of variance v per real feature")
+    steps = count_input(c[3], "Steps", 0, 10_000, key=linked("gen_steps", 50))
+    seed = count_input(c[4], "Seed", 0, 2**31 - 1, key=linked("gen_seed", 0))
     c = st.columns([2, 2, 2])
-    update = c[0].radio("Update", UPDATES, horizontal=True,
+    update = c[0].radio("Update", UPDATES, horizontal=True, key=linked("gen_update", UPDATES[0], UPDATES),
                         help="covariant: the kernel acts in each metric's own frame (default); euclidean: the literal "
                              "coordinate update of eq. (3.5)")
-    in_chart = c[1].checkbox("Keep test points in the train chart", value=True,
+    in_chart = c[1].checkbox("Keep test points in the train chart", key=linked("gen_in_chart", True),
                              help="redraw the noise of a point that leaves the train chart's region, as the flow's own "
                                   "test points lie in it; off, far points near the chart's singular set break the "
                                   "coordinate update")
-    single = c[2].checkbox("Single precision (float32)", value=False,
+    single = c[2].checkbox("Single precision (float32)", key=linked("gen_float32", False),
                            help="round the metrics to float32 after every step: the floor of a single-precision flow "
                                 "(the delta kernel's train gain falls from 1.8e8 to 1.4e6)")
     st.caption(
@@ -54,12 +56,12 @@ def generalisation_controls():
     )
     st.subheader("Distance scaling (fig. 3 right)")
     c = st.columns([1, 1, 1, 2, 1])
-    largest = c[0].selectbox("Largest N", LARGEST, index=LARGEST.index(100_000))
+    largest = c[0].selectbox("Largest N", LARGEST, key=linked("gen_largest", 100_000, LARGEST))
     chart = c[1].radio("Points in", ["all", "one"], format_func=lambda v: f"{v} chart{'s' if v == 'all' else ''}",
-                       horizontal=True)
-    seeds = count_input(c[2], "Seeds per N", 1, 20, 1)
-    targets = parse_numbers(c[3].text_input("Target test gains", "100, 1e6"), "target gains")
-    log_x = c[4].checkbox("log distance axis", value=True)
+                       horizontal=True, key=linked("gen_chart", "all", ["all", "one"]))
+    seeds = count_input(c[2], "Seeds per N", 1, 20, key=linked("gen_seeds", 1))
+    targets = parse_numbers(c[3].text_input("Target test gains", key=linked("gen_targets", "100, 1e6")), "target gains")
+    log_x = c[4].checkbox("log distance axis", key=linked("gen_log_x", True))
     if not kernels:
         raise MetricflowError("choose at least one kernel")
     variances = parse_numbers(noise, "noise variances")
@@ -114,12 +116,14 @@ def extrapolation_table(noise_results, scaling, targets) -> list[dict]:
 def show_results(noise_results, scaling, targets, log_x: bool) -> None:
     """Metrics, both figures, the extrapolation table and downloads."""
     fit = scaling.fit
-    m = st.columns(2 + len(noise_results))
     err = f" ± {fit.exponent_err:.3f}" if math.isfinite(fit.exponent_err) else ""
-    m[0].metric("fit exponent b (paper −0.184)", f"{fit.exponent:.3f}{err}")
-    m[1].metric("fit prefactor a (paper 0.968)", f"{fit.prefactor:.3f}")
-    for i, r in enumerate(noise_results):
-        m[2 + i].metric(f"{r.config.kernel} train gain ({r.config.update})", pm(r.train_gain, r.train_gain_se))
+    cells = [("fit exponent b (paper −0.184)", f"{fit.exponent:.3f}{err}"),
+             ("fit prefactor a (paper 0.968)", f"{fit.prefactor:.3f}")]
+    cells += [(f"{r.config.kernel} train gain ({r.config.update})", pm(r.train_gain, r.train_gain_se))
+              for r in noise_results]
+    for row in range(0, len(cells), 3):  # three to a row: a gain with its ± fits the column
+        for column, (label, value) in zip(st.columns(3), cells[row:row + 3]):
+            column.metric(label, value)
     figs = generalisation_figures(noise_results, scaling, log_x=log_x)
     left, right = st.columns(2)
     left.plotly_chart(figs["noise_gain"], key="fig_noise_gain")
@@ -176,3 +180,4 @@ def main() -> None:
 
 
 main()
+keep_address()

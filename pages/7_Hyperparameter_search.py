@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from dashboard import bounded_input, count_input, job_section, scheduler_sidebar
+from dashboard import bounded_input, count_input, enter_page, job_section, keep_address, linked, scheduler_sidebar
 from metricflow.errors import MetricflowError
 from metricflow.figures import figure_png, figures_html, tuning_figures
 from metricflow.kernels import KERNELS, START_KERNEL
@@ -14,7 +14,8 @@ from metricflow.flows.flow import DEFAULT_LOSS, UPDATES
 from metricflow.flows.losses import LOSSES
 from metricflow.studies.tuning import TuneConfig, evaluations_csv, search_space, table1_comparison
 
-scheduler_sidebar()  # the sidebar of every page, also when Streamlit runs this file on its own
+enter_page()  # a deep link on a fresh server: hands over to app.py's navigation
+scheduler_sidebar()  # the sidebar of every page, also when this file runs on its own
 
 
 # Labels of the searched fields every kernel shares; a kernel's own options are labelled by its spec.
@@ -28,25 +29,25 @@ def tune_controls() -> TuneConfig:
     (``search_space``, from the kernel registry); equal low and high fix a parameter.
     """
     c = st.columns(4)
-    kernel = c[0].selectbox("Kernel", list(KERNELS), index=list(KERNELS).index(START_KERNEL), key="tune_kernel")
-    init = count_input(c[1], "Random settings first", 1, 1000, 5, key="tune_init")
-    iterations = count_input(c[2], "Optimiser iterations", 0, 1000, 10, key="tune_iterations")
-    steps = count_input(c[3], "Flow steps per evaluation", 1, 10_000, 20, key="tune_steps")
+    kernel = c[0].selectbox("Kernel", list(KERNELS), key=linked("tune_kernel", START_KERNEL, KERNELS))
+    init = count_input(c[1], "Random settings first", 1, 1000, key=linked("tune_init", 5))
+    iterations = count_input(c[2], "Optimiser iterations", 0, 1000, key=linked("tune_iterations", 10))
+    steps = count_input(c[3], "Flow steps per evaluation", 1, 10_000, key=linked("tune_steps", 20))
     c = st.columns(4)
-    n_test = count_input(c[0], "Test points", 10, 1_000_000, 1000, step=100, key="tune_n_test")
-    spread = count_input(c[1], "Fresh point sets for the best", 0, 100, 3, key="tune_spread",
-                               help="rerun the best setting on this many new point sets: mean ± std of the objective")
-    seed = count_input(c[2], "Seed", 0, 2**31 - 1, 0, key="tune_seed")
+    n_test = count_input(c[0], "Test points", 10, 1_000_000, step=100, key=linked("tune_n_test", 1000))
+    spread = count_input(c[1], "Fresh point sets for the best", 0, 100, key=linked("tune_spread", 3),
+                         help="rerun the best setting on this many new point sets: mean ± std of the objective")
+    seed = count_input(c[2], "Seed", 0, 2**31 - 1, key=linked("tune_seed", 0))
     c = st.columns(4)
-    update = c[0].selectbox("Update", UPDATES, key="tune_update",
+    update = c[0].selectbox("Update", UPDATES, key=linked("tune_update", UPDATES[0], UPDATES),
                             help="the flows' update rule: covariant (default, the kernel in each metric's frame) or "
                             "euclidean (the literal coordinate update of eq. 3.5)")
-    st.session_state.setdefault(f"tune_loss_{update}", DEFAULT_LOSS[update])
-    loss = c[1].selectbox("Loss", list(LOSSES), key=f"tune_loss_{update}")
+    loss = c[1].selectbox("Loss", list(LOSSES), key=linked(f"tune_loss_{update}", DEFAULT_LOSS[update], LOSSES))
     c = st.columns(4)
-    diverged = c[0].selectbox("A diverged flow scores", ["last", "floor"], key="tune_diverged",
+    diverged = c[0].selectbox("A diverged flow scores", ["last", "floor"],
+                              key=linked("tune_diverged", "last", ["last", "floor"]),
                               format_func=lambda v: {"last": "its gain at the last good step", "floor": "the floor (gain 0.01)"}[v])
-    weighted = c[1].checkbox("Weighted loss", True, key="tune_weighted")
+    weighted = c[1].checkbox("Weighted loss", key=linked("tune_weighted", True))
     bounds = []
     space = search_space(kernel)
     linear = [KERNELS[kernel].labels.get(n, n) for n, rule in space.items() if rule.scale == "linear"]
@@ -59,14 +60,15 @@ def tune_controls() -> TuneConfig:
         low, high = rule.low, rule.high
         key = f"tune_{name}_{kernel}"
         if rule.scale == "int":
-            lo = count_input(col, f"{label} from", 1, 1_000_000, int(low), step=50, key=f"{key}_low")
-            hi = count_input(col, f"{label} to", 1, 1_000_000, int(high), step=50, key=f"{key}_high")
+            lo = count_input(col, f"{label} from", 1, 1_000_000, step=50, key=linked(f"{key}_low", int(low)))
+            hi = count_input(col, f"{label} to", 1, 1_000_000, step=50, key=linked(f"{key}_high", int(high)))
         else:
-            lo = bounded_input(col, f"{label} from", 0.0, 1e6, float(low), format="%g", key=f"{key}_low")
-            hi = bounded_input(col, f"{label} to", 0.0, 1e6, float(high), format="%g", key=f"{key}_high")
+            lo = bounded_input(col, f"{label} from", 0.0, 1e6, format="%g", key=linked(f"{key}_low", float(low)))
+            hi = bounded_input(col, f"{label} to", 0.0, 1e6, format="%g", key=linked(f"{key}_high", float(high)))
         bounds.append((name, lo, hi))
     if "normalise" in space:
-        choice = cols[-1].radio("Normalise updates", ["search", "on", "off"], key=f"tune_normalise_{kernel}",
+        choice = cols[-1].radio("Normalise updates", ["search", "on", "off"],
+                                key=linked(f"tune_normalise_{kernel}", "search", ["search", "on", "off"]),
                                 help="covariant: the kernel normalised against the CY measure; euclidean: divide each "
                                 "update by its kernel row sum (section 3.2.2)")
         bounds.append(("normalise", *{"search": (0, 1), "on": (1, 1), "off": (0, 0)}[choice]))
@@ -79,14 +81,15 @@ def tune_controls() -> TuneConfig:
 
 def show_result(result) -> None:
     """Metrics, figures, the table of evaluations, the comparison with table 1 and downloads."""
-    m = st.columns(5)
+    m = st.columns(3)  # three to a row: a mean with its ± fits the column
     m[0].metric("best test gain σ₀/σ", f"{result.best_gain:.4g}", help=f"evaluation {result.best_index}; a maximum of noisy scores, so biased up")
     if result.spread:
         std = f" ± {result.spread_std:.3f}" if len(result.spread) > 1 else ""
         m[1].metric("best setting, fresh points (log10 gain)", f"{result.spread_mean:.3f}{std}")
     m[2].metric("evaluations", f"{len(result.evaluations)}")
-    m[3].metric("flows reused from the store", f"{result.reused}")
-    m[4].metric("search time", f"{result.seconds:.1f} s")
+    m = st.columns(3)
+    m[0].metric("flows reused from the store", f"{result.reused}")
+    m[1].metric("search time", f"{result.seconds:.1f} s")
     figs = tuning_figures(result)
     st.plotly_chart(figs["convergence"], key="fig_tune_convergence")
     st.plotly_chart(figs["params"], key="fig_tune_params")
@@ -129,4 +132,6 @@ def main() -> None:
     except MetricflowError as err:
         st.error(str(err))
 
+
 main()
+keep_address()

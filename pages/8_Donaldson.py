@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from dashboard import bounded_input, count_input, job_section, scheduler_sidebar
+from dashboard import bounded_input, count_input, enter_page, job_section, keep_address, linked, scheduler_sidebar
 from metricflow.flows.donaldson import MAX_K, SWEEP_PSIS, DonaldsonConfig, hilbert_dimension
 from metricflow.studies.moduli import DonaldsonSweepConfig
 from metricflow.errors import MetricflowError
@@ -15,7 +15,8 @@ from metricflow.figures import figures_html
 from metricflow.figures.donaldson import donaldson_figures, donaldson_sigma_figure, donaldson_sweep_figure, psi_label
 from metricflow.geometry.manifolds import Manifold
 
-scheduler_sidebar()  # the sidebar of every page, also when Streamlit runs this file on its own
+enter_page()  # a deep link on a fresh server: hands over to app.py's navigation
+scheduler_sidebar()  # the sidebar of every page, also when this file runs on its own
 
 
 def parse_psi(text: str) -> complex:
@@ -34,18 +35,25 @@ def parse_psis(text: str) -> tuple:
 def donaldson_controls() -> DonaldsonConfig:
     """The widgets, as a DonaldsonConfig (raises MetricflowError on bad input)."""
     c = st.columns(6)
-    psi = c[0].text_input("ψ (quintic)", value="0", help="e.g. 0 (Fermat), 0.5 or 10+3i; ψ^5 = 1 is singular")
-    k_max = c[1].slider("k max", 1, MAX_K, 4, help="degrees 1 … k max")
-    n_points = count_input(c[2], "Points for h", min_value=100, max_value=1_000_000, value=20_000, step=1000)
-    n_test = count_input(c[3], "Test points", min_value=100, max_value=1_000_000, value=20_000, step=1000)
-    seed = count_input(c[4], "Seed", min_value=0, max_value=2**31 - 1, value=0, step=1)
-    optimise = c[5].checkbox("σ-optimised h", value=False, help="also minimise σ over h with Adam (Headrick–Nassar)")
+    psi = c[0].text_input("ψ (quintic)", key=linked("donaldson_psi", "0"),
+                          help="e.g. 0 (Fermat), 0.5 or 10+3i; ψ^5 = 1 is singular")
+    k_max = c[1].slider("k max", 1, MAX_K, key=linked("donaldson_k_max", 4, range(1, MAX_K + 1)),
+                        help="degrees 1 … k max")
+    n_points = count_input(c[2], "Points for h", min_value=100, max_value=1_000_000, step=1000,
+                           key=linked("donaldson_points", 20_000))
+    n_test = count_input(c[3], "Test points", min_value=100, max_value=1_000_000, step=1000,
+                         key=linked("donaldson_test", 20_000))
+    seed = count_input(c[4], "Seed", min_value=0, max_value=2**31 - 1, step=1, key=linked("donaldson_seed", 0))
+    optimise = c[5].checkbox("σ-optimised h", key=linked("donaldson_optimise", False),
+                             help="also minimise σ over h with Adam (Headrick–Nassar)")
     with st.expander("Iteration and optimiser settings"):
         o = st.columns(4)
-        tol = bounded_input(o[0], "Tolerance", min_value=1e-12, max_value=1e-2, value=1e-6, format="%.0e")
-        max_iterations = count_input(o[1], "Max iterations", 1, 10_000, 200)
-        opt_steps = count_input(o[2], "Adam steps", 1, 10_000, 300)
-        opt_lr = bounded_input(o[3], "Adam learning rate", min_value=1e-5, max_value=1.0, value=5e-3, format="%.0e")
+        tol = bounded_input(o[0], "Tolerance", min_value=1e-12, max_value=1e-2, format="%.0e",
+                            key=linked("donaldson_tol", 1e-6))
+        max_iterations = count_input(o[1], "Max iterations", 1, 10_000, key=linked("donaldson_iterations", 200))
+        opt_steps = count_input(o[2], "Adam steps", 1, 10_000, key=linked("donaldson_opt_steps", 300))
+        opt_lr = bounded_input(o[3], "Adam learning rate", min_value=1e-5, max_value=1.0, format="%.0e",
+                               key=linked("donaldson_opt_lr", 5e-3))
     return DonaldsonConfig(
         Manifold(5, parse_psi(psi)), int(k_max), int(n_points), int(n_test), int(seed), optimise=optimise,
         tol=float(tol), max_iterations=int(max_iterations), opt_steps=int(opt_steps), opt_lr=float(opt_lr),
@@ -62,8 +70,9 @@ def show_result(result) -> None:
         cells.append((f"optimised σ at k = {k} (± {r.opt_sigma_se[-1]:.4f})", f"{r.opt_sigma[-1]:.4f}"))
     cells.append(("κ (reference, exact)" if r.kappa_exact else f"κ (reference, ± {r.kappa_se:.1e})", f"{r.kappa:.6f}"))
     cells.append(("compute time", f"{r.total_seconds:.1f} s"))
-    for column, (label, value) in zip(st.columns(len(cells)), cells):
-        column.metric(label, value)
+    for row in range(0, len(cells), 3):  # three to a row: the label's ± and the value fit the column
+        for column, (label, value) in zip(st.columns(3), cells[row:row + 3]):
+            column.metric(label, value)
     if not r.converged.all():
         st.warning(f"Not converged within {r.config.max_iterations} iterations at k = "
                    f"{', '.join(str(k) for k, ok in zip(r.ks, r.converged) if not ok)}.")
@@ -85,13 +94,13 @@ def show_result(result) -> None:
 def sweep_controls() -> DonaldsonSweepConfig:
     """The sweep's widgets, as a DonaldsonSweepConfig (raises MetricflowError on bad input)."""
     c = st.columns([3, 1, 1, 1, 1, 1])
-    psis = c[0].text_input("ψ values", ", ".join(psi_label(p) for p in SWEEP_PSIS))
-    k = c[1].slider("k", 1, MAX_K, 3, key="sweep_k")
-    n_points = count_input(c[2], "Points per ψ", 100, 1_000_000, 10_000, step=1000, key="sweep_points")
-    seed = count_input(c[3], "Seed", 0, 2**31 - 1, 0, key="sweep_seed")
-    phi_epochs = count_input(c[4], "φ network epochs", 0, 10_000, 0, key="sweep_phi_epochs",
+    psis = c[0].text_input("ψ values", key=linked("sweep_psis", ", ".join(psi_label(p) for p in SWEEP_PSIS)))
+    k = c[1].slider("k", 1, MAX_K, key=linked("sweep_k", 3, range(1, MAX_K + 1)))
+    n_points = count_input(c[2], "Points per ψ", 100, 1_000_000, step=1000, key=linked("sweep_points", 10_000))
+    seed = count_input(c[3], "Seed", 0, 2**31 - 1, key=linked("sweep_seed", 0))
+    phi_epochs = count_input(c[4], "φ network epochs", 0, 10_000, key=linked("sweep_phi_epochs", 0),
                              help=f"also train the φ network at each ψ ({DonaldsonSweepConfig.phi_points:,} points); 0 = off")
-    family = c[5].checkbox("ψ-conditioned φ network", value=False, key="sweep_family",
+    family = c[5].checkbox("ψ-conditioned φ network", key=linked("sweep_family", False),
                            help="also train one φ network with ψ as an input across all ψ, on the per-ψ networks' "
                                 "points, for the same epochs (needs φ network epochs > 0)")
     return DonaldsonSweepConfig(psis=parse_psis(psis), k=int(k), n_points=int(n_points), n_test=int(n_points),
@@ -133,3 +142,4 @@ def main() -> None:
 
 
 main()
+keep_address()

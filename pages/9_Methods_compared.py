@@ -1,20 +1,37 @@
-"""Methods compared: Donaldson, the kernel flows and the networks on one sigma-time axis."""
+"""Methods compared: Donaldson, the kernel flows and the networks on one sigma-time axis.
+
+The app opens here. On a session's first visit, if the quick comparison
+(``MethodsConfig.preset("quick")``, whatever the widgets say) is neither stored nor running,
+the page submits it by itself, through the same job store as the Run button, so that a
+second visitor sees the same running job. The operator turns this off with the environment
+variable ``METRICFLOW_AUTOSTART=0`` (also "false", "no", "off"; the test suite sets it).
+Nothing a visitor sends other than opening the page starts it. While a comparison runs, its
+finished methods are drawn from their stored piece results (and the running pieces' own partial series), marked
+as partial; the stored result replaces them when it ends.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 
 import streamlit as st
 
-from dashboard import count_input, job_section, scheduler_sidebar
+from dashboard import count_input, enter_page, job_section, job_store, keep_address, linked, scheduler_sidebar
 from metricflow.errors import MetricflowError
 from metricflow.figures import figures_html
-from metricflow.figures.methods import methods_figures, methods_sentences, methods_table_rows
+from metricflow.figures.methods import methods_figures, methods_sentences, methods_table_rows, running_curve
 from metricflow.flows.donaldson import MAX_K
 from metricflow.geometry.manifolds import Manifold
-from metricflow.studies.methods import PRESETS, MethodsConfig
+from metricflow.jobs import ACTIVE, DONE, job_key
+from metricflow.studies.methods import PRESETS, MethodsConfig, methods_so_far
 
-scheduler_sidebar()  # the sidebar of every page, also when Streamlit runs this file on its own
+AUTOSTART = "METRICFLOW_AUTOSTART"  # environment: 0 / false / no / off turns the autostart off
+STARTED = "methods_autostart_done"  # session_state: this session's first visit has been handled
+LIVE_SECONDS = 1.0  # how often the partial view of a running comparison is redrawn
+
+enter_page()  # a deep link on a fresh server: hands over to app.py's navigation
+scheduler_sidebar()  # the sidebar of every page, also when this file runs on its own
 
 
 def parse_psi(text: str) -> complex:
@@ -43,22 +60,74 @@ SIZE_INPUTS = (
 def methods_controls() -> MethodsConfig:
     """The widgets, as a MethodsConfig (raises MetricflowError on bad input)."""
     c = st.columns(4)
-    preset = c[0].selectbox("Preset", list(PRESETS), help="quick: a few minutes on 2 cores; full: tens of minutes")
-    psi = c[1].text_input("ψ (quintic)", value="0", help="e.g. 0 (Fermat), 0.5 or 10+3i; ψ^5 = 1 is singular")
-    seed = count_input(c[2], "Seed", 0, 2**31 - 1, 0)
+    preset = c[0].selectbox("Preset", list(PRESETS), key=linked("methods_preset", next(iter(PRESETS)), PRESETS),
+                            help="quick: under a minute on 2 idle cores; full: tens of minutes")
+    psi = c[1].text_input("ψ (quintic)", key=linked("methods_psi", "0"),
+                          help="e.g. 0 (Fermat), 0.5 or 10+3i; ψ^5 = 1 is singular")
+    seed = count_input(c[2], "Seed", 0, 2**31 - 1, key=linked("methods_seed", 0))
     p = PRESETS[preset]
-    n_test = count_input(c[3], "Test points", 100, 1_000_000, p["n_test"], key=f"methods_n_test_{preset}")
+    n_test = count_input(c[3], "Test points", 100, 1_000_000, key=linked(f"methods_n_test_{preset}", p["n_test"]))
     sizes = {}
     with st.expander("Sizes per method"):
         for row in (SIZE_INPUTS[:5], SIZE_INPUTS[5:]):
             for column, (name, label, low, high) in zip(st.columns(5), row):
-                sizes[name] = int(count_input(column, label, low, high, p[name], key=f"methods_{name}_{preset}"))
+                sizes[name] = int(count_input(column, label, low, high, key=linked(f"methods_{name}_{preset}", p[name])))
         o = st.columns(3)
-        optimise = o[0].checkbox("σ-optimised h", value=True, key=f"methods_optimise_{preset}")
-        phi = o[1].checkbox("φ network", value=True, key=f"methods_phi_{preset}")
-        trained = o[2].checkbox("trained kernel", value=p["trained_kernel"], key=f"methods_trained_kernel_{preset}")
+        optimise = o[0].checkbox("σ-optimised h", key=linked(f"methods_optimise_{preset}", True))
+        phi = o[1].checkbox("φ network", key=linked(f"methods_phi_{preset}", True))
+        trained = o[2].checkbox("trained kernel", key=linked(f"methods_trained_kernel_{preset}", bool(p["trained_kernel"])))
     changes = dict(n_test=int(n_test), optimise=optimise, phi=phi, trained_kernel=trained, **sizes)
     return MethodsConfig.preset(preset, manifold=Manifold(5, parse_psi(psi)), seed=int(seed), **changes)
+
+
+def autostart_enabled() -> bool:
+    """Whether the page may start the quick comparison by itself: $METRICFLOW_AUTOSTART, on
+    unless set to 0, false, no or off (tests/conftest.py sets it to 0 for the test suite)."""
+    return os.environ.get(AUTOSTART, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def autostart() -> None:
+    """On this session's first visit: submit the quick comparison unless it is stored or
+    running (then show it: a running one, someone else's too, becomes this session's job).
+
+    It is the Run button's path (``store.submit``, the job keys in session_state); its config
+    is the preset's, never the widgets' (which the address bar may set), so only opening the
+    page starts it. A failed or cancelled one is not retried here: the page shows why.
+    """
+    if st.session_state.get(STARTED) or not autostart_enabled():
+        return
+    st.session_state[STARTED] = True
+    config = MethodsConfig.preset("quick")
+    store = job_store()
+    key = job_key(config)
+    status = store.status(key)
+    if status is not None and status.state == DONE:
+        return  # stored: job_section shows it for the default settings
+    try:
+        if status is None:
+            key = store.submit(config)
+        elif status.state not in ACTIVE:
+            return
+    except MetricflowError as err:
+        st.error(f"The quick comparison could not start by itself: {err}")
+        return
+    st.session_state["methods_job"], st.session_state["methods_config"] = key, config
+
+
+def _metric_cells(r, provisional: bool = False) -> None:
+    """The headline numbers, short enough for their column; their errors in the help."""
+    best = min((s for s in r.series if s.best >= 0), key=lambda s: s.sigma[s.best], default=None)
+    kappa_help = ("exact (Fermat point)" if r.kappa_exact else f"± {r.kappa_se:.1e} (Monte-Carlo estimate)")
+    cells = [("σ of g_FS", f"{r.sigma_fs:.4f}", f"± {r.sigma_fs_se:.4f} (standard error) on the "
+              f"{r.config.n_test:,} shared test points"),
+             ("κ (reference)", f"{r.kappa:.5g}", f"the one reference κ of every method: {r.kappa:.6f}, {kappa_help}")]
+    if best is not None:
+        cells.append(("best σ", f"{best.sigma[best.best]:.4f}",
+                      f"{best.name}, ± {best.sigma_se[best.best]:.4f}" + (" (so far)" if provisional else "")))
+    cells.append(("job time (sum)", f"{r.seconds:.0f} s", f"{len(r.series)} series; the sum of the pieces' job times "
+                  "(they run in parallel)"))
+    for column, (label, value, help_text) in zip(st.columns(len(cells)), cells):
+        column.metric(label, value, help=help_text)
 
 
 def show_result(result) -> None:
@@ -66,11 +135,7 @@ def show_result(result) -> None:
     r = result
     for sentence in methods_sentences(r):
         st.markdown(sentence)
-    cells = [(f"σ of g_FS (± {r.sigma_fs_se:.4f})", f"{r.sigma_fs:.4f}"),
-             ("κ (reference, exact)" if r.kappa_exact else f"κ (reference, ± {r.kappa_se:.1e})", f"{r.kappa:.6f}"),
-             ("methods", str(len(r.series))), ("job time (sum)", f"{r.seconds:.0f} s")]
-    for column, (label, value) in zip(st.columns(len(cells)), cells):
-        column.metric(label, value)
+    _metric_cells(r)
     figs = methods_figures(r)
     left, right = st.columns(2)
     left.plotly_chart(figs["time"], key="fig_methods_time")
@@ -80,8 +145,69 @@ def show_result(result) -> None:
                "reference κ; memory is each job's estimated peak.")
     stem = f"methods_psi{r.config.manifold.psi}_seed{r.config.seed}".replace(" ", "")
     d = st.columns(2)
-    d[0].download_button("Summary (JSON)", json.dumps(r.summary(), indent=2), f"{stem}.json", "application/json")
-    d[1].download_button("Figures (HTML)", lambda: figures_html(figs, title=stem), f"{stem}.html", "text/html")
+    d[0].download_button("Summary (JSON)", json.dumps(r.summary(), indent=2), f"{stem}.json", "application/json",
+                         key="methods_download_json")
+    d[1].download_button("Figures (HTML)", lambda: figures_html(figs, title=stem), f"{stem}.html", "text/html",
+                         key="methods_download_html")
+
+
+LIVE_RESULTS = "methods_live_results"  # session_state: {piece key: its result}, read once while polling
+
+
+def _piece_state(store, piece):
+    """(result or None, running piece's curve or None, status) of one piece of the comparison."""
+    key = job_key(piece)
+    kept = st.session_state.setdefault(LIVE_RESULTS, {})
+    if key in kept:
+        return kept[key], None, None
+    status = store.status(key)
+    if status is not None and status.state == DONE:
+        result = store.result(key)
+        if result is not None:
+            kept[key] = result
+        return result, None, status
+    if status is not None and status.state in ACTIVE:
+        return None, running_curve(piece, store.partial(key)), status
+    return None, None, status
+
+
+@st.fragment(run_every=LIVE_SECONDS)
+def live_view(config: MethodsConfig) -> None:
+    """The comparison so far while its job runs: the finished pieces' curves (read from the
+    store), the running pieces' partial curves, provisional sentences. Never stored; the
+    page reruns with the result when the job ends (``job_progress`` does that)."""
+    store = job_store()
+    status = store.status(job_key(config))
+    if status is None or status.state not in ACTIVE:
+        return
+    pieces = config.configs()
+    states = [_piece_state(store, p) for p in pieces]
+    so_far = methods_so_far(config, [r for r, _, _ in states])
+    running = [c for _, c, _ in states if c is not None]
+    done = sum(r is not None for r, _, _ in states)
+    st.caption(f"Partial results: {done} of {len(pieces)} methods finished, still computing. The figures grow as "
+               "each method ends; the final result replaces them (and only it is stored)."
+               + (" Dotted curves: running methods, on the points axis only (their seconds are not known yet)."
+                  if running else ""))
+    if so_far is None:
+        st.caption("The first curve appears when the first method ends (the delta flow, a few seconds).")
+        return
+    for sentence in methods_sentences(so_far, provisional=True):
+        st.markdown(sentence)
+    _metric_cells(so_far, provisional=True)
+    figs = methods_figures(so_far, running)
+    left, right = st.columns(2)
+    left.plotly_chart(figs["time"], key="fig_methods_live_time")
+    right.plotly_chart(figs["points"], key="fig_methods_live_points")
+
+
+def live_config() -> MethodsConfig | None:
+    """The comparison this session shows, if its job is queued or running."""
+    kept = st.session_state.get("methods_config")
+    if kept is None or not st.session_state.get("methods_job"):
+        return None
+    status = job_store().status(st.session_state["methods_job"])
+    return kept if status is not None and status.state in ACTIVE else None
 
 
 def main() -> None:
@@ -93,12 +219,20 @@ def main() -> None:
         "and φ networks per epoch. This is fig. 3's argument in one picture: fixed kernels saturate, networks "
         "keep learning. Each method is an ordinary cached job, run in parallel."
     )
+    autostart()
     try:
         config = methods_controls()
-        job_section("methods", config, show_result, hint="Choose a preset and press Run.",
-                    cost_text=f" for {len(config.configs())} jobs, one after another")
+        shown = job_section("methods", config, show_result, hint="Choose a preset and press Run.",
+                            cost_text=f" for {len(config.configs())} jobs on 2 workers")
     except MetricflowError as err:
         st.error(str(err))
+        return
+    running = None if shown else live_config()
+    if running is not None:
+        live_view(running)
+    else:
+        st.session_state.pop(LIVE_RESULTS, None)
 
 
 main()
+keep_address()

@@ -6,6 +6,19 @@ from metricflow import SampleConfig, manifold, sample_points
 
 
 @pytest.fixture(scope="session", autouse=True)
+def no_autostart():
+    """The landing page starts no comparison by itself in tests (a test that wants it sets
+    METRICFLOW_AUTOSTART=1 for its own server)."""
+    old = os.environ.get("METRICFLOW_AUTOSTART")
+    os.environ["METRICFLOW_AUTOSTART"] = "0"
+    yield
+    if old is None:
+        os.environ.pop("METRICFLOW_AUTOSTART", None)
+    else:
+        os.environ["METRICFLOW_AUTOSTART"] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory):
     """Every test, and every CLI or worker process it starts, uses a fresh job store."""
     path = tmp_path_factory.mktemp("cache")

@@ -30,7 +30,8 @@ def test_ntk_page_trains_sweeps_and_flows(cache_dir):
         at.button(key=key).click().run()
         assert not at.exception, at.exception
     wait_for(at, lambda a: any(m.label == "gain" for m in a.metric) and any(m.label == "test gain, trained Θ" for m in a.metric)
-             and len(a.get("plotly_chart")) >= 6, timeout=400)  # three jobs, each imports JAX and TensorFlow
+             and len(a.get("plotly_chart")) >= 6 and not any("still computing" in c.value for c in a.caption),
+             timeout=400)  # three jobs, each imports JAX and TensorFlow; no partial series left
     labels = {m.label for m in at.metric}
     assert {"validation σ before", "validation σ after", "gain", "test gain, initial Θ"} <= labels
     assert len(at.get("plotly_chart")) == 6  # sigma by epoch and time, spectrum, wasserstein, sweep, trained kernel

@@ -30,11 +30,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path):
+def start_server(folder: Path, **env):
+    """``streamlit run app.py`` on a free loopback port, its store in ``folder``/cache; yields
+    (url, process). Extra environment variables are passed to the server."""
     port = free_port()
-    env = dict(os.environ, METRICFLOW_CACHE=str(tmp_path / "cache"))
-    log = open(tmp_path / "streamlit.log", "w")
+    env = dict(os.environ, METRICFLOW_CACHE=str(folder / "cache"), METRICFLOW_AUTOSTART="0", **env)
+    log = open(folder / "streamlit.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port),
@@ -51,15 +52,28 @@ def server(tmp_path):
             pass
         if proc.poll() is not None or time.monotonic() > end:
             proc.kill()
-            pytest.fail(f"streamlit did not start:\n{(tmp_path / 'streamlit.log').read_text()}")
+            pytest.fail(f"streamlit did not start:\n{(folder / 'streamlit.log').read_text()}")
         time.sleep(0.3)
-    yield url
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    yield from start_server(tmp_path)
+
+
+@pytest.fixture
+def one_worker_server(tmp_path):
+    """A server whose local pool has one worker, so a job holds the only slot."""
+    yield from start_server(tmp_path, METRICFLOW_WORKERS="1")
 
 
 @pytest.fixture
@@ -201,3 +215,121 @@ def test_methods_page_renders_in_chromium(server, page):
     assert links[0].endswith("Methods compared") and links[1].endswith("Home"), links
     page.goto(f"{server}/Home")
     expect(page.get_by_text("Cached results")).to_be_visible(timeout=30_000)
+
+
+# ---- live results, cancelling and a killed worker ------------------------------------------
+
+
+def fill(page, values: dict) -> None:
+    """Type each value into the number input labelled by its key, pressing Enter."""
+    for label, value in values.items():
+        box = page.get_by_label(label)
+        box.fill(str(value))
+        box.press("Enter")
+        page.wait_for_timeout(300)
+
+
+LONG_FLOW = {"Train points": 4000, "Test points": 1000, "Steps": 5000, "Learning rate Δt": "0.0001"}
+SHORT_FLOW = {"Train points": 100, "Test points": 100, "Steps": 5}
+
+# the lengths of the partial sigma curves drawn on the page (one number per curve)
+PARTIAL_SIGMA = (
+    "Array.from(document.querySelectorAll('.js-plotly-plot'))"
+    ".filter(d => d.layout && d.layout.title && String(d.layout.title.text || '').includes('σ per step (computing)'))"
+    ".map(d => d.data[0].y.length)"
+)
+
+
+def partial_length(page, longer_than: int = 0, timeout: float = 60) -> int:
+    """Wait until the partial sigma curve is longer than ``longer_than``; return its length."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        lengths = page.evaluate(PARTIAL_SIGMA)
+        if lengths and lengths[0] > longer_than:
+            return lengths[0]
+        page.wait_for_timeout(200)
+    pytest.fail(f"the partial sigma curve did not grow past {longer_than} points in {timeout} s")
+
+
+def running_job(folder: Path):
+    """The store's running job (its status record), waiting for it to start."""
+    from metricflow.jobs import JobStore
+
+    store = JobStore(folder / "cache")
+    try:
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            running = [j for j in store.jobs() if j.state == "running" and j.kind == "FlowConfig"]
+            if running:
+                return running[0]
+            time.sleep(0.2)
+    finally:
+        store.close()
+    pytest.fail("no flow job started")
+
+
+def test_a_running_flow_grows_and_cancel_frees_the_slot_in_chromium(one_worker_server, tmp_path, page):
+    """The sigma curve of a running flow is drawn as it grows; Cancel frees the one worker
+    slot, so the next job runs at once."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{one_worker_server}/Kernel_flow")
+    page.get_by_label("Train points").wait_for(timeout=60_000)
+    fill(page, LONG_FLOW)
+    page.get_by_role("button", name="Run").click()
+    first = partial_length(page, 1)
+    page.wait_for_timeout(1500)
+    second = partial_length(page, first)
+    assert second > first
+    expect(page.get_by_text("still computing")).to_be_visible()
+    page.set_viewport_size({"width": 1400, "height": 1800})  # Streamlit scrolls inside the page
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "flow-partial.png"))
+    job = running_job(tmp_path)
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_text("Job cancelled")).to_be_visible(timeout=30_000)
+    fill(page, SHORT_FLOW)
+    page.get_by_role("button", name="Run").click()
+    expect(page.get_by_text("5 of 5")).to_be_visible(timeout=60_000)  # the one slot was free again
+    from metricflow.jobs import JobStore
+
+    store = JobStore(tmp_path / "cache")
+    try:
+        assert store.status(job.key).state == "cancelled"
+        assert store.result(job.key) is None and store.partial(job.key) is None
+    finally:
+        store.close()
+
+
+def test_a_killed_worker_fails_its_job_in_chromium(server, tmp_path, page):
+    """A worker killed in the middle of a flow: the job is failed, its partial series is not
+    stored as a result, and the next job runs on a fresh worker."""
+    import re
+    import signal
+
+    from playwright.sync_api import expect
+
+    from metricflow.jobs import JobStore
+
+    page.goto(f"{server}/Kernel_flow")
+    page.get_by_label("Train points").wait_for(timeout=60_000)
+    fill(page, LONG_FLOW)
+    page.get_by_role("button", name="Run").click()
+    partial_length(page, 1)
+    job = running_job(tmp_path)
+    os.kill(job.pid, signal.SIGKILL)
+    expect(page.get_by_text(re.compile(r"Job failed: the worker process (was killed|died)"))).to_be_visible(
+        timeout=30_000)
+    assert page.evaluate(PARTIAL_SIGMA) == []
+    page.screenshot(path=str(ARTIFACTS / "flow-killed.png"))
+    store = JobStore(tmp_path / "cache")
+    try:
+        assert store.status(job.key).state == "failed"
+        assert store.result(job.key) is None and store.partial(job.key) is None
+        fill(page, SHORT_FLOW)
+        page.get_by_role("button", name="Run").click()
+        expect(page.get_by_text("5 of 5")).to_be_visible(timeout=60_000)
+        done = [j for j in store.jobs() if j.kind == "FlowConfig" and j.state == "done"]
+        assert done and done[0].pid != job.pid  # a fresh worker
+    finally:
+        store.close()

@@ -187,3 +187,42 @@ def test_a_dask_job_and_an_inline_run_share_the_lease(store, tmp_path):
     assert Path(config.log).read_text().count("start") == 1  # computed once, on the cluster
     assert other.status(key).state == "done"
     other.close()
+
+
+@dataclass(frozen=True)
+class SeriesSlowConfig:
+    """A test job that publishes its partial series (the values so far) after each step."""
+
+    steps: int = 30
+    sleep: float = 0.1
+
+
+def series_slow_job(config: SeriesSlowConfig, progress) -> dict:
+    from metricflow.progress import panel, publish
+
+    values = []
+    for i in range(config.steps):
+        values.append(float(i))
+        progress(i + 1, config.steps, f"step {i + 1}")
+        publish(progress, lambda: {"panels": [panel("values", "step", "v", {"v": (range(len(values)), values)})]})
+        time.sleep(config.sleep)
+    return {"values": np.asarray(values)}
+
+
+register(SeriesSlowConfig, series_slow_job, 1)
+
+
+def test_a_remote_job_publishes_its_partial_series_through_the_client(store):
+    """The worker sends the partial series as events; the client keeps it in its store while
+    the job runs and drops it with the result."""
+    key = store.submit(SeriesSlowConfig())
+    seen, end = [], time.monotonic() + TIMEOUT
+    while time.monotonic() < end and store.status(key).state in ("queued", "running"):
+        partial = store.partial(key)
+        if partial is not None:
+            seen.append(len(partial["panels"][0]["series"]["v"]["y"]))
+        time.sleep(0.1)
+    assert store.status(key).state == "done"
+    assert len(set(seen)) >= 3 and seen == sorted(seen)  # it grew while it ran
+    assert store.partial(key) is None
+    assert list(store.result(key)["values"]) == [float(i) for i in range(30)]

@@ -210,3 +210,68 @@ def test_locality_figures(theory):
     np.testing.assert_array_equal(width.data[0].y, theory.width_measured)
     np.testing.assert_array_equal(width.data[1].y, theory.width_eq237)
     assert set(theory_figures(theory)) == {"kernel_curves", "width_error", "locality_profiles", "locality_width"}
+
+
+def _mantissa_125(values) -> bool:
+    return all(round(v / 10.0 ** np.floor(np.log10(v) + 1e-9), 6) in (1.0, 2.0, 5.0) for v in values)
+
+
+def test_methods_figure_log_axes_read_1_2_5():
+    # sigma within one decade: plotly's own labels would read "5, 4, 3, 2, 0.1, 9, 8 ...".
+    from metricflow.figures.methods import methods_figures
+    from metricflow.studies.methods import MethodsConfig, MethodsResult, Series
+
+    def series(name, family, sigma):
+        n = len(sigma)
+        return Series(name, family, step=np.arange(1, n + 1), seconds=np.geomspace(0.3, 40, n),
+                      points=1000 * np.arange(1, n + 1), sigma=np.asarray(sigma), sigma_se=np.full(n, 0.002),
+                      sigma_self=np.full(n, np.nan), train_points=1000, parameters=1000, memory_bytes=2**20,
+                      memory_estimated=True, test_points=2000)
+
+    result = MethodsResult(MethodsConfig(), (series("delta flow", "kernel", [0.34, 0.33, 0.33]),
+                                             series("metric network", "network", [0.2, 0.12, 0.08])),
+                           kappa=0.0176, kappa_se=0.0, kappa_exact=True, sigma_fs=0.376, sigma_fs_se=0.004, seconds=9.0)
+    figs = methods_figures(result)
+    for fig in (figs["time"], figs["points"]):
+        for axis in (fig.layout.xaxis, fig.layout.yaxis):
+            assert axis.type == "log" and axis.tickvals and _mantissa_125(axis.tickvals)
+            labels = [float(t[:-1]) * {"k": 1e3, "M": 1e6}[t[-1]] if t[-1] in "kM" else float(t) for t in axis.ticktext]
+            assert labels == pytest.approx(list(axis.tickvals))  # plain numbers, "5k" for 5000
+        y = list(fig.layout.yaxis.tickvals)
+        assert min(y) <= 0.08 and max(y) >= 0.376 and "0.1" in fig.layout.yaxis.ticktext
+
+
+def test_every_log_axis_gets_readable_ticks():
+    from plotly.subplots import make_subplots
+
+    from metricflow.figures.common import readable_log_axes
+
+    runs = [synthetic_flow(0), synthetic_flow(1, stop_after=2)]
+    for fig in (flow_sigma_figure(runs), flow_gain_figure(runs), histogram(np.geomspace(0.01, 30, 500), "w", "w", log_x=True)):
+        axes = [a for a in (fig.layout.xaxis, fig.layout.yaxis) if a.type == "log"]
+        assert axes and all(a.tickvals and _mantissa_125(a.tickvals) for a in axes)
+    fig = make_subplots(rows=1, cols=2)
+    fig.add_trace(go.Scatter(x=[1, 2], y=[1, 2]), row=1, col=1)
+    fig.add_trace(go.Scatter(x=[0.003, 0.04], y=[1, 2]), row=1, col=2)
+    fig.update_xaxes(type="log", row=1, col=2)
+    readable_log_axes(fig)
+    assert fig.layout.xaxis.tickvals is None and list(fig.layout.xaxis2.tickvals)[:5] == [0.002, 0.005, 0.01, 0.02, 0.05]
+
+
+def test_a_narrow_log_axis_is_widened_to_two_labelled_ticks():
+    from metricflow.figures.common import readable_log_axes
+
+    fig = go.Figure(go.Scatter(x=[1000, 50_000, 1_000_000], y=[0.31, 0.35, 0.39]))
+    fig.update_layout(xaxis_type="log", yaxis_type="log")
+    readable_log_axes(fig)
+    assert list(fig.layout.yaxis.tickvals) == [0.2, 0.3, 0.4, 0.5, 0.7]  # a span under 3x: 3, 4 and 7 too
+    assert list(fig.layout.yaxis.ticktext) == ["0.2", "0.3", "0.4", "0.5", "0.7"]
+    low, high = fig.layout.yaxis.range
+    assert low < np.log10(0.3) < np.log10(0.31) and np.log10(0.39) < np.log10(0.4) < high
+    assert fig.layout.xaxis.range is None and "1M" in fig.layout.xaxis.ticktext and "5k" in fig.layout.xaxis.ticktext
+
+    fig = go.Figure(go.Scatter(x=[1, 2], y=[0.33, 0.34]))  # between two ticks: widened to both
+    fig.update_layout(yaxis_type="log")
+    readable_log_axes(fig)
+    low, high = fig.layout.yaxis.range
+    assert low < np.log10(0.3) and np.log10(0.4) < high

@@ -16,7 +16,9 @@ from metricflow.geometry.reference import reference_kappa
 from metricflow.kernels.base import stream_seed
 from metricflow.networks.models import TrainConfig, train
 from metricflow.studies.feature_learning import TrainedKernelConfig
-from metricflow.studies.methods import MethodsConfig, estimate_methods, run_method, run_methods
+from metricflow.studies.methods import (
+    MethodsConfig, estimate_methods, methods_so_far, run_method, run_methods, run_order,
+)
 
 # Small enough for CI; every method and both Donaldson series are in it.
 TINY = dict(n_test=2000, k_max=2, donaldson_points=20_000, opt_steps=20, flow_train=100, flow_steps=6,
@@ -31,16 +33,19 @@ def tiny():
     def map_configs(function, configs):
         configs = list(configs)
         calls.append([type(c).__name__ for c in configs])
-        pieces[:] = [function(c) for c in configs]
-        return list(pieces)
+        ran = [function(c) for c in configs]
+        pieces[:] = [ran[configs.index(c)] for c in config.configs()]  # in the order of config.configs()
+        return ran
 
     return config, run_methods(config, map_configs=map_configs), calls, pieces
 
 
 def test_every_method_goes_through_one_map_configs_call(tiny):
     config, result, calls, _ = tiny
-    assert calls == [["DonaldsonConfig", "FlowConfig", "FlowConfig", "FlowConfig", "TrainConfig", "TrainConfig",
-                      "TrainedKernelConfig"]]
+    # In RUN_ORDER: the delta flow first (the first curve), the trained kernel (the longest) next.
+    assert calls == [["FlowConfig", "TrainedKernelConfig", "FlowConfig", "TrainConfig", "DonaldsonConfig", "FlowConfig",
+                      "TrainConfig"]]
+    assert run_order(config.configs()) == [1, 6, 2, 4, 0, 3, 5]
     assert [s.name for s in result.series] == [
         "Donaldson balanced", "Donaldson σ-optimised", "delta flow", "Gaussian flow (cutoff)", "ReLU-NTK flow",
         "metric network", "phi network", "trained kernel"]
@@ -106,8 +111,10 @@ def test_a_method_measured_elsewhere_is_refused(tiny):
     config, _, _, pieces = tiny
 
     def elsewhere(function, configs):
-        out = list(pieces)
-        out[1] = function(replace(list(configs)[1], test=SampleConfig(Manifold(), 2000, 12345)))  # the delta flow
+        configs = list(configs)
+        out = [pieces[config.configs().index(c)] for c in configs]
+        i = configs.index(config.configs()[1])  # the delta flow
+        out[i] = function(replace(configs[i], test=SampleConfig(Manifold(), 2000, 12345)))
         return out
 
     with pytest.raises(MetricflowError, match="did not measure on the shared test points"):
@@ -150,8 +157,12 @@ def test_configs_are_ordinary_configs_and_validated():
     assert [f.kernel.name for f in (delta, gauss, relu)] == ["delta", "gaussian", "relu-ntk"]
     assert gauss.kernel.radius == c.gaussian_radius and all(f.n_test == c.n_test for f in (delta, gauss, relu))
     assert metric.n_val == c.n_test and phi.n_val == c.n_test and phi.model == "phi" and tk.train == metric
-    cost = estimate_methods(c)
+    cost, serial = estimate_methods(c), estimate_methods(c, workers=1)
     assert 0 < cost.seconds < 300 and cost.bytes > 0
+    from metricflow.jobs import estimate as job_estimate
+
+    assert serial.seconds == pytest.approx(sum(job_estimate(p).seconds for p in c.configs()))  # one after another
+    assert serial.seconds / 2 <= cost.seconds < serial.seconds  # 2 workers
     with pytest.raises(MetricflowError, match="must exceed the 5,000 test points"):
         MethodsConfig(network_points=5000)
     with pytest.raises(MetricflowError, match="unknown preset"):
@@ -204,9 +215,10 @@ def test_sentences_follow_the_numbers(tiny):
     assert nets.startswith("The networks keep learning") and "fell by 50.0 %" in nets and "4.0 times below" in nets
 
 
-def test_methods_page_shows_the_stored_result(tiny, cache_dir):
+def test_methods_page_shows_the_stored_result(tiny, cache_dir, monkeypatch):
     from apptest import figure, open_page
 
+    monkeypatch.setenv("METRICFLOW_AUTOSTART", "0")
     from metricflow.jobs import JobStore, job_key
     from metricflow.studies.methods import METHODS_SCHEMA
 
@@ -256,3 +268,129 @@ def test_cli_builds_the_preset_with_the_flags_and_prints_the_summary(tiny, monke
     assert out["table"] == json.loads(json.dumps(result.summary()["table"]))
     assert main(["methods", "--preset", "huge"]) == 2
     assert capsys.readouterr().err.strip().count("\n") == 0
+
+
+def test_the_comparison_so_far_holds_the_finished_pieces(tiny):
+    from metricflow.figures.methods import methods_figures, methods_sentences
+
+    config, result, _, pieces = tiny
+    assert methods_so_far(config, [None] * 7) is None
+    with pytest.raises(MetricflowError, match="expected 7 results"):
+        methods_so_far(config, pieces[:3])
+    delta_only = methods_so_far(config, [None, pieces[1]] + [None] * 5)
+    assert [s.name for s in delta_only.series] == ["delta flow"]
+    assert delta_only.sigma_fs == result.sigma_fs and delta_only.kappa == result.kappa
+    np.testing.assert_array_equal(delta_only.series[0].sigma, result.by_name("delta flow").sigma)
+    assert methods_sentences(delta_only, provisional=True) == []  # no Donaldson, no network yet
+    figs = methods_figures(delta_only)
+    assert [t.name for t in figs["time"].data] == ["delta flow", "g_FS"]
+    # Donaldson, the flows and the metric network in: provisional sentences.
+    some = methods_so_far(config, list(pieces[:5]) + [None, None])
+    assert [s.name for s in some.series] == [s.name for s in result.series][:6]
+    assert some.sigma_fs_se == result.sigma_fs_se and some.kappa_exact
+    sentences = methods_sentences(some, provisional=True)
+    assert len(sentences) == 2 and all(s.startswith("So far (provisional, 6 of 8 series in): the ") for s in sentences)
+    whole = methods_so_far(config, list(pieces))
+    assert [s.name for s in whole.series] == [s.name for s in result.series]
+    assert whole.table() == result.table() and whole.sigma_fs == result.sigma_fs
+
+
+def test_running_pieces_draw_their_partial_series(tiny):
+    from metricflow.figures.methods import methods_figures, running_curve
+    from metricflow.flows.flow import flow_partial
+    from metricflow.networks.models import train_partial
+
+    config, result, _, pieces = tiny
+    delta, metric = config.configs()[1], config.configs()[4]
+    f = pieces[1]
+    curve = running_curve(delta, flow_partial(f.train_sigma, f.test_sigma, 3))
+    assert curve["name"] == "delta flow" and curve["family"] == "kernel"
+    assert curve["points"] == [100.0, 200.0, 300.0] and curve["sigma"] == f.test_sigma[1:4].tolist()
+    t = pieces[4]
+    curve = running_curve(metric, train_partial(list(t.val_sigma[:3]), np.ones(3)))
+    assert curve["name"] == "metric network" and curve["points"] == [500.0, 1000.0]
+    assert curve["sigma"] == t.val_sigma[1:3].tolist()
+    assert running_curve(metric, None) is None and running_curve(config.configs()[0], {"panels": []}) is None
+    figs = methods_figures(methods_so_far(config, [pieces[0]] + [None] * 6), [curve])
+    names = [t.name for t in figs["points"].data]
+    assert "metric network (running)" in names and "metric network (running)" not in [t.name for t in figs["time"].data]
+
+
+def _store_pieces(store, config, pieces, which):
+    from metricflow.jobs import job_key, job_kind
+
+    for i in which:
+        piece = config.configs()[i]
+        kind = job_kind(piece)
+        key = job_key(piece, kind.schema_version)
+        assert store.claim(key, piece, kind.schema_version)
+        store.store_result(key, pieces[i], kind.schema_version)
+
+
+def test_methods_page_draws_the_finished_methods_while_the_comparison_runs(tiny, cache_dir, monkeypatch):
+    from apptest import open_page
+
+    from metricflow.jobs import JobStore, job_key
+    from metricflow.studies.methods import METHODS_SCHEMA
+
+    monkeypatch.setenv("METRICFLOW_AUTOSTART", "0")
+    config, result, _, pieces = tiny
+    store = JobStore(cache_dir)
+    assert store.claim(job_key(config), config, METHODS_SCHEMA)  # running, in this process
+    _store_pieces(store, config, pieces, range(5))  # Donaldson, the three flows, the metric network
+    store.close()
+
+    at = open_page("pages/9_Methods_compared.py")
+    assert not at.get("plotly_chart")  # nothing runs for this session: the autostart is off
+    at.number_input(key="methods_n_test_quick").set_value(TINY["n_test"])
+    for name, value in TINY.items():
+        if name != "n_test":
+            at.number_input(key=f"methods_{name}_quick").set_value(value)
+    at.run()
+    at.button(key="methods_run").click().run()  # the job is running: Run just follows it
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    captions = " ".join(c.value for c in at.caption)
+    assert "Partial results: 5 of 7 methods finished, still computing" in captions
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2
+    import json
+
+    names = [t["name"] for t in json.loads(charts[0].proto.spec)["data"]]
+    assert names == [s.name for s in result.series][:6] + ["g_FS"]
+    text = " ".join(m.value for m in at.markdown)
+    assert "So far (provisional, 6 of 8 series in)" in text
+
+
+def test_the_page_starts_the_quick_comparison_once_per_session(cache_dir, monkeypatch):
+    from apptest import open_page
+
+    from metricflow.jobs import JobStore, job_key
+    from metricflow.studies.methods import METHODS_SCHEMA
+
+    submitted = []
+
+    def fake_submit(self, config):
+        submitted.append(config)
+        return job_key(config)
+
+    monkeypatch.setattr(JobStore, "submit", fake_submit)
+    monkeypatch.setenv("METRICFLOW_AUTOSTART", "0")
+    open_page("pages/9_Methods_compared.py")
+    assert submitted == []  # turned off by the operator
+
+    monkeypatch.setenv("METRICFLOW_AUTOSTART", "1")
+    at = open_page("pages/9_Methods_compared.py")
+    assert submitted == [MethodsConfig.preset("quick")]  # the preset, whatever the widgets say
+    at.number_input(key="methods_seed").set_value(3).run()
+    assert not at.exception and submitted == [MethodsConfig.preset("quick")]  # once per session
+
+    # A second visitor while it runs: sees the running job, starts nothing.
+    quick = MethodsConfig.preset("quick")
+    store = JobStore(cache_dir)
+    assert store.claim(job_key(quick), quick, METHODS_SCHEMA)
+    store.close()
+    at = open_page("pages/9_Methods_compared.py")
+    assert len(submitted) == 1
+    assert at.session_state["methods_job"] == job_key(quick)
+    captions = " ".join(c.value for c in at.caption)
+    assert "Partial results: 0 of 7 methods finished" in captions

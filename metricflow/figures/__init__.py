@@ -14,7 +14,8 @@ from metricflow.figures.clustering import (
     cluster_heatmap_figure,
     silhouette_figure,
 )
-from metricflow.figures.common import BINS, COLOURS, figure_png, figures_html, histogram
+from metricflow.figures.common import BINS, COLOURS, figure_png, figures_html, histogram, log_ticks
+from metricflow.figures.partial import partial_figures
 from metricflow.figures.donaldson import (
     donaldson_convergence_figure,
     donaldson_figures,
@@ -58,6 +59,9 @@ __all__ = [
     "histogram",
     "figures_html",
     "figure_png",
+    "log_ticks",
+    # partial
+    "partial_figures",
     # sample
     "weights_histogram",
     "eta_histogram",

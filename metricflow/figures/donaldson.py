@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from metricflow.figures.common import readable_log_axes
+
 __all__ = [
     "donaldson_sigma_figure",
     "donaldson_time_figure",
@@ -47,7 +49,7 @@ def donaldson_sigma_figure(result, self_normalised: bool = False) -> go.Figure:
     conv = "self-normalised κ" if self_normalised else "reference κ"
     fig.update_layout(title=f"σ_k on {r.n_test:,} fresh points ({conv})", xaxis_title="degree k",
                       yaxis_title="σ", yaxis_type="log", xaxis=dict(tickmode="array", tickvals=ks))
-    return fig
+    return readable_log_axes(fig)
 
 
 def donaldson_time_figure(result) -> go.Figure:
@@ -65,7 +67,7 @@ def donaldson_time_figure(result) -> go.Figure:
                                  error_y=dict(type="data", array=r.opt_sigma_se.tolist())))
     fig.update_layout(title=f"σ_k against time ({r.n_points:,} points for h)", xaxis_title="seconds",
                       yaxis_title="σ", xaxis_type="log", yaxis_type="log")
-    return fig
+    return readable_log_axes(fig)
 
 
 def donaldson_convergence_figure(result) -> go.Figure:
@@ -82,7 +84,7 @@ def donaldson_convergence_figure(result) -> go.Figure:
                              line=dict(color=FS, dash="dot")))
     fig.update_layout(title="T-operator iteration: ‖T(h)⁻¹ − h‖ / ‖h‖", xaxis_title="iteration",
                       yaxis_title="relative change", yaxis_type="log")
-    return fig
+    return readable_log_axes(fig)
 
 
 def donaldson_figures(result) -> dict[str, go.Figure]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from metricflow.figures.common import COLOURS
+from metricflow.figures.common import COLOURS, readable_log_axes
 
 if TYPE_CHECKING:
     from metricflow.flows.flow import FlowConfig, FlowResult
@@ -50,7 +50,7 @@ def flow_sigma_figure(results: Sequence["FlowResult"], labels: Sequence[str] | N
     fig.update_layout(title="σ-measure along the flow (3.5): train solid, test dashed",
                       xaxis_title="step", yaxis_title="σ", legend=dict(orientation="h", y=-0.2))
     fig.update_yaxes(type="log", exponentformat="power")
-    return fig
+    return readable_log_axes(fig)
 
 
 def flow_gain_figure(results: Sequence["FlowResult"], labels: Sequence[str] | None = None) -> go.Figure:
@@ -64,7 +64,7 @@ def flow_gain_figure(results: Sequence["FlowResult"], labels: Sequence[str] | No
     fig.update_layout(title="Gain σ₀ / σ_last", yaxis_title="gain", barmode="group",
                       xaxis=dict(showticklabels=len(names) <= 3))
     fig.update_yaxes(type="log", exponentformat="power")
-    return fig
+    return readable_log_axes(fig)
 
 
 def flow_nonpd_figure(results: Sequence["FlowResult"], labels: Sequence[str] | None = None) -> go.Figure:

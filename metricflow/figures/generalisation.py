@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from metricflow.figures.common import COLOURS
+from metricflow.figures.common import COLOURS, readable_log_axes
 from metricflow.studies.generalisation import PAPER_FIT
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def noise_gain_figure(results: Sequence["NoiseResult"], log_x: bool = False) -> 
     fig.update_layout(yaxis=dict(type="log", exponentformat="power"))
     if log_x:
         fig.update_xaxes(type="log", exponentformat="power")
-    return fig
+    return readable_log_axes(fig)
 
 
 def scaling_figure(result: "ScalingResult") -> go.Figure:
@@ -87,7 +87,7 @@ def scaling_figure(result: "ScalingResult") -> go.Figure:
                       xaxis_title="number of points N", yaxis_title="FS distance to the nearest point")
     fig.update_xaxes(type="log", exponentformat="power")
     fig.update_yaxes(type="log", exponentformat="power")
-    return fig
+    return readable_log_axes(fig)
 
 
 def generalisation_figures(noise: Sequence["NoiseResult"], scaling: "ScalingResult | None" = None,

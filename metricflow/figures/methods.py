@@ -1,11 +1,18 @@
-"""Figure builders for the methods compared: MethodsResult -> plotly Figure, pure functions."""
+"""Figure builders for the methods compared: MethodsResult -> plotly Figure, pure functions.
+
+While the comparison runs, the same builders draw ``methods_so_far`` (the finished pieces)
+and, on the points axis, the running pieces' own partial series (``running_curve``), marked
+as still computing."""
 
 from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
 
-from metricflow.studies.methods import MethodsResult
+from metricflow.figures.common import readable_log_axes
+from metricflow.flows.flow import FlowConfig
+from metricflow.networks.models import TrainConfig
+from metricflow.studies.methods import FLOW_NAMES, MethodsResult
 
 __all__ = [
     "methods_time_figure",
@@ -14,6 +21,7 @@ __all__ = [
     "methods_table_figure",
     "methods_sentences",
     "methods_figures",
+    "running_curve",
 ]
 
 # One colour per family, a dash per series within it.
@@ -32,7 +40,39 @@ def _styles(result: MethodsResult) -> list[dict]:
     return out
 
 
-def _against(result: MethodsResult, x_name: str, x_title: str, title: str) -> go.Figure:
+def running_curve(piece, partial: dict | None) -> dict | None:
+    """The curve of a running piece from its own partial series (``metricflow.progress``).
+
+    Args:
+      piece: the piece's config (a FlowConfig or TrainConfig of ``MethodsConfig.configs()``).
+      partial: the piece's partial series as the job store keeps it, or None.
+
+    Returns:
+      {"name", "family", "points", "sigma"} (sigma on the shared test points per step or
+      epoch so far, against the training-point visits, as ``Series.points`` counts them), or
+      None when the piece publishes no test-point curve. Its seconds are not known per step.
+    """
+    if not partial or not isinstance(piece, (FlowConfig, TrainConfig)):
+        return None
+    wanted = "test" if isinstance(piece, FlowConfig) else "validation"
+    for panel in partial.get("panels", []):
+        curve = panel.get("series", {}).get(wanted)
+        if curve is None:
+            continue
+        steps = np.asarray([np.nan if v is None else v for v in curve.get("x", [])], dtype=float)
+        sigma = np.asarray([np.nan if v is None else v for v in curve.get("y", [])], dtype=float)
+        n = min(len(steps), len(sigma))
+        keep = (steps[:n] >= 1) & np.isfinite(sigma[:n])
+        if isinstance(piece, FlowConfig):
+            name, family, per = FLOW_NAMES.get(piece.kernel.name, f"{piece.kernel.name} flow"), "kernel", piece.n_train
+        else:
+            name, family, per = f"{piece.model} network", "network", piece.n_points - piece.n_val
+        return {"name": name, "family": family, "points": (steps[:n][keep] * per).tolist(),
+                "sigma": sigma[:n][keep].tolist()}
+    return None
+
+
+def _against(result: MethodsResult, x_name: str, x_title: str, title: str, running=()) -> go.Figure:
     fig = go.Figure()
     for s, line in zip(result.series, _styles(result)):
         x = np.asarray(getattr(s, x_name), dtype=float)
@@ -44,13 +84,22 @@ def _against(result: MethodsResult, x_name: str, x_title: str, title: str) -> go
             text=[f"{step} {v}" for v in s.step[keep].tolist()],
             hovertemplate="%{text}<br>σ = %{y:.4f}<br>" + x_title + " = %{x:.3g}<extra>" + s.name + "</extra>",
         ))
+    for curve in running:
+        keep = [i for i, x in enumerate(curve["points"]) if x > 0]
+        fig.add_trace(go.Scatter(
+            x=[curve["points"][i] for i in keep], y=[curve["sigma"][i] for i in keep], mode="lines+markers",
+            name=f"{curve['name']} (running)", line=dict(color=COLOURS.get(curve["family"], "#000000"), dash="dot"),
+            marker=dict(symbol="circle-open"), opacity=0.6,
+            hovertemplate="σ = %{y:.4f}<br>" + x_title + " = %{x:.3g}<extra>" + curve["name"] + ", running</extra>",
+        ))
     xs = [v for t in fig.data for v in t.x]
     if xs:
         fig.add_trace(go.Scatter(x=[min(xs), max(xs)], y=[result.sigma_fs] * 2, mode="lines", name="g_FS",
                                  line=dict(color="#bbbbbb", dash="dot")))
     fig.update_layout(title=title, xaxis_title=x_title, yaxis_title="σ (reference κ, fresh points)",
-                      xaxis_type="log", yaxis_type="log")
-    return fig
+                      xaxis_type="log", yaxis_type="log", height=520,
+                      legend=dict(orientation="h", yanchor="top", y=-0.18, x=0))  # below: the plot keeps the width
+    return readable_log_axes(fig)
 
 
 def methods_time_figure(result: MethodsResult) -> go.Figure:
@@ -58,9 +107,10 @@ def methods_time_figure(result: MethodsResult) -> go.Figure:
     return _against(result, "seconds", "seconds", "σ against wall time")
 
 
-def methods_points_figure(result: MethodsResult) -> go.Figure:
-    """sigma on fresh points against training-point visits, log-log (and g_FS)."""
-    return _against(result, "points", "training points visited", "σ against the points used")
+def methods_points_figure(result: MethodsResult, running=()) -> go.Figure:
+    """sigma on fresh points against training-point visits, log-log (and g_FS); ``running``:
+    curves of running pieces (``running_curve``), dotted, named "... (running)"."""
+    return _against(result, "points", "training points visited", "σ against the points used", running)
 
 
 def methods_table_rows(result: MethodsResult) -> list[dict]:
@@ -91,14 +141,24 @@ def _pct(ratio: float) -> str:
     return f"{100 * (1 - ratio):.1f} %"
 
 
-def methods_sentences(result: MethodsResult) -> list[str]:
+def methods_sentences(result: MethodsResult, provisional: bool = False) -> list[str]:
     """Two sentences with the measured numbers: how much the fixed kernels and the networks
     still improved over the second half of their runs, and their best sigma.
 
     Built from ``MethodsResult.verdict``; the wording follows the numbers (a fixed kernel
-    that was still improving, or a network that stopped, is said so).
+    that was still improving, or a network that stopped, is said so). With ``provisional``
+    (``result`` is ``methods_so_far`` of a running comparison) they are written only once
+    Donaldson, a fixed kernel flow and a network are in (else []), and each starts with
+    "So far (provisional, ...)".
     """
     v = result.verdict()
+    if provisional:
+        if v["donaldson"] is None or v["kernel_late_change"] is None or v["network_late_change"] is None:
+            return []
+        c = result.config
+        total = 5 + int(c.optimise) + int(c.phi) + int(c.trained_kernel)  # balanced, 3 flows, metric network
+        return [f"So far (provisional, {len(result.series)} of {total} series in): {s[0].lower()}{s[1:]}"
+                for s in methods_sentences(result)]
     out = []
     fixed, change = v["fixed_kernels"], v["kernel_late_change"]
     if fixed is not None and change is not None:
@@ -132,7 +192,8 @@ def methods_sentences(result: MethodsResult) -> list[str]:
     return out
 
 
-def methods_figures(result: MethodsResult) -> dict[str, go.Figure]:
-    """{"time", "points", "table"}: the figures of the methods page and its HTML export."""
-    return {"time": methods_time_figure(result), "points": methods_points_figure(result),
+def methods_figures(result: MethodsResult, running=()) -> dict[str, go.Figure]:
+    """{"time", "points", "table"}: the figures of the methods page and its HTML export;
+    ``running``: the running pieces' curves (``running_curve``), on the points axis."""
+    return {"time": methods_time_figure(result), "points": methods_points_figure(result, running),
             "table": methods_table_figure(result)}

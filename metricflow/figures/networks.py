@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from metricflow.figures.common import BINS
+from metricflow.figures.common import BINS, readable_log_axes
 from metricflow.networks.metric_ntk import _log_spectrum
 
 __all__ = [
@@ -38,7 +38,7 @@ def training_sigma_figure(result, against: str = "epoch") -> go.Figure:
     fig.add_hline(y=result.sigma_fs, line_dash="dash", annotation_text="g_FS")
     fig.update_layout(title=f"{result.config.model} model: validation σ, gain {result.gain:.3g}",
                       xaxis_title="epoch" if against == "epoch" else "training time (s)", yaxis_title="σ", yaxis_type="log")
-    return fig
+    return readable_log_axes(fig)
 
 
 def ntk_spectrum_figure(result, epochs: Sequence[int] | None = None, bins: int = BINS) -> go.Figure:
@@ -81,7 +81,7 @@ def width_sweep_figure(result) -> go.Figure:
     fig.add_trace(go.Scatter(x=result.widths, y=result.gain, mode="lines+markers", name="validation σ gain"))
     fig.update_layout(title="Lazy learning: the metric-NTK moves less as the width grows",
                       xaxis_title="width", xaxis_type="log", yaxis_type="log")
-    return fig
+    return readable_log_axes(fig)
 
 
 def trained_kernel_figure(result) -> go.Figure:
@@ -93,7 +93,7 @@ def trained_kernel_figure(result) -> go.Figure:
         fig.add_trace(go.Scatter(x=steps, y=getattr(result, f"{name}_test_sigma"), mode="lines", name=f"{name} Θ, test (gain {gain:.3g})"))
         fig.add_trace(go.Scatter(x=steps, y=getattr(result, f"{name}_train_sigma"), mode="lines", line=dict(dash="dot"), name=f"{name} Θ, train"))
     fig.update_layout(title="Flow (3.5) with a frozen metric-NTK", xaxis_title="step", yaxis_title="σ", yaxis_type="log")
-    return fig
+    return readable_log_axes(fig)
 
 
 def training_figures(result) -> dict[str, go.Figure]:

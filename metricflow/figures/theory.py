@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import plotly.graph_objects as go
 
+from metricflow.figures.common import readable_log_axes
+
 if TYPE_CHECKING:
     from metricflow.studies.theory import TheoryResult
 
@@ -45,7 +47,7 @@ def width_error_figure(result: "TheoryResult") -> go.Figure:
                       xaxis_title="width N", yaxis_title="RMS |Θ_N − Θ| / Θ(x, x)")
     fig.update_xaxes(type="log")
     fig.update_yaxes(type="log", exponentformat="power")
-    return fig
+    return readable_log_axes(fig)
 
 
 def locality_profiles_figure(result: "TheoryResult") -> go.Figure:
@@ -70,7 +72,7 @@ def locality_width_figure(result: "TheoryResult") -> go.Figure:
     fig.update_layout(title="Width of the normalised kernel", xaxis_title="σ_w", yaxis_title="σ")
     fig.update_xaxes(type="log")
     fig.update_yaxes(type="log", exponentformat="power")
-    return fig
+    return readable_log_axes(fig)
 
 
 def theory_figures(result: "TheoryResult") -> dict[str, go.Figure]:

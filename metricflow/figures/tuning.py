@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from metricflow.figures.common import COLOURS
+from metricflow.figures.common import COLOURS, readable_log_axes
 
 if TYPE_CHECKING:
     from metricflow.studies.tuning import TuneResult
@@ -56,7 +56,7 @@ def tuning_params_figure(result: "TuneResult") -> go.Figure:
             fig.update_xaxes(type="log", row=1, col=col)
     fig.update_yaxes(title_text="log10 test gain", row=1, col=1)
     fig.update_layout(title="Objective against each searched parameter (colour: evaluation order, star: best)")
-    return fig
+    return readable_log_axes(fig)
 
 
 def tuning_figures(result: "TuneResult") -> dict[str, go.Figure]:

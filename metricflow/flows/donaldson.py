@@ -44,6 +44,7 @@ from metricflow.estimates import Estimate
 from metricflow.geometry.manifolds import Manifold
 from metricflow.geometry.measures import Kappa, SigmaReport, measure_sigma
 from metricflow.geometry.points import Points, SampleConfig, check_test_sample, first_points, sample_points
+from metricflow.progress import panel, publish
 
 __all__ = [
     "DONALDSON_SCHEMA",
@@ -581,6 +582,21 @@ def _report_arrays(reports: Sequence[Optional[SigmaReport]]):
     return get("sigma"), get("sigma_se"), get("sigma_self"), get("sigma_self_se")
 
 
+def _donaldson_partial(ks, balanced: list, optimised: list, histories: list, current: list) -> dict:
+    """The partial series of ``run_donaldson``: sigma of the degrees done (balanced and, if
+    run, optimised) and the T-operator's change per iteration at each k (``current``: the
+    residuals of the k being balanced)."""
+    done = ks[: len(balanced)]
+    curves = {"balanced": (done, [r.sigma for r in balanced])}
+    if any(r is not None for r in optimised):
+        curves["optimised"] = (done[: len(optimised)], [np.nan if r is None else r.sigma for r in optimised])
+    residuals = {f"k = {k}": (range(1, len(h) + 1), h) for k, h in zip(ks, histories + ([current] if current else []))}
+    return {"panels": [
+        panel("σ per k", "k", "σ", curves, log_y=True),
+        panel("T-operator change per iteration", "iteration", "|T(H)⁻¹ - H| / |H|", residuals, log_y=True),
+    ]}
+
+
 def run_donaldson(config: DonaldsonConfig, progress=None, reference: Kappa | None = None) -> DonaldsonResult:
     """Balance H at each k of ``config`` and measure sigma of g_k on fresh points.
 
@@ -619,8 +635,14 @@ def run_donaldson(config: DonaldsonConfig, progress=None, reference: Kappa | Non
         s = np.concatenate([sections(train.z[a : a + BLOCK], exps) for a in range(0, len(train), BLOCK)])
         base = f"k = {k} ({len(exps)} sections)"
         t_iter = time.perf_counter()
-        bal = balance(s, train.weights, initial_h(exps), config.tol, config.max_iterations,
-                      progress=lambda it, r: report(step, total, f"{base}: iteration {it}, change {r:.1e}"))
+        current = []
+
+        def iterated(it: int, r: float) -> None:
+            current.append(r)
+            report(step, total, f"{base}: iteration {it}, change {r:.1e}")
+            publish(progress, lambda: _donaldson_partial(config.ks, balanced_reports, opt_reports, histories, current))
+
+        bal = balance(s, train.weights, initial_h(exps), config.tol, config.max_iterations, progress=iterated)
         del s
         now = time.perf_counter()
         seconds[i] = now - t0
@@ -633,6 +655,7 @@ def run_donaldson(config: DonaldsonConfig, progress=None, reference: Kappa | Non
         balanced_reports.append(measure_sigma(g, test.omega_sq, test.weights, kref))
         step += 1
         report(step, total, f"{base}: sigma {balanced_reports[-1].sigma:.4f}")
+        publish(progress, lambda: _donaldson_partial(config.ks, balanced_reports, opt_reports, histories, []))
         if config.optimise:
             t1 = time.perf_counter()
             n_opt = config.opt_points
@@ -646,6 +669,7 @@ def run_donaldson(config: DonaldsonConfig, progress=None, reference: Kappa | Non
             opt_losses.append(opt.train_sigma)
             step += 1
             report(step, total, f"{base}: optimised sigma {opt_reports[-1].sigma:.4f}")
+            publish(progress, lambda: _donaldson_partial(config.ks, balanced_reports, opt_reports, histories, []))
         else:
             opt_reports.append(None)
             opt_losses.append(np.zeros(0))

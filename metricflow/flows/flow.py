@@ -65,12 +65,12 @@ from metricflow.geometry.manifolds import Manifold
 from metricflow.geometry.measures import Kappa, kappa, measure_sigma, volume_ratio_numpy
 from metricflow.geometry.reference import reference_kappa
 from metricflow.geometry.points import Points, SampleConfig, check_test_sample, first_points, memory_estimate, sample_points
-from metricflow.progress import Progress
+from metricflow.progress import Progress, panel, publish
 from metricflow.flows.sampling import SAMPLE_BATCH, sample_in_chart
 from metricflow.kernels.base import stream_seed
 from metricflow.flows.updates import apply_kernel, nonpd, paired_gain, transport
 
-__all__ = ["SCHEMA_VERSION", "TABLE1", "UPDATES", "DEFAULT_LOSS", "DIVERGED_FACTOR", "FlowConfig", "FlowResult", "run_flow", "flow_on_points", "sample_in_chart", "flow_kernels", "flow_csv", "estimate_flow", "flow_from_options"]
+__all__ = ["SCHEMA_VERSION", "TABLE1", "UPDATES", "DEFAULT_LOSS", "DIVERGED_FACTOR", "FlowConfig", "FlowResult", "run_flow", "flow_on_points", "sample_in_chart", "flow_kernels", "flow_csv", "estimate_flow", "flow_from_options", "flow_partial"]
 
 # 2: the covariant update and log loss (defaults), sigma against the reference kappa with
 # standard errors, self-normalised and PD-only sigma, non-PD counts, null gains on divergence.
@@ -478,6 +478,7 @@ def flow_on_points(
 
     if record(0) is not None:
         raise MetricflowError("sigma of g_FS is not finite: the points or the reference kappa are broken")
+    publish(progress, lambda: flow_partial(hist["train", "sigma"], hist["test", "sigma"], 0))
     dev0 = {"train": deviation(g_train, train), "test": deviation(g_test, test)}
     stopped, done, diverged = None, 0, None
     lr_hint = f"the learning rate {c.lr:g} is likely too large"
@@ -530,6 +531,7 @@ def flow_on_points(
         done = step
         report(step, c.steps, f"step {step}: train sigma {hist['train', 'sigma'][step]:.3e}, "
                f"test sigma {hist['test', 'sigma'][step]:.3e}")
+        publish(progress, lambda: flow_partial(hist["train", "sigma"], hist["test", "sigma"], done))
     if diverged is not None:
         clipped[diverged - 1] = np.nan
         stopped = f"diverged at step {diverged}: {stopped}"
@@ -583,6 +585,18 @@ def flow_on_points(
         kappa_ref_se=float(kref.se),
         diverged_step=diverged,
     )
+
+
+def flow_partial(train_sigma: np.ndarray, test_sigma: np.ndarray, steps: int) -> dict:
+    """A flow's partial series after ``steps`` steps (``metricflow.progress.publish``):
+    sigma and the gain sigma_0 / sigma per step on the train and test points, taken from the
+    per-step sigma arrays (steps 0..steps)."""
+    xs = range(steps + 1)
+    tr, te = train_sigma[: steps + 1], test_sigma[: steps + 1]
+    return {"panels": [
+        panel("σ per step", "step", "σ", {"train": (xs, tr), "test": (xs, te)}, log_y=True),
+        panel("gain σ₀/σ per step", "step", "σ₀/σ", {"train": (xs, tr[0] / tr), "test": (xs, te[0] / te)}, log_y=True),
+    ]}
 
 
 # ---- output and cost ------------------------------------------------------------------

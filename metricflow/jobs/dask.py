@@ -159,6 +159,19 @@ def _run_remote(function, config, key: str, dask_key: str, fan_out: bool = False
         last[0] = now
         event(kind="progress", step=int(step), total=int(total), message=str(message))
 
+    last_partial = [0.0]
+
+    def partial(make) -> None:
+        if dask_key in _CANCELLED:
+            raise JobCancelled(key)
+        now = time.monotonic()
+        if now - last_partial[0] < PROGRESS_INTERVAL:
+            return
+        last_partial[0] = now
+        event(kind="partial", data=make())
+
+    progress.partial = partial
+
     try:
         extra = {"map_configs": StoreMap()} if fan_out else {}
         return ("done", function(config, progress, **extra), "")
@@ -261,6 +274,8 @@ class DaskExecutor:
             # Refused once cancelled; the monitor thread then tells the worker (client calls
             # made from the event loop would only return coroutines).
             store.report(key, msg["step"], msg["total"], msg["message"])
+        elif msg.get("kind") == "partial":
+            store.publish(key, msg["data"])
 
     def _finished(self, key: str, future) -> None:
         """The task's future finished: store the result or the failure (a client thread)."""

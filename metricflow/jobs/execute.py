@@ -4,6 +4,7 @@ fan-out kind)."""
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 import traceback
@@ -18,6 +19,8 @@ from metricflow.jobs.store import JobStore
 from metricflow.progress import Progress
 
 __all__ = ["PROGRESS_INTERVAL", "StoreMap", "execute", "run_here", "run_many"]
+
+_log = logging.getLogger("metricflow.jobs.execute")
 
 # A worker writes progress, and checks for cancellation, at most this often (seconds).
 PROGRESS_INTERVAL = 0.2
@@ -45,17 +48,44 @@ def execute(task: Task) -> None:
 
 
 def _reporter(store: "JobStore", key: str) -> Progress:
-    """A job's progress callback: writes to the store, raises JobCancelled once cancelled."""
-    last = [0.0]
+    """A job's progress callback: writes to the store, raises JobCancelled once cancelled.
+
+    Its ``partial`` attribute takes a job's partial series (``metricflow.progress.publish``)
+    and keeps it in the store, at most every PROGRESS_INTERVAL seconds: a series handed in
+    sooner is kept back and written by the next call to either once the interval is over.
+    """
+    last, last_partial, pending = [0.0], [0.0], [None]
+
+    def write_partial(make, now: float) -> None:
+        last_partial[0], pending[0] = now, None
+        try:
+            kept = store.publish(key, make())
+        except (MetricflowError, JobCancelled):
+            raise
+        except Exception:  # noqa: BLE001  (a partial view never fails the job)
+            _log.warning("metricflow: job %s: its partial series could not be built", key[:12], exc_info=True)
+            return
+        if not kept:
+            raise JobCancelled(key)
 
     def progress(step: int, total: int, message: str = "") -> None:
         now = time.monotonic()
+        if pending[0] is not None and now - last_partial[0] >= PROGRESS_INTERVAL:
+            write_partial(pending[0], now)
         if now - last[0] < PROGRESS_INTERVAL and step < total:
             return
         last[0] = now
         if not store.report(key, step, total, message):
             raise JobCancelled(key)
 
+    def partial(make) -> None:
+        now = time.monotonic()
+        if now - last_partial[0] < PROGRESS_INTERVAL:
+            pending[0] = make
+            return
+        write_partial(make, now)
+
+    progress.partial = partial
     return progress
 
 
@@ -122,6 +152,7 @@ def run_many(
     store: Optional[JobStore] = None,
     progress: Optional[Callable[[int, int, str], None]] = None,
     poll: float = 0.2,
+    each: Optional[Callable[[int, object], None]] = None,
 ):
     """Submit every config as a job of ``store`` and wait for all; return their results in order.
 
@@ -134,6 +165,8 @@ def run_many(
       store: the JobStore (default ``JobStore()``, with ``default_executor()``).
       progress: optional ``progress(done, total, message)``, called when a job finishes.
       poll: seconds between looks at the store.
+      each: optional ``each(i, result)``, called as the result of ``configs[i]`` is done
+        (a partial view of the whole, for ``metricflow.progress.map_each``).
 
     Returns:
       The results, in the order of ``configs``.
@@ -154,6 +187,11 @@ def run_many(
                     status = store.status(key)
                     if status is None or status.state not in ACTIVE:
                         finished[key] = status
+                        if each is not None and status is not None and status.state == DONE:
+                            result = store.result(key)
+                            if result is not None:
+                                for i in (i for i, k in enumerate(keys) if k == key):
+                                    each(i, result)
                         if progress is not None:
                             what = status.state if status is not None else "lost"
                             progress(len(finished), len(unique), f"{status.kind if status else 'job'} {key[:12]} {what}")
@@ -178,10 +216,13 @@ def run_many(
 
 class StoreMap:
     """A ``map_configs`` (``metricflow.progress.ConfigMap``) that runs every config as a cached
-    job: ``run_many`` on ``store``, or on a store opened on ``directory`` for each call.
+    job: ``run_many`` on ``store``, or on a store opened on ``directory`` for each call. Its
+    ``each(i, result)`` keyword is called as each piece is done (``map_each``).
 
     ``stored(configs)`` says which results the store already holds.
     """
+
+    takes_each = True
 
     def __init__(self, store: "JobStore | str | Path | None" = None):
         self._store = store if isinstance(store, JobStore) else None
@@ -192,13 +233,16 @@ class StoreMap:
             return self._store, False
         return JobStore(self._directory), True
 
-    def __call__(self, function, configs) -> list:
+    def __call__(self, function, configs, each: Optional[Callable[[int, object], None]] = None) -> list:
         configs = list(configs)
         store, own = self._open()
         try:
             if len(configs) == 1 and not getattr(store.executor, "runs_elsewhere", False):
-                return [run_here(configs[0], store)]  # one piece: here, under its lease
-            return run_many(configs, store)
+                result = run_here(configs[0], store)  # one piece: here, under its lease
+                if each is not None:
+                    each(0, result)
+                return [result]
+            return run_many(configs, store, each=each)
         finally:
             if own:
                 store.close()

@@ -6,7 +6,7 @@ is computed once, by whichever session asks first, and a change of schema recomp
 
 The store is a diskcache directory (``cache/`` at the repository root, or ``$METRICFLOW_CACHE``)
 that holds, per key, a status record (state, progress, error), the result and the traceback
-of a failure. Work runs in a spawned worker process (JAX does not survive fork); the executor
+of a failure, and, while the job runs, its partial series (never taken for a result). Work runs in a spawned worker process (JAX does not survive fork); the executor
 that starts workers is pluggable (``Executor``), so a Dask executor can be added.
 
 A stored result is never returned unverified (docs/RELIABILITY.md): it is written in a plain
@@ -313,7 +313,7 @@ class JobStore:
     def forget(self, key: str) -> None:
         """Delete the job and its result (an active job is cancelled first)."""
         self.cancel(key)
-        for slot in ("job", "result", "traceback"):
+        for slot in ("job", "result", "traceback", "partial"):
             self._cache.delete(f"{slot}/{key}")
 
     @_store_errors
@@ -359,6 +359,36 @@ class JobStore:
         return True
 
     @_store_errors
+    def publish(self, key: str, partial: dict) -> bool:
+        """Keep the running job's partial series (``metricflow.progress``), replacing the last.
+
+        A partial series is never a result: ``partial`` returns it only while this run of
+        the job is running, and it is dropped when the job ends. Returns False if the job is
+        no longer running in this process (cancelled).
+        """
+        with self._cache.transact():
+            record = self._read(key)
+            if record is None or record.state != RUNNING or record.pid != os.getpid():
+                return False
+            self._cache.set(f"partial/{key}", json.dumps({"started": record.started, "data": partial}))
+        return True
+
+    @_store_errors
+    def partial(self, key: str) -> dict | None:
+        """The partial series of the job while it runs, or None (not running, none yet)."""
+        record = self.status(key)
+        text = self._cache.get(f"partial/{key}") if record is not None and record.state == RUNNING else None
+        if text is None:
+            return None
+        try:
+            stored = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(stored, dict) or stored.get("started") != record.started:
+            return None  # left from an earlier run of the same key
+        return stored.get("data")
+
+    @_store_errors
     def store_result(self, key: str, result, schema_version: int) -> bool:
         """Store the result and mark the job done, unless it was cancelled meanwhile.
 
@@ -373,6 +403,7 @@ class JobStore:
             if record is None or record.state != RUNNING or record.pid != os.getpid():
                 return False
             self._cache.set(f"result/{key}", blob)
+            self._cache.delete(f"partial/{key}")
             self._write(dataclasses.replace(
                 record, state=DONE, step=record.total, message="done", finished=time.time(),
             ))
@@ -422,4 +453,5 @@ class JobStore:
                 return None
             record = dataclasses.replace(record, state=state, error=error, message=state, finished=time.time())
             self._write(record)
+            self._cache.delete(f"partial/{key}")
         return record

@@ -65,7 +65,7 @@ from metricflow.networks.models import (
     to_numpy,
 )
 from metricflow.networks.outputs import ddbar, invariant_features, take
-from metricflow.progress import Progress
+from metricflow.progress import Progress, panel, publish
 
 __all__ = [
     "FAMILY_SCHEMA",
@@ -374,6 +374,19 @@ class FamilyResult:
 # ---- training --------------------------------------------------------------------------
 
 
+def _family_partial(psis, sig: np.ndarray, train_loss: np.ndarray, epoch: int) -> dict:
+    """The family network's partial series after ``epoch``: each psi's validation sigma per
+    epoch, and the train loss (mean batch sigma over all psis) per epoch."""
+    xs = range(epoch + 1)
+    name = lambda p: f"ψ = {p.real:g}" + (f"{p.imag:+g}i" if p.imag else "")  # noqa: E731
+    curves = {name(complex(p)): (xs, sig[i, : epoch + 1]) for i, p in enumerate(psis)}
+    return {"panels": [
+        panel("validation σ per epoch", "epoch", "σ", curves, log_y=True),
+        panel("train loss per epoch", "epoch", "mean batch σ", {"train loss": (range(1, epoch + 1), train_loss[:epoch])},
+              log_y=True),
+    ]}
+
+
 def train_family(config: FamilyTrainConfig, progress: Optional[Progress] = None) -> FamilyResult:
     """Train one psi-conditioned phi network on the union of the psis' train points.
 
@@ -444,6 +457,7 @@ def train_family(config: FamilyTrainConfig, progress: Optional[Progress] = None)
 
     rng = np.random.default_rng([c.seed, 3])
     train_loss, epoch_seconds, train_seconds = np.full(E, np.nan), np.zeros(E), np.zeros(E + 1)
+    publish(progress, lambda: _family_partial(c.psis, sig, train_loss, 0))
     elapsed = 0.0
     for epoch in range(1, E + 1):
         t0 = time.perf_counter()
@@ -461,6 +475,7 @@ def train_family(config: FamilyTrainConfig, progress: Optional[Progress] = None)
         record(epoch, params)
         report(epoch, E, f"epoch {epoch}: validation sigma " + ", ".join(
             f"{s:.4f} ± {e:.4f}" for s, e in zip(sig[:, epoch], sig_se[:, epoch])))
+        publish(progress, lambda: _family_partial(c.psis, sig, train_loss, epoch))
 
     return FamilyResult(
         config=c, psis=np.asarray(c.psis, dtype=np.complex128),

@@ -51,7 +51,7 @@ from metricflow.networks import metric_ntk
 from metricflow.networks.outputs import ModelInput, components, ddbar, hermitian, invariant_features, model_input, take
 from metricflow.geometry.points import Points, SampleConfig, check_test_sample, first_points, sample_points
 from metricflow.geometry.reference import reference_kappa
-from metricflow.progress import Progress
+from metricflow.progress import Progress, panel, publish
 
 __all__ = [
     "MODELS",
@@ -82,6 +82,7 @@ __all__ = [
     "all_finite",
     "evaluate_in_chunks",
     "train",
+    "train_partial",
     "estimate_train",
 ]
 
@@ -692,6 +693,7 @@ def train(config: TrainConfig, progress: Optional[Progress] = None) -> TrainResu
     if 0 in ntk_epochs:
         snapshot(params)
     report(0, total, f"epoch 0: validation sigma {rep.sigma:.4f}")
+    publish(progress, lambda: train_partial([r.sigma for r in reports], train_loss))
 
     rng = np.random.default_rng([c.seed, 3])
     n_tr = len(tr)
@@ -718,6 +720,7 @@ def train(config: TrainConfig, progress: Optional[Progress] = None) -> TrainResu
         if epoch in ntk_epochs:
             snapshot(params)
         report(epoch, total, f"epoch {epoch}: validation sigma {rep.sigma:.4f} ± {rep.sigma_se:.4f}")
+        publish(progress, lambda: train_partial([r.sigma for r in reports], train_loss))
 
     lbfgs_sigma, lbfgs_se, lbfgs_seconds, lbfgs_done = [], [], [], 0
     if c.lbfgs_steps:
@@ -775,6 +778,15 @@ def train(config: TrainConfig, progress: Optional[Progress] = None) -> TrainResu
         seconds=time.perf_counter() - start,
         load_average=(load_start, os.getloadavg()[0]),
     )
+
+
+def train_partial(val_sigma, train_loss: np.ndarray) -> dict:
+    """Training's partial series (``metricflow.progress.publish``): the validation sigma of
+    epochs 0..e and the train loss (mean train-batch sigma) of epochs 1..e."""
+    e = len(val_sigma) - 1
+    return {"panels": [panel("σ per epoch", "epoch", "σ", {
+        "validation": (range(e + 1), val_sigma), "train loss (batch σ)": (range(1, e + 1), train_loss[:e]),
+    }, log_y=True)]}
 
 
 def _lbfgs_finish(c: TrainConfig, loss, params, tr: Points, validate, elapsed: float, report, total: int):

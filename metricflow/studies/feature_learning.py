@@ -24,9 +24,9 @@ from metricflow.errors import ConfigTypeError, MetricflowError, check_count
 from metricflow.estimates import Estimate
 from metricflow.geometry.points import SampleConfig, check_test_sample, first_points, sample_points
 from metricflow.networks.metric_ntk import TEST_CHUNK, _gain, metric_ntk, ntk_flow, spectrum
-from metricflow.networks.models import TrainConfig, components_fn, estimate_train, model_input, train
+from metricflow.networks.models import TrainConfig, components_fn, estimate_train, model_input, train, train_partial
 from metricflow.networks.outputs import take
-from metricflow.progress import ConfigMap, Progress, no_progress, serial_map
+from metricflow.progress import ConfigMap, Progress, map_each, no_progress, panel, publish, serial_map
 
 __all__ = [
     "WIDTH_SCHEMA",
@@ -158,7 +158,22 @@ def run_width_sweep(
     """
     report = progress or no_progress
     report(0, 1, f"training at {len(config.widths)} widths")
-    results = map_configs(train, [config.train_config(w) for w in config.widths])
+    done = {}
+
+    def partial() -> dict:
+        widths = sorted(done)
+        return {"panels": [
+            panel("validation σ per epoch", "epoch", "σ",
+                  {f"width {w}": (range(len(done[w].val_sigma)), done[w].val_sigma) for w in widths}, log_y=True),
+            panel("kernel change per width", "width", "|Θ_T - Θ_0| / |Θ_0|",
+                  {"kernel change": (widths, [done[w].ntk_change[-1] for w in widths])}, log_y=True),
+        ]}
+
+    def each(i: int, result) -> None:
+        done[config.widths[i]] = result
+        publish(progress, partial)
+
+    results = map_each(map_configs, train, [config.train_config(w) for w in config.widths], each)
     report(1, 1, "done")
     return WidthSweepResult(
         config=config,
@@ -279,6 +294,15 @@ class TrainedKernelResult:
         return out
 
 
+def _kernel_partial(curves: dict, net) -> dict:
+    """``run_trained_kernel``'s partial series: sigma per step of the kernel flows done so far
+    (``curves``: kernel name -> (train, test) FlowCurves), and the network's training."""
+    flows = {f"{kernel} kernel, {part}": (range(len(curve.sigma)), curve.sigma)
+             for kernel, pair in curves.items() for part, curve in zip(("train", "test"), pair)}
+    return {"panels": [panel("flow σ per step", "step", "σ", flows, log_y=True),
+                       *train_partial(net.val_sigma, net.train_loss)["panels"]]}
+
+
 def run_trained_kernel(config: TrainedKernelConfig, progress: Optional[Progress] = None) -> TrainedKernelResult:
     """Train the network, then flow (3.5) from g_FS with its initial and its trained metric-NTK."""
 
@@ -290,6 +314,7 @@ def run_trained_kernel(config: TrainedKernelConfig, progress: Optional[Progress]
     def train_progress(step, _total, message=""):
         report(step, total, f"training: {message}")
 
+    train_progress.partial = lambda make: publish(progress, make)  # the network's sigma per epoch
     net = train(c.train, train_progress)
     m = c.train.manifold
     d, n = m.degree, m.degree - 2
@@ -311,6 +336,7 @@ def run_trained_kernel(config: TrainedKernelConfig, progress: Optional[Progress]
         thetas[name] = k_tr
         curves[name] = ntk_flow(k_tr, rows, tr, te, c.steps, c.lr_scale / lam[name])
         report(c.train.epochs + 1 + i, total, f"{name} kernel: test gain {_gain(curves[name][1].sigma):.3g}")
+        publish(progress, lambda: _kernel_partial(curves, net))
     change = float(np.linalg.norm(thetas["trained"] - thetas["initial"]) / np.linalg.norm(thetas["initial"]))
     report(total, total, "done")
     return TrainedKernelResult(

@@ -45,7 +45,7 @@ from metricflow.estimates import Estimate
 from metricflow.kernels import kernel_spec
 from metricflow.geometry.manifolds import Manifold
 from metricflow.geometry.points import SampleConfig, choose_patch, points_from_coordinates, sample_points
-from metricflow.progress import ConfigMap, Progress, serial_map
+from metricflow.progress import ConfigMap, Progress, panel, publish, serial_map
 
 __all__ = [
     "NOISE_SCHEMA",
@@ -460,6 +460,17 @@ def _nan(value) -> float:
     return math.nan if value is None else float(value)
 
 
+def _noise_partial(noise: tuple, gain: np.ndarray, levels_done: int, flow: Optional[dict] = None, v: float = 0.0) -> dict:
+    """The noise study's partial series: the test gain of the levels done and, while a
+    level's flow runs, its sigma and gain per step (``flow``, ``flow_partial``'s series)."""
+    xs = range(levels_done)
+    panels = [panel("test gain per noise level", "level (its v in the note)", "σ₀/σ_S",
+                    {"test gain": (xs, gain[:levels_done])}, log_y=True)]
+    for p in (flow or {}).get("panels", []):
+        panels.append({**p, "title": f"{p['title']} (noise {v:g})"})
+    return {"panels": panels, "note": "noise levels v: " + ", ".join(f"{x:g}" for x in noise)}
+
+
 def run_noise(config: NoiseConfig, progress: Optional[Progress] = None) -> NoiseResult:
     """The noise study for one kernel (fig. 3 left).
 
@@ -501,7 +512,12 @@ def run_noise(config: NoiseConfig, progress: Optional[Progress] = None) -> Noise
         near = np.where(near < ZERO_BELOW, dist, np.minimum(near, dist))  # resolve the rounded-to-0 ones
         cols["distance"][i], cols["distance_std"][i], cols["nearest"][i] = dist.mean(), dist.std(), near.mean()
         cols["residual"][i] = np.max(np.abs(m.polynomial(test.z)) / m.monomial_scale(test.z))
-        flow = flow_on_points(flow_config, train, test, chart, drawn)
+        level = None  # hands the flow's per-step series on, with the levels done
+        if getattr(progress, "partial", None) is not None:
+            level = lambda step, total, message="": None  # noqa: E731
+            level.partial = lambda make, i=i, v=v: publish(
+                progress, lambda: _noise_partial(c.noise, cols["gain"], i, make(), v))
+        flow = flow_on_points(flow_config, train, test, chart, drawn, level)
         last = flow.steps_done
         cols["gain"][i], cols["gain_se"][i] = _nan(flow.test_gain), _nan(flow.test_gain_se)
         cols["gain_pd"][i], cols["gain_pd_se"][i] = _nan(flow.test_gain_pd), _nan(flow.test_gain_pd_se)
@@ -516,6 +532,7 @@ def run_noise(config: NoiseConfig, progress: Optional[Progress] = None) -> Noise
             stopped = f"noise {v:g}: {flow.stopped_reason}"
         gain = "diverged" if flow.test_gain is None else f"{flow.test_gain:.3g}"
         report(i + 1, levels, f"noise {v:g}: distance {dist.mean():.3g}, test gain {gain}")
+        publish(progress, lambda: _noise_partial(c.noise, cols["gain"], i + 1))
     return NoiseResult(
         config=c,
         noise=np.asarray(c.noise, dtype=np.float64),
@@ -794,6 +811,11 @@ def run_scaling(config: ScalingConfig, progress: Optional[Progress] = None) -> S
             if s == 0:
                 charts.append(where)
             report(j * S + s + 1, total, f"N = {n:,} (seed {s}): mean nearest distance {stats['mean']:.4f}")
+        publish(progress, lambda: {"panels": [panel(
+            "nearest-neighbour FS distance per N", "N", "distance",
+            {"mean": (c.points[: j + 1], means[:, : j + 1].mean(axis=0)),
+             "min": (c.points[: j + 1], mins[:, : j + 1].min(axis=0)),
+             "max": (c.points[: j + 1], maxs[:, : j + 1].max(axis=0))}, log_y=True)]})
     fit = fit_power_law(np.tile(np.asarray(c.points, dtype=float), S), means.reshape(-1))
     return ScalingResult(
         config=c,

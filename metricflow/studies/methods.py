@@ -16,6 +16,11 @@ training points used:
 * the metric and phi networks (``TrainConfig``): one point per epoch, on the points that are
   their validation set (``TrainResult.val_sigma``), never trained on.
 
+The pieces are handed to ``map_configs`` in ``RUN_ORDER`` (the fastest first, so that a curve
+is in within seconds; then the longest, so that it starts at once on the second worker) and
+put back in the order of the series. While they run, ``methods_so_far`` builds the comparison
+of the pieces finished so far (the dashboard draws it; it is never stored).
+
 Every sigma is the reference-kappa sigma (B.11) with the manifold's one reference kappa
 (``reference_kappa``), with its standard error, on ONE set of fresh test points
 (``shared_test``: n_test points of their own seed stream, which no method trains on). Each
@@ -34,27 +39,23 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
-from typing import ClassVar, Optional
+from dataclasses import dataclass, replace
+from typing import Optional
 
 import numpy as np
 
-from metricflow.constraints import SEED, Count, Flag, Points, Positive, validate
-from metricflow.errors import ConfigTypeError, MetricflowError
-from metricflow.estimates import Estimate
-from metricflow.flows.donaldson import (
-    MAX_K, DonaldsonConfig, DonaldsonResult, estimate_donaldson, run_donaldson,
-)
-from metricflow.flows.flow import FlowConfig, FlowResult, estimate_flow, flow_from_options, run_flow
-from metricflow.geometry.manifolds import Manifold
+from metricflow.errors import MetricflowError
+from metricflow.flows.donaldson import DonaldsonResult
+from metricflow.flows.flow import FlowResult
 from metricflow.geometry.measures import measure_sigma
-from metricflow.geometry.points import SampleConfig, first_points
+from metricflow.geometry.points import first_points
 from metricflow.geometry.reference import reference_kappa
-from metricflow.kernels.base import stream_seed
-from metricflow.networks.models import TrainConfig, TrainResult, estimate_train, train
-from metricflow.progress import ConfigMap, Progress, no_progress, serial_map
-from metricflow.studies.feature_learning import (
-    TrainedKernelConfig, TrainedKernelResult, estimate_trained_kernel, run_trained_kernel,
+from metricflow.networks.models import TrainResult
+from metricflow.progress import ConfigMap, Progress, map_each, no_progress, serial_map
+from metricflow.studies.feature_learning import TrainedKernelResult
+from metricflow.studies.methods_config import (
+    FAMILIES, PRESETS, RUN_ORDER, TEST_STREAM, WORKERS, MethodsConfig, _estimate_one, _order_name, estimate_methods,
+    method_configs, run_method, run_order, shared_test,
 )
 
 __all__ = [
@@ -64,6 +65,10 @@ __all__ = [
     "MethodsResult",
     "Series",
     "method_configs",
+    "methods_so_far",
+    "run_order",
+    "RUN_ORDER",
+    "WORKERS",
     "run_method",
     "run_methods",
     "estimate_methods",
@@ -75,198 +80,11 @@ __all__ = [
 ]
 
 # Bump when MethodsResult's fields or their meaning change: cached results are recomputed.
-# 2: every method measures on one shared set of test points.
+# 2: every method measures on one shared set of test points. (The config's move to
+# methods_config changed its type name, so its job keys: nothing stored is read as its result.)
 METHODS_SCHEMA = 2
 
-# The seed stream (``stream_seed``) of the shared test points: no method samples from it.
-TEST_STREAM = 7
-
-# The kinds of series: fixed kernels (frozen-NTK flows), networks, Donaldson's balanced metrics.
-FAMILIES = ("donaldson", "kernel", "network")
-
-# Sizes of the presets. "quick" runs in about 3 minutes on 2 cores, one job after another
-# (benchmarks/bench_methods.py); "full" is the size of the docs' table (tens of minutes).
-PRESETS = {
-    "quick": dict(
-        n_test=5000, k_max=4, donaldson_points=10_000, opt_steps=100, opt_points=2000,
-        flow_train=1000, flow_steps=50, network_points=20_000, epochs=20, phi_points=6000, phi_epochs=10,
-        trained_kernel=True, trained_kernel_points=200,
-    ),
-    "full": dict(
-        n_test=20_000, k_max=5, donaldson_points=50_000, opt_steps=300, opt_points=5000,
-        flow_train=2500, flow_steps=100, network_points=100_000, epochs=50, phi_points=40_000, phi_epochs=30,
-        trained_kernel=True, trained_kernel_points=300,
-    ),
-}
-
-
-def _gaussian_flow(**options) -> FlowConfig:
-    """The Gaussian kernel flow with a cutoff radius (sparse kernel, eq. 3.6).
-
-    ``options`` are the FlowConfig fields of the series (sizes, seed, manifold) plus
-    ``sigma`` (the kernel width) and ``radius`` (the cutoff, in (0, pi/2)).
-    """
-    return flow_from_options(kernel="gaussian", **options)
-
-
-@dataclass(frozen=True)
-class MethodsConfig:
-    """The methods compared on one manifold. Validated on construction; computes nothing.
-
-    Attributes:
-      manifold: the Dwork hypersurface (default the Fermat quintic).
-      n_test: the shared fresh test points every method measures sigma on (``shared_test``).
-      seed: the seed of every method's points and initialisation.
-      k_max: Donaldson degrees 1 ... k_max.
-      donaldson_points: integration points of the T-operator.
-      optimise: also the sigma-optimised H (Headrick-Nassar), opt_steps Adam steps on
-        opt_points of the integration points.
-      flow_train, flow_steps: train points and steps of each kernel flow (delta, Gaussian with
-        a cutoff, ReLU NTK), all with table 1's learning rates.
-      gaussian_sigma, gaussian_radius: the cutoff Gaussian's width (3.6) and radius. Table 1's
-        sigma = 30 makes e^(-d / 2 sigma) nearly 1 within any cutoff: a ball kernel, whose
-        truncation is not positive definite, and the flow diverges (docs/METHODS.md);
-        sigma = 0.1 with radius 0.6 was the most accurate stable choice on the points of seed 1.
-      network_points, epochs: points (network_points - n_test train points, plus the shared
-        test points as validation) and epochs of the metric network (3 x 64, Adam).
-      phi: include the phi network (Kahler, g_FS + d dbar phi), on phi_points points for
-        phi_epochs epochs (its epochs cost ~17 times the metric network's per point).
-      trained_kernel: include the flow with the metric network's metric-NTK frozen after
-        training (TrainedKernelConfig), on trained_kernel_points train points (its kernel
-        is dense 9N x 9N) and the shared test points.
-    """
-
-    manifold: Manifold = field(default_factory=Manifold)
-    n_test: int = 5000
-    seed: int = 0
-    k_max: int = 4
-    donaldson_points: int = 10_000
-    optimise: bool = True
-    opt_steps: int = 100
-    opt_points: int = 2000
-    flow_train: int = 1000
-    flow_steps: int = 50
-    gaussian_sigma: float = 0.1
-    gaussian_radius: float = 0.6
-    network_points: int = 20_000
-    epochs: int = 20
-    phi: bool = True
-    phi_points: int = 6000
-    phi_epochs: int = 10
-    trained_kernel: bool = True
-    trained_kernel_points: int = 200
-
-    constraints: ClassVar[dict] = {
-        "n_test": Points("test points"),
-        "seed": SEED,
-        "k_max": Count("k max", maximum=MAX_K),
-        "donaldson_points": Count("Donaldson points", minimum=100),
-        "optimise": Flag("optimise"),
-        "opt_steps": Count("opt_steps", maximum=100_000),
-        "opt_points": Count("opt_points", minimum=10),
-        "flow_train": Points("flow train points"),
-        "flow_steps": Count("flow steps", maximum=100_000),
-        "gaussian_sigma": Positive("gaussian sigma"),
-        "gaussian_radius": Positive("gaussian radius", below=math.pi / 2, hint="FS distances are at most pi/2"),
-        "network_points": Count("network points", minimum=20),
-        "epochs": Count("epochs", maximum=10_000),
-        "phi": Flag("phi"),
-        "phi_points": Count("phi points", minimum=20),
-        "phi_epochs": Count("phi epochs", maximum=10_000),
-        "trained_kernel": Flag("trained_kernel"),
-        "trained_kernel_points": Points("trained kernel points", maximum=3000),
-    }
-
-    def __post_init__(self):
-        if not isinstance(self.manifold, Manifold):
-            raise ConfigTypeError(f"manifold must be a Manifold, got {type(self.manifold).__name__}")
-        validate(self)
-        for name in ("network_points",) + (("phi_points",) if self.phi else ()):
-            if getattr(self, name) <= self.n_test + 10:
-                raise MetricflowError(
-                    f"{name.replace('_', ' ')} ({getattr(self, name):,}) must exceed the {self.n_test:,} test points "
-                    "(they are the networks' validation split) by at least 10; use more points or fewer test points"
-                )
-        self.configs()  # validates every method's config, with its own messages
-
-    @classmethod
-    def preset(cls, name: str = "quick", **changes) -> "MethodsConfig":
-        """The config of preset ``name`` ("quick" or "full"), with ``changes`` applied."""
-        if name not in PRESETS:
-            raise MetricflowError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}")
-        return cls(**{**PRESETS[name], **changes})
-
-    def configs(self) -> list:
-        """The ordinary configs of every series, in the order of ``MethodsResult.series``'s
-        sources: Donaldson, the flows (delta, Gaussian with cutoff, ReLU NTK), the networks
-        (metric, phi), the trained kernel."""
-        return method_configs(self)
-
-
-def shared_test(config: MethodsConfig) -> SampleConfig:
-    """The one sample of test points of every method: n_test points of seed stream
-    TEST_STREAM of the config's seed."""
-    return SampleConfig(config.manifold, config.n_test, stream_seed(config.seed, TEST_STREAM, 0))
-
-
-def method_configs(config: MethodsConfig) -> list:
-    """The DonaldsonConfig, FlowConfigs, TrainConfigs and TrainedKernelConfig of ``config``,
-    each measuring on ``shared_test(config)``."""
-    c = config
-    m = c.manifold
-    test = shared_test(c)
-    out: list = [DonaldsonConfig(m, c.k_max, c.donaldson_points, c.n_test, c.seed, optimise=c.optimise,
-                                 opt_steps=c.opt_steps, opt_points=min(c.opt_points, c.donaldson_points), test=test)]
-    sizes = dict(n_train=c.flow_train, n_test=c.n_test, steps=c.flow_steps, seed=c.seed, manifold=m,
-                 coordinates="all", test=test)
-    out.append(FlowConfig(kernel="delta", **sizes))
-    out.append(_gaussian_flow(sigma=c.gaussian_sigma, radius=c.gaussian_radius, **sizes))
-    out.append(FlowConfig(kernel="relu-ntk", **sizes))
-    out.append(_network(c, "metric", test))
-    if c.phi:
-        out.append(_network(c, "phi", test))
-    if c.trained_kernel:
-        out.append(TrainedKernelConfig(train=_network(c, "metric", test), n_train=c.trained_kernel_points,
-                                       n_test=c.n_test, steps=c.flow_steps, seed=c.seed + 1, test=test))
-    return out
-
-
-def _network(c: MethodsConfig, model: str, test: SampleConfig) -> TrainConfig:
-    """The network of ``model``: the shared test points ``test`` are its validation set."""
-    n, epochs = (c.network_points, c.epochs) if model == "metric" else (c.phi_points, c.phi_epochs)
-    return TrainConfig(model=model, n_points=n, epochs=epochs, val_fraction=c.n_test / n, ricci=False,
-                       seed=c.seed, manifold=c.manifold, test=test)
-
-
-def run_method(config):
-    """Run one method's config: the function of its kind (the ``map_configs`` function)."""
-    if isinstance(config, DonaldsonConfig):
-        return run_donaldson(config)
-    if isinstance(config, FlowConfig):
-        return run_flow(config)
-    if isinstance(config, TrainConfig):
-        return train(config)
-    if isinstance(config, TrainedKernelConfig):
-        return run_trained_kernel(config)
-    raise MetricflowError(f"no method runs a {type(config).__name__}")
-
-
-def _estimate_one(config) -> Estimate:
-    if isinstance(config, DonaldsonConfig):
-        return estimate_donaldson(config)
-    if isinstance(config, FlowConfig):
-        return estimate_flow(config)
-    if isinstance(config, TrainConfig):
-        return estimate_train(config)
-    return estimate_trained_kernel(config)
-
-
-def estimate_methods(config: MethodsConfig) -> Estimate:
-    """The sum of the methods' estimated seconds (as if run one after another) and the
-    largest of their memory estimates (each runs in its own worker)."""
-    parts = [_estimate_one(c) for c in config.configs()]
-    return Estimate(float(sum(p.seconds for p in parts)), int(max(p.bytes for p in parts)))
-
+# The config, its presets and pieces are in methods_config (re-exported here).
 
 # ---- the result ------------------------------------------------------------------------
 
@@ -531,11 +349,67 @@ def _check_shared_points(config: MethodsConfig, configs: list, results: list) ->
             )
 
 
+def _series_of(r, memory: int) -> list[Series]:
+    """The series of one piece's result."""
+    if isinstance(r, DonaldsonResult):
+        return _donaldson_series(r, memory)
+    if isinstance(r, FlowResult):
+        return [_flow_series(r, memory)]
+    if isinstance(r, TrainResult):
+        return [_network_series(r, memory)]
+    if isinstance(r, TrainedKernelResult):
+        return [_trained_kernel_series(r, memory)]
+    raise MetricflowError(f"unexpected result {type(r).__name__} among the methods")
+
+
+def _reference(r) -> Optional[tuple]:
+    """(kappa, kappa_se, kappa_exact, sigma_fs, sigma_fs_se) as result ``r`` records them
+    (None for the trained kernel, which records no kappa)."""
+    if isinstance(r, DonaldsonResult):
+        return float(r.kappa), float(r.kappa_se), bool(r.kappa_exact), float(r.sigma_fs), float(r.sigma_fs_se)
+    if isinstance(r, TrainResult):
+        k = r.kappa
+        return float(k.value), float(k.se), bool(k.exact), float(r.sigma_fs), float(r.sigma_fs_se)
+    if isinstance(r, FlowResult):
+        se = float(r.kappa_ref_se)
+        return float(r.kappa_ref), se, se == 0.0, float(r.test_sigma[0]), float(r.test_sigma_se[0])
+    return None
+
+
+def methods_so_far(config: MethodsConfig, results: list) -> Optional[MethodsResult]:
+    """The comparison of the pieces finished so far, while ``run_methods`` runs: a partial view.
+
+    Args:
+      config: the MethodsConfig.
+      results: one entry per ``config.configs()`` piece, in that order: its result, or None
+        while it is not finished.
+
+    Returns:
+      A MethodsResult holding the finished pieces' series (in the series' order), or None
+      until a piece that records kappa is in. ``seconds`` is the sum of the finished jobs'.
+      It is a view for the dashboard, never stored: ``run_methods`` alone makes the result.
+    """
+    configs = config.configs()
+    if len(results) != len(configs):
+        raise MetricflowError(f"expected {len(configs)} results (one per piece, None if unfinished), got {len(results)}")
+    done = [(c, r) for c, r in zip(configs, results) if r is not None]
+    refs = [_reference(r) for _, r in sorted(done, key=lambda cr: not isinstance(cr[1], DonaldsonResult))]
+    refs = [x for x in refs if x is not None]
+    if not refs:
+        return None
+    kappa, kappa_se, exact, sigma_fs, sigma_fs_se = refs[0]
+    series = [s for c, r in done for s in _series_of(r, _estimate_one(c).bytes)]
+    return MethodsResult(config=config, series=tuple(series), kappa=kappa, kappa_se=kappa_se, kappa_exact=exact,
+                         sigma_fs=sigma_fs, sigma_fs_se=sigma_fs_se,
+                         seconds=float(sum(_job_seconds(r) for _, r in done)))
+
+
 def run_methods(config: MethodsConfig, progress: Optional[Progress] = None,
                 map_configs: ConfigMap = serial_map) -> MethodsResult:
     """Run every method of ``config`` and put them on one sigma-time and sigma-points axis.
 
-    All configs go through one ``map_configs(run_method, configs)`` call. What each series
+    All configs go through one ``map_configs(run_method, configs)`` call, in ``RUN_ORDER``
+    (``map_each``: the progress moves as each piece ends). What each series
     records (``Series``), from the fields its result has:
 
     * Donaldson: per k, sigma on its fresh test points (``DonaldsonResult.sigma``,
@@ -563,26 +437,28 @@ def run_methods(config: MethodsConfig, progress: Optional[Progress] = None,
     """
     report = progress or no_progress
     configs = config.configs()
-    report(0, 1, f"{len(configs)} methods")
-    results = map_configs(run_method, configs)
-    report(1, 1, "done")
+    order = run_order(configs)
+    total, finished = len(configs), []
+    report(0, total, f"{total} methods")
+
+    def each(i: int, result) -> None:
+        finished.append(i)
+        report(len(finished), total, f"{_order_name(configs[order[i]])} done ({len(finished)} of {total})")
+
+    ran = map_each(map_configs, run_method, [configs[i] for i in order], each)
+    results: list = [None] * total
+    for i, r in zip(order, ran):
+        results[i] = r
+    report(total, total, "done")
     memory = [_estimate_one(c).bytes for c in configs]
     donaldson = results[0]
     kappas = {round(donaldson.kappa, 12)}
     series: list[Series] = []
     for r, mem in zip(results, memory):
-        if isinstance(r, DonaldsonResult):
-            series += _donaldson_series(r, mem)
-        elif isinstance(r, FlowResult):
-            kappas.add(round(float(r.kappa_ref), 12))
-            series.append(_flow_series(r, mem))
-        elif isinstance(r, TrainResult):
-            kappas.add(round(float(r.kappa.value), 12))
-            series.append(_network_series(r, mem))
-        elif isinstance(r, TrainedKernelResult):
-            series.append(_trained_kernel_series(r, mem))
-        else:
-            raise MetricflowError(f"unexpected result {type(r).__name__} among the methods")
+        ref = _reference(r)
+        if ref is not None:
+            kappas.add(round(ref[0], 12))
+        series += _series_of(r, mem)
     if len(kappas) != 1:
         raise MetricflowError(f"the methods measured against different reference kappas {sorted(kappas)}")
     _check_shared_points(config, configs, results)

@@ -18,7 +18,7 @@ from metricflow.flows.donaldson import MAX_K, SWEEP_PSIS, DonaldsonConfig, estim
 from metricflow.geometry.manifolds import Manifold, family_psis
 from metricflow.networks.family import FamilyResult, FamilyTrainConfig, estimate_family, train_family
 from metricflow.networks.models import TrainConfig, TrainResult, estimate_train, train
-from metricflow.progress import ConfigMap, Progress, no_progress, serial_map
+from metricflow.progress import ConfigMap, Progress, map_each, no_progress, panel, publish, serial_map
 
 __all__ = [
     "DONALDSON_SWEEP_SCHEMA",
@@ -216,6 +216,23 @@ def run_sweep_config(config):
     raise MetricflowError(f"the Donaldson sweep runs no {type(config).__name__}")
 
 
+def _sweep_partial(config: DonaldsonSweepConfig, n_phi: int, done: dict) -> dict:
+    """The sweep's partial series: sigma per psi of the pieces done so far (``done``: piece
+    index -> result, in the order of ``config.configs()``)."""
+    P = len(config.psis)
+    psis = sorted(i for i in done if i < P)
+    curves = {"g_FS": (psis, [done[i].sigma_fs for i in psis]),
+              f"balanced g_{config.k}": (psis, [done[i].sigma[-1] for i in psis])}
+    if n_phi:
+        nets = sorted(i - P for i in done if P <= i < P + n_phi)
+        curves[f"φ network, {config.phi_epochs} epochs"] = (nets, [done[P + i].val_sigma[-1] for i in nets])
+    if P + n_phi in done:
+        curves["ψ-conditioned φ network"] = (range(P), done[P + n_phi].val_sigma[:, -1])
+    name = lambda p: f"{p.real:g}" + (f"{p.imag:+g}i" if p.imag else "")  # noqa: E731
+    return {"panels": [panel("σ per ψ", "ψ (its number; values in the note)", "σ", curves, log_y=True)],
+            "note": "ψ: " + ", ".join(name(complex(p)) for p in config.psis)}
+
+
 def run_donaldson_sweep(
     config: DonaldsonSweepConfig, progress: Optional[Progress] = None, map_configs: ConfigMap = serial_map
 ) -> DonaldsonSweepResult:
@@ -234,9 +251,15 @@ def run_donaldson_sweep(
     what = " and the phi network" if config.phi_epochs else ""
     what += " (and one conditioned on psi)" if config.family else ""
     report(0, 1, f"Donaldson's algorithm{what} at {P} values of psi")
-    pieces = map_configs(run_sweep_config, config.configs())
-    report(1, 1, "done")
     n_phi = len(config.phi_configs())
+    done = {}
+
+    def each(i: int, result) -> None:
+        done[i] = result
+        publish(progress, lambda: _sweep_partial(config, n_phi, done))
+
+    pieces = map_each(map_configs, run_sweep_config, config.configs(), each)
+    report(1, 1, "done")
     results, nets, family = pieces[:P], pieces[P : P + n_phi], pieces[P + n_phi :]
     if not all(isinstance(r, TrainResult) for r in nets) or not all(isinstance(r, FamilyResult) for r in family):
         raise MetricflowError("the sweep's map_configs returned the results out of order")

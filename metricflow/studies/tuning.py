@@ -52,7 +52,7 @@ from metricflow.kernels import KERNELS, START_KERNEL, Search, stream_seed
 from metricflow.flows.losses import LOSSES
 from metricflow.geometry.manifolds import Manifold
 from metricflow.hashing import config_key
-from metricflow.progress import ConfigMap, Progress, serial_map, stored_flags
+from metricflow.progress import ConfigMap, Progress, map_each, panel, publish, serial_map, stored_flags
 
 __all__ = [
     "TUNE_SCHEMA",
@@ -560,11 +560,18 @@ def objective(result: FlowResult, diverged: str = "last") -> tuple[float, bool]:
     return math.log10(gain), False
 
 
-def _evaluate_many(config: TuneConfig, items: list, map_configs: ConfigMap) -> list[Evaluation]:
-    """Evaluations of (index, params, seed) items: their flows run together by ``map_configs``."""
+def _evaluate_many(config: TuneConfig, items: list, map_configs: ConfigMap,
+                   done: Optional[Callable[[int, float], None]] = None) -> list[Evaluation]:
+    """Evaluations of (index, params, seed) items: their flows run together by ``map_configs``;
+    ``done(index, objective)`` is called as each flow is done."""
     flows = [config.flow_config(p, s) for _, p, s in items]
     reused = stored_flags(map_configs, flows)
-    results = map_configs(run_flow, flows)
+
+    def each(j: int, result) -> None:
+        if done is not None:
+            done(items[j][0], objective(result, config.diverged)[0])
+
+    results = map_each(map_configs, run_flow, flows, each)
     keys = [config_key(f, FLOW_SCHEMA) for f in flows]
     return [_evaluation(config, i, p, s, r, u, k) for (i, p, s), r, u, k in zip(items, results, reused, keys)]
 
@@ -600,13 +607,34 @@ def run_tune(config: TuneConfig, progress: Optional[Progress] = None, map_config
     start = time.perf_counter()
     total = config.evaluations + config.spread_seeds
     evaluations: list[Evaluation] = []
+    scores, spread_scores = {}, {}  # objectives by index as the flows finish (the partial series)
+
+    def partial() -> dict:
+        index = sorted(scores)
+        values = [scores[i] for i in index]
+        panels = [panel("objective per evaluation", "evaluation", "log₁₀ test gain",
+                        {"objective": (index, values), "best so far": (index, np.maximum.accumulate(values))})]
+        if spread_scores:
+            reruns = sorted(spread_scores)
+            panels.append(panel("best setting on fresh point sets", "rerun", "log₁₀ test gain",
+                                {"objective": (reruns, [spread_scores[k] for k in reruns])}))
+        return {"panels": panels}
+
+    def searched(index: int, score: float) -> None:
+        scores[index] = score
+        publish(progress, partial)
+
+    def spread_done(index: int, score: float) -> None:
+        spread_scores[index] = score
+        publish(progress, partial)
 
     def evaluate(index: int, params: dict) -> float:
-        evaluations.extend(_evaluate_many(config, [(index, params, evaluation_seed(config.seed, index))], map_configs))
+        evaluations.extend(_evaluate_many(config, [(index, params, evaluation_seed(config.seed, index))], map_configs,
+                                          searched))
         return evaluations[-1].objective
 
     def evaluate_batch(items: list) -> list:
-        new = _evaluate_many(config, [(i, p, evaluation_seed(config.seed, i)) for i, p in items], map_configs)
+        new = _evaluate_many(config, [(i, p, evaluation_seed(config.seed, i)) for i, p in items], map_configs, searched)
         evaluations.extend(new)
         return [e.objective for e in new]
 
@@ -637,11 +665,12 @@ def run_tune(config: TuneConfig, progress: Optional[Progress] = None, map_config
     if config.batch > 1 and config.spread_seeds:
         params = evaluations[best].params
         spread = _evaluate_many(config, [(k, params, spread_seed(config.seed, k)) for k in range(config.spread_seeds)],
-                                map_configs)
+                                map_configs, spread_done)
         report(total, total, f"best setting on {config.spread_seeds} fresh point sets: "
                f"mean log10 gain {np.mean([e.objective for e in spread]):.3f}")
     for k in range(config.spread_seeds if config.batch == 1 else 0):
-        spread.extend(_evaluate_many(config, [(k, evaluations[best].params, spread_seed(config.seed, k))], map_configs))
+        spread.extend(_evaluate_many(config, [(k, evaluations[best].params, spread_seed(config.seed, k))], map_configs,
+                                     spread_done))
         report(config.evaluations + k + 1, total,
                f"best setting on fresh points {k + 1} of {config.spread_seeds}: log10 gain {spread[-1].objective:.3f}")
     scores = np.array([e.objective for e in spread], dtype=np.float64)
