@@ -206,3 +206,43 @@ def test_a_task_that_cannot_be_pickled_fails_in_submit(tmp_path, make):
     finally:
         register(ProbeConfig, probe_job, 1)
     assert executor.workers() == []  # nothing started
+
+
+def test_a_worker_ends_with_its_parent_even_in_a_job(tmp_path):
+    """A server killed while its worker computes: the worker ends too (it does not compute
+    on for nobody), and the job's record says its worker died."""
+    import subprocess
+
+    script = f"""
+import sys, time
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_workers import ProbeConfig, probe_job
+from metricflow.jobs import JobStore, LocalProcessExecutor, register
+register(ProbeConfig, probe_job, 1)
+store = JobStore({str(tmp_path / 'cache')!r}, LocalProcessExecutor(max_workers=1))
+key = store.submit(ProbeConfig({str(tmp_path / 'log')!r}, steps=600, sleep=0.1))
+while store.status(key).state != "running":
+    time.sleep(0.05)
+print(key, store.status(key).pid, flush=True)
+time.sleep(600)
+"""
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        key, pid = parent.stdout.readline().split()
+        pid = int(pid)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(10)
+        from metricflow.jobs.status import _alive  # a zombie counts as gone
+
+        end = time.monotonic() + 10
+        while time.monotonic() < end and _alive(pid, 0):
+            time.sleep(0.1)
+        assert not _alive(pid, 0), "the worker outlived its parent"
+        store = JobStore(tmp_path / "cache")
+        try:
+            assert store.status(key).state == "failed" and store.result(key) is None
+        finally:
+            store.close()
+    finally:
+        if parent.poll() is None:
+            parent.kill()

@@ -6,7 +6,7 @@
   results  the checked plain format of stored results
   store    the store: records, leases, results, partial series
   execute  what a worker runs, ``run_here``, ``run_many`` and ``StoreMap``
-  local    the local executor (a fresh process per job)
+  local    the local executor: a pool of warm worker processes (JAX imported, kept between jobs)
   dask     the Dask executor, and the choice of the default one
   runner   ``run_job``: one job here and now (the CLI, the API)
 """

@@ -33,6 +33,8 @@ NESTED_IDLE_SECONDS = 60.0
 HANDOVER_SECONDS = 0.3
 # Seconds between SIGTERM and SIGKILL when a job is cancelled, or a retired worker lingers.
 GRACE_SECONDS = 5.0
+# A worker checks this often whether its parent process is still there (``_exit_with_parent``).
+PARENT_POLL_SECONDS = 1.0
 # Modules a worker imports before its first job (never neural_tangents: ``metricflow._nt``
 # loads it, and TensorFlow, only for the jobs that need it).
 WARM_MODULES = ("metricflow._jax", "metricflow.jobs", "optax", "scipy.stats", "sklearn.cluster", "sklearn.metrics")
@@ -370,6 +372,7 @@ def worker_main() -> None:
     os.close(null)
     os.dup2(2, 1)
     _IN_WORKER[0] = True
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     for name in WARM_MODULES:
         importlib.import_module(name)
     if not _say(acks, _READY):
@@ -391,6 +394,15 @@ def worker_main() -> None:
         pools = list(_POOLS.values())
     for pool in pools:  # nested workers (of fan-out jobs): stop and reap them
         pool.close()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker, even in the middle of a job, once its parent process has gone (a
+    server stopped or killed): its job's record then shows a dead worker and is failed.
+    Nested workers of a fan-out job see their own parent go in turn."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(3)
 
 
 def _say(acks, line: bytes) -> bool:
