@@ -20,7 +20,7 @@ __all__ = ["PageInfo", "HOME", "PAGES", "scheduler_sidebar", "job_store", "job_p
            "job_section", "bounded_input", "count_input", "run_button", "app_pages", "enter_page", "linked",
            "keep_address"]
 
-POLL_SECONDS = 0.5
+POLL_SECONDS = 0.3
 SETTLE_SECONDS = 1.2  # after Run, a job estimated at most SETTLE_BELOW s is waited for this long (``settle``)
 SETTLE_BELOW = 4.0
 

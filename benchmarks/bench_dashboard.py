@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -36,8 +37,8 @@ CHROMIUM = "/usr/bin/chromium"
 
 # A signature of the figures on the page: every plot's title and its first trace's first values.
 FIGURES = """Array.from(document.querySelectorAll('.js-plotly-plot')).map(d => {
-  const t = d.data && d.data[0];
-  const title = d.layout && d.layout.title ? String(d.layout.title.text || '') : '';
+  const t = d._fullData && d._fullData[0];
+  const title = d.layout && d.layout.title ? String(d.layout.title.text || '').replace(/<\\/?b>/g, '') : '';
   return [title, t ? t.name || '' : '', t && t.y ? Array.from(t.y).slice(0, 3).map(String).join(',') : '',
           t && t.x ? Array.from(t.x).slice(0, 3).map(String).join(',') : '',
           d.data ? d.data.map(u => u.name || '').join('|') : ''].join('~');
@@ -50,9 +51,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+PEAKS: list[float] = []  # peak resident memory (MiB) of each server with its workers
+
+
+def _watch_memory(proc, stop: threading.Event) -> None:
+    """Append the peak summed RSS of ``proc`` and its descendants to PEAKS when ``stop`` is set."""
+    import psutil
+
+    peak, root = 0.0, psutil.Process(proc.pid)
+    while not stop.wait(0.25):
+        try:
+            tree = [root, *root.children(recursive=True)]
+            total = 0
+            for q in tree:
+                try:
+                    total += q.memory_info().rss
+                except psutil.Error:
+                    pass
+            peak = max(peak, total / 2**20)
+        except psutil.Error:
+            break
+    PEAKS.append(peak)
+
+
 @contextmanager
 def server(folder: Path, **env):
-    """A dashboard server on ``folder``/cache; yields its URL."""
+    """A dashboard server on ``folder``/cache; yields its URL. Its peak memory, with its
+    workers', goes to PEAKS when it stops."""
     port = free_port()
     env = dict(os.environ, METRICFLOW_CACHE=str(folder / "cache"), **env)
     log = open(folder / "streamlit.log", "w")
@@ -74,9 +99,14 @@ def server(folder: Path, **env):
             proc.kill()
             raise SystemExit(f"streamlit did not start:\n{(folder / 'streamlit.log').read_text()}")
         time.sleep(0.3)
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch_memory, args=(proc, stop), daemon=True)
+    watcher.start()
     try:
         yield url
     finally:
+        stop.set()
+        watcher.join(5)
         proc.terminate()
         try:
             proc.wait(10)
@@ -104,39 +134,43 @@ def wait_for(page, test, timeout: float = 120.0, every: float = 0.02):
     raise SystemExit(f"timed out after {timeout} s")
 
 
-def run_to_drawn(page, accept) -> float:
-    """Click Run; seconds until a figure that was not on the page before satisfies ``accept``."""
-    before = set(page.evaluate(FIGURES))
-    page.get_by_role("button", name="Run").click()
+def run_to_drawn(page, accept, seen: set, count: int = 1) -> float:
+    """Click Run; seconds until ``count`` figures never seen before on the page satisfy
+    ``accept``. ``seen`` holds the figures of the earlier runs (updated here)."""
+    seen.update(page.evaluate(FIGURES))
+    page.get_by_role("button", name="Run", exact=True).click()
     start = time.perf_counter()
-    wait_for(page, lambda: [f for f in page.evaluate(FIGURES) if f not in before and accept(f)])
-    return time.perf_counter() - start
+    wait_for(page, lambda: len([f for f in page.evaluate(FIGURES) if f not in seen and accept(f)]) >= count)
+    took = time.perf_counter() - start
+    page.wait_for_timeout(3000)  # let the run end before the next
+    seen.update(page.evaluate(FIGURES))
+    return took
 
 
 def points_case(page, url: str, runs: int) -> list[float]:
     page.goto(f"{url}/Points")
     page.get_by_label("Points N").wait_for(timeout=60_000)
-    times = []
+    times, seen = [], set()
     for seed in range(100, 101 + runs):  # the first (seed 100) warms the server up
         fill(page, {"Points N": 2000, "Seed": seed})
-        times.append(run_to_drawn(page, lambda f: True))
+        times.append(run_to_drawn(page, lambda f: True, seen, count=4))  # all four figures of the result
     return times[1:]
 
 
 def flow_case(page, url: str, runs: int) -> list[float]:
     page.goto(f"{url}/Kernel_flow")
     page.get_by_label("Train points").wait_for(timeout=60_000)
-    times = []
+    times, seen = [], set()
     for seed in range(100, 101 + runs):
         fill(page, {"Train points": 1000, "Test points": 1000, "Steps": 50, "Seed": seed})
         # the partial sigma curve, or the result's curve of this seed
-        times.append(run_to_drawn(page, lambda f, s=seed: "(computing)" in f or f"seed {s}" in f))
+        times.append(run_to_drawn(page, lambda f, s=seed: "(computing)" in f or re.search(rf"seed {s}(?!\d)", f), seen))
     return times[1:]
 
 
 PARTIAL_LENGTH = """Array.from(document.querySelectorAll('.js-plotly-plot'))
   .filter(d => d.layout && d.layout.title && String(d.layout.title.text || '').includes('σ per step (computing)'))
-  .map(d => d.data[0].y.length)"""
+  .map(d => d._fullData[0].y.length)"""
 
 
 def growth_case(page, url: str, runs: int) -> list[int]:
@@ -145,13 +179,13 @@ def growth_case(page, url: str, runs: int) -> list[int]:
     counts = []
     for seed in range(100, 101 + runs):
         fill(page, {"Train points": 10000, "Test points": 2500, "Steps": 200, "Seed": seed})
-        page.get_by_role("button", name="Run").click()
+        page.get_by_role("button", name="Run", exact=True).click()
         seen, end = set(), time.monotonic() + 300
         while time.monotonic() < end:
             lengths = page.evaluate(PARTIAL_LENGTH)
             seen.update(lengths)
-            if page.get_by_text(re.compile(r"^200 of 200$")).count():
-                break
+            if any(re.search(rf"seed {seed}(?!\d)", f) for f in page.evaluate(FIGURES)):
+                break  # the result's curve of this run
             page.wait_for_timeout(50)
         counts.append(len(seen))
     return counts[1:]
@@ -159,7 +193,7 @@ def growth_case(page, url: str, runs: int) -> list[int]:
 
 # The landing page: a curve of a method (not the g_FS reference line) with at least one point.
 LANDING_CURVES = """Array.from(document.querySelectorAll('.js-plotly-plot'))
-  .map(d => (d.data || []).filter(t => t.name && !String(t.name).startsWith('g_FS') && t.y && t.y.length > 0).length)
+  .map(d => (d._fullData || []).filter(t => t.name && !String(t.name).startsWith('g_FS') && t.y && t.y.length > 0).length)
   .reduce((a, b) => a + b, 0)"""
 
 
@@ -176,11 +210,19 @@ def landing_case(runs: int) -> tuple[list[float], list[float]]:
                 page.goto(url)
                 wait_for(page, lambda: page.evaluate(LANDING_CURVES) > 0, timeout=300, every=0.1)
                 first.append(time.perf_counter() - start)
-                wait_for(page, lambda: page.get_by_text("Comparison finished").count() > 0, timeout=600, every=0.2)
+                wait_for(page, lambda: page.get_by_text("memory is each job's estimated peak").count() > 0, timeout=600, every=0.2)
                 whole.append(time.perf_counter() - start)
                 page.screenshot(path=str(Path(tempfile.gettempdir()) / "bench-landing.png"), full_page=True)
                 browser.close()
     return first, whole
+
+
+class _Rows(list):
+    """The report's lines, each printed as it comes."""
+
+    def append(self, line: str) -> None:
+        print(line, flush=True)
+        super().append(line)
 
 
 def main() -> None:
@@ -191,7 +233,8 @@ def main() -> None:
     cases = args.cases.split(",")
     from playwright.sync_api import sync_playwright
 
-    rows = [f"load average before: {os.getloadavg()[0]:.2f}"]
+    rows = _Rows()
+    rows.append(f"load average before: {os.getloadavg()[0]:.2f}")
     if {"points", "flow", "growth"} & set(cases):
         with tempfile.TemporaryDirectory() as folder, server(Path(folder), METRICFLOW_AUTOSTART="0") as url:
             with sync_playwright() as p:
@@ -210,14 +253,16 @@ def main() -> None:
                     rows.append(f"| distinct σ-curve lengths drawn, flow 10,000 + 2,500, 200 steps | ≥ 5 | "
                                 f"{statistics.median(n):g} ({', '.join(map(str, n))}) |")
                 browser.close()
+        rows.append(f"peak memory, server and its workers: {PEAKS[-1]:,.0f} MiB")
     if "landing" in cases:
+        before = len(PEAKS)
         first, whole = landing_case(args.runs)
         rows.append(f"| landing page, cold store: first curve drawn | ≤ 10 s | {statistics.median(first):.1f} s "
                     f"({', '.join(f'{x:.1f}' for x in first)}) |")
         rows.append(f"| landing page, cold store: whole quick comparison | ≤ 60 s | {statistics.median(whole):.1f} s "
                     f"({', '.join(f'{x:.1f}' for x in whole)}) |")
+        rows.append(f"peak memory, server and its workers (landing, largest of the runs): {max(PEAKS[before:]):,.0f} MiB")
     rows.append(f"load average after: {os.getloadavg()[0]:.2f}")
-    print("\n".join(rows))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from metricflow.studies.methods import PRESETS, MethodsConfig, methods_so_far
 
 AUTOSTART = "METRICFLOW_AUTOSTART"  # environment: 0 / false / no / off turns the autostart off
 STARTED = "methods_autostart_done"  # session_state: this session's first visit has been handled
-LIVE_SECONDS = 1.0  # how often the partial view of a running comparison is redrawn
+LIVE_SECONDS = 0.5  # how often the partial view of a running comparison is redrawn
 
 enter_page()  # a deep link on a fresh server: hands over to app.py's navigation
 scheduler_sidebar()  # the sidebar of every page, also when this file runs on its own

@@ -105,7 +105,7 @@ def test_points_page_in_chromium(server, page):
     n_points.fill("200")
     n_points.press("Enter")
     expect(page.get_by_text("Estimate: about")).to_be_visible(timeout=30_000)
-    page.get_by_role("button", name="Run").click()
+    page.get_by_role("button", name="Run", exact=True).click()
     page.wait_for_function(
         "document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=90_000
     )
@@ -144,7 +144,7 @@ def test_kernel_flow_page_in_chromium(server, page):
         page.wait_for_timeout(300)
     expect(page.get_by_text("Estimate: about")).to_be_visible(timeout=30_000)
     expect(page.get_by_label("Learning rate Δt")).to_have_value("0.0001")
-    page.get_by_role("button", name="Run").click()
+    page.get_by_role("button", name="Run", exact=True).click()
     page.wait_for_function(
         "document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=90_000
     )
@@ -236,7 +236,7 @@ SHORT_FLOW = {"Train points": 100, "Test points": 100, "Steps": 5}
 PARTIAL_SIGMA = (
     "Array.from(document.querySelectorAll('.js-plotly-plot'))"
     ".filter(d => d.layout && d.layout.title && String(d.layout.title.text || '').includes('σ per step (computing)'))"
-    ".map(d => d.data[0].y.length)"
+    ".map(d => d._fullData[0].y.length)"
 )
 
 
@@ -276,7 +276,7 @@ def test_a_running_flow_grows_and_cancel_frees_the_slot_in_chromium(one_worker_s
     page.goto(f"{one_worker_server}/Kernel_flow")
     page.get_by_label("Train points").wait_for(timeout=60_000)
     fill(page, LONG_FLOW)
-    page.get_by_role("button", name="Run").click()
+    page.get_by_role("button", name="Run", exact=True).click()
     first = partial_length(page, 1)
     page.wait_for_timeout(1500)
     second = partial_length(page, first)
@@ -289,7 +289,7 @@ def test_a_running_flow_grows_and_cancel_frees_the_slot_in_chromium(one_worker_s
     page.get_by_role("button", name="Cancel").click()
     expect(page.get_by_text("Job cancelled")).to_be_visible(timeout=30_000)
     fill(page, SHORT_FLOW)
-    page.get_by_role("button", name="Run").click()
+    page.get_by_role("button", name="Run", exact=True).click()
     expect(page.get_by_text("5 of 5")).to_be_visible(timeout=60_000)  # the one slot was free again
     from metricflow.jobs import JobStore
 
@@ -314,7 +314,7 @@ def test_a_killed_worker_fails_its_job_in_chromium(server, tmp_path, page):
     page.goto(f"{server}/Kernel_flow")
     page.get_by_label("Train points").wait_for(timeout=60_000)
     fill(page, LONG_FLOW)
-    page.get_by_role("button", name="Run").click()
+    page.get_by_role("button", name="Run", exact=True).click()
     partial_length(page, 1)
     job = running_job(tmp_path)
     os.kill(job.pid, signal.SIGKILL)
@@ -327,7 +327,7 @@ def test_a_killed_worker_fails_its_job_in_chromium(server, tmp_path, page):
         assert store.status(job.key).state == "failed"
         assert store.result(job.key) is None and store.partial(job.key) is None
         fill(page, SHORT_FLOW)
-        page.get_by_role("button", name="Run").click()
+        page.get_by_role("button", name="Run", exact=True).click()
         expect(page.get_by_text("5 of 5")).to_be_visible(timeout=60_000)
         done = [j for j in store.jobs() if j.kind == "FlowConfig" and j.state == "done"]
         assert done and done[0].pid != job.pid  # a fresh worker

@@ -157,3 +157,24 @@ def test_the_reporter_throttles_and_stops_a_cancelled_job(tmp_path):
 def test_publish_without_a_sink_does_nothing():
     publish(None, lambda: pytest.fail("built for nobody"))
     publish(lambda *a: None, lambda: pytest.fail("built for nobody"))
+
+
+def test_a_store_map_computes_its_first_piece_here_and_the_rest_on_the_pool(tmp_path):
+    """A fan-out job's own process is warm: StoreMap runs the first config there (under its
+    lease) while the pool runs the others; results in order, ``each`` once per piece."""
+    from metricflow.jobs import LocalProcessExecutor, StoreMap
+
+    executor = LocalProcessExecutor(max_workers=1, max_jobs=7)
+    store = JobStore(tmp_path, executor)
+    configs = [SeriesConfig(steps=s) for s in (2, 3, 4)]
+    seen = []
+    try:
+        results = StoreMap(store)(series_job, configs, each=lambda i, r: seen.append(i))
+        assert [r["values"] for r in results] == [[float(i * i) for i in range(s)] for s in (2, 3, 4)]
+        assert sorted(seen) == [0, 1, 2]
+        records = [store.status(job_key(c)) for c in configs]
+        assert records[0].runner == "inline" and records[0].pid == __import__("os").getpid()
+        assert all(r.runner == "worker" and r.pid != records[0].pid for r in records[1:])
+    finally:
+        executor.close()
+        store.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -214,10 +215,44 @@ def run_many(
             store.close()
 
 
+def _first_here(configs: list, store: JobStore, each) -> list:
+    """The first config here, under its lease (a fan-out job's own process is warm and would
+    only wait), while the store's executor runs the rest; their results in order."""
+    lock = threading.Lock()
+    rest: dict = {}
+
+    def done(i: int, result) -> None:
+        if each is not None:
+            with lock:
+                each(i, result)
+
+    def run_rest() -> None:
+        try:
+            rest["results"] = run_many(configs[1:], store, each=lambda i, r: done(i + 1, r))
+        except BaseException as err:  # noqa: BLE001  (raised in the calling thread)
+            rest["error"] = err
+
+    thread = threading.Thread(target=run_rest, daemon=True) if len(configs) > 1 else None
+    if thread is not None:
+        thread.start()
+    try:
+        first = run_here(configs[0], store)
+        done(0, first)
+    finally:
+        if thread is not None:
+            thread.join()  # the others are cached jobs: let them end, so a rerun has them
+    if "error" in rest:
+        raise rest["error"]
+    return [first, *rest.get("results", [])]
+
+
 class StoreMap:
     """A ``map_configs`` (``metricflow.progress.ConfigMap``) that runs every config as a cached
     job: ``run_many`` on ``store``, or on a store opened on ``directory`` for each call. Its
-    ``each(i, result)`` keyword is called as each piece is done (``map_each``).
+    ``each(i, result)`` keyword is called as each piece is done (``map_each``). With a local
+    executor the first config is computed in the calling process (``run_here``) while the
+    pool runs the others: a fan-out job's own worker is warm, so its first piece starts at
+    once instead of after a new worker's start-up.
 
     ``stored(configs)`` says which results the store already holds.
     """
@@ -237,12 +272,9 @@ class StoreMap:
         configs = list(configs)
         store, own = self._open()
         try:
-            if len(configs) == 1 and not getattr(store.executor, "runs_elsewhere", False):
-                result = run_here(configs[0], store)  # one piece: here, under its lease
-                if each is not None:
-                    each(0, result)
-                return [result]
-            return run_many(configs, store, each=each)
+            if getattr(store.executor, "runs_elsewhere", False) or not configs:
+                return run_many(configs, store, each=each)
+            return _first_here(configs, store, each)
         finally:
             if own:
                 store.close()
