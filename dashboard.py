@@ -13,7 +13,7 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from metricflow.errors import MetricflowError, StoreError, available_memory_bytes
 from metricflow.figures.partial import partial_figures
-from metricflow.jobs import ACTIVE, DONE, FAILED, JobStore, cache_directory, job_key
+from metricflow.jobs import ACTIVE, DONE, FAILED, JobStore, cache_directory, job_key, scheduler_address
 from metricflow.jobs import estimate as job_estimate
 
 __all__ = ["PageInfo", "HOME", "PAGES", "scheduler_sidebar", "job_store", "job_progress", "show_job", "show_jobs",
@@ -76,54 +76,48 @@ PAGES = [
 
 # ---- the sidebar -------------------------------------------------------------------------
 
-SCHEDULER = "scheduler"  # session_state key: the Dask scheduler address of this session
-
-
 def scheduler_sidebar() -> None:
-    """The sidebar's Dask scheduler field: every page draws it first.
+    """The sidebar's Dask scheduler field, read-only: every page draws it first.
 
-    Blank runs jobs in this machine's process pool. A new address is kept in
-    session_state[SCHEDULER] once the store can reach it; otherwise the sidebar shows why
-    and jobs keep running here.
+    Where jobs run is the operator's choice, never a visitor's (docs/SERVING.md): the
+    scheduler is ``$METRICFLOW_SCHEDULER`` as the server was started with, else this
+    machine's warm workers. The field only shows it; whatever a browser sends for it is
+    ignored (its value is never read).
     """
-    scheduler = st.sidebar.text_input("Dask scheduler", value=st.session_state.get(SCHEDULER, ""),
-                                      placeholder="tcp://host:8786 (blank: run here)", key="sidebar_scheduler")
-    if scheduler.strip() != st.session_state.get(SCHEDULER, ""):
-        try:
-            st.session_state[SCHEDULER] = scheduler.strip()
-            job_store()
-        except MetricflowError as err:
-            st.session_state[SCHEDULER] = ""
-            st.sidebar.error(str(err))
+    try:
+        address = scheduler_address() or ""
+    except MetricflowError as err:
+        address = ""
+        st.sidebar.error(str(err))
+    st.sidebar.text_input("Dask scheduler", value=address, disabled=True, placeholder="none: this machine's workers")
+    st.sidebar.caption("Set by whoever runs the server ($METRICFLOW_SCHEDULER), not from the browser.")
 
 
 # ---- the job store -----------------------------------------------------------------------
 
 
 @st.cache_resource
-def _open_store(directory: str, scheduler: str = "") -> JobStore:
-    if not scheduler:
-        store = JobStore(directory)  # $METRICFLOW_SCHEDULER, else the local process pool
+def _open_store(directory: str) -> JobStore:
+    store = JobStore(directory)  # $METRICFLOW_SCHEDULER, else the local pool of warm workers
+    try:
         warm = getattr(store.executor, "warm", None)
-        if warm is not None:
-            warm()  # the local pool's workers import JAX now, before the first Run
-        return store
-    from metricflow.jobs import executor_for
-
-    return JobStore(directory, executor=executor_for(scheduler))
+    except MetricflowError:
+        return store  # a scheduler that cannot be reached: each Run says so
+    if warm is not None:
+        warm()  # the local pool's workers import JAX now, before the first Run
+    return store
 
 
 def job_store() -> JobStore:
     """The server's JobStore on ``$METRICFLOW_CACHE`` (default ``cache/``), running jobs on the
-    Dask scheduler of this session's sidebar setting, if any (raises MetricflowError if it
-    cannot be reached).
+    operator's Dask scheduler (``$METRICFLOW_SCHEDULER``), else on this machine's workers.
 
     A store that cannot be used (a broken cache.db, a read-only folder, a file in the way)
     is shown as an error and the page stops there; the server stays up, and the next rerun
     tries to open it again.
     """
     try:
-        store = _open_store(str(cache_directory()), st.session_state.get(SCHEDULER, "").strip())
+        store = _open_store(str(cache_directory()))
         store.check()
         return store
     except StoreError as err:

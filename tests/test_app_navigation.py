@@ -60,11 +60,75 @@ def test_the_scheduler_field_is_in_the_sidebar_on_every_page():
         assert sidebar_labels(at) == ["Dask scheduler"], page.path
 
 
-def test_a_scheduler_that_cannot_be_reached_is_an_error_in_the_sidebar():
-    at = open_app(PAGES[0].path)
-    at.sidebar.text_input[0].set_value("tcp://127.0.0.1:9").run()
-    assert not at.exception
-    assert any("cannot reach the Dask scheduler" in e.value for e in at.sidebar.error), \
-        [e.value for e in at.sidebar.error]
-    assert at.session_state["scheduler"] == ""
-    assert at.title[0].value == PAGES[0].title  # the page still shows
+@pytest.fixture
+def no_dask(monkeypatch):
+    """Records every attempt to make a Dask executor or client (there must be none)."""
+    from metricflow.jobs import dask as dask_executor
+
+    tried = []
+
+    def refuse(*args, **kwargs):
+        tried.append(args)
+        raise AssertionError("a Dask connection was attempted")
+
+    monkeypatch.setattr(dask_executor, "executor_for", refuse)
+    monkeypatch.setattr(dask_executor.DaskExecutor, "__init__", refuse)
+    monkeypatch.delenv("METRICFLOW_SCHEDULER", raising=False)
+    return tried
+
+
+def points_page():
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(str(ROOT / PAGES[1].path), default_timeout=120)
+
+
+def run_points(at) -> None:
+    """Run a 100-point sample on the Points page (the store's executor is used)."""
+    at.number_input(key="points_n").set_value(100).run()
+    at.button(key="points_run").click().run()
+    assert not at.exception, at.exception
+
+
+def test_the_sidebar_field_cannot_choose_the_scheduler(no_dask):
+    """The field is read-only, and a value sent for it anyway is never used."""
+    at = points_page().run()
+    field = at.sidebar.text_input[0]
+    assert field.label == "Dask scheduler" and field.disabled and field.value == ""
+    field._assert_can_interact = lambda: None  # a browser that sends a value anyway
+    field.set_value("tcp://127.0.0.1:9").run()
+    run_points(at)
+    assert any(c.value.startswith("Job ") for c in at.caption)  # it ran, here
+    assert not at.sidebar.error and no_dask == []
+
+
+def test_a_query_parameter_cannot_choose_the_scheduler(no_dask):
+    at = points_page()
+    for name in ("scheduler", "sidebar_scheduler", "dask", "METRICFLOW_SCHEDULER"):
+        at.query_params[name] = "tcp://127.0.0.1:9"
+    at.run()
+    run_points(at)
+    assert any(c.value.startswith("Job ") for c in at.caption) and no_dask == []
+    assert not {"scheduler", "sidebar_scheduler", "dask", "METRICFLOW_SCHEDULER"} & set(at.query_params)
+
+
+def test_no_page_takes_an_upload():
+    """No file a visitor uploads can be loaded: no page has an upload widget."""
+    at = open_app()
+    for page in (HOME, *PAGES):
+        at.switch_page(page.path).run()
+        assert not at.exception and at.get("file_uploader") == [], page.path
+    for path in (ROOT / "pages").glob("*.py"):
+        assert "file_uploader" not in path.read_text(), path
+
+
+def test_the_operator_sets_the_scheduler_and_the_sidebar_shows_it(monkeypatch):
+    """$METRICFLOW_SCHEDULER is shown, read-only; one that cannot be reached fails a Run with
+    one line and the page stays up."""
+    monkeypatch.setenv("METRICFLOW_SCHEDULER", "tcp://127.0.0.1:9")
+    at = points_page().run()
+    field = at.sidebar.text_input[0]
+    assert field.value == "tcp://127.0.0.1:9" and field.disabled
+    run_points(at)
+    assert any("cannot reach the Dask scheduler at tcp://127.0.0.1:9" in e.value for e in at.error), \
+        [e.value for e in at.error]
