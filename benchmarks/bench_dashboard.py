@@ -21,19 +21,17 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
+sys.path.insert(0, str(ROOT / "tests"))
+from chromium import chromium, fill, serve  # noqa: E402  (the chromium tests' server and browser)
 
 # A signature of the figures on the page: every plot's title and its first trace's first values.
 FIGURES = """Array.from(document.querySelectorAll('.js-plotly-plot')).map(d => {
@@ -43,12 +41,6 @@ FIGURES = """Array.from(document.querySelectorAll('.js-plotly-plot')).map(d => {
           t && t.x ? Array.from(t.x).slice(0, 3).map(String).join(',') : '',
           d.data ? d.data.map(u => u.name || '').join('|') : ''].join('~');
 })"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 PEAKS: list[float] = []  # peak resident memory (MiB) of each server with its workers
@@ -76,51 +68,17 @@ def _watch_memory(proc, stop: threading.Event) -> None:
 
 @contextmanager
 def server(folder: Path, **env):
-    """A dashboard server on ``folder``/cache; yields its URL. Its peak memory, with its
-    workers', goes to PEAKS when it stops."""
-    port = free_port()
-    env = dict(os.environ, METRICFLOW_CACHE=str(folder / "cache"), **env)
-    log = open(folder / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port),
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    end = time.monotonic() + 60
-    while True:
+    """A dashboard server on ``folder``/cache (``chromium.serve``); yields its URL. Its peak
+    memory, with its workers', goes to PEAKS when it stops."""
+    with serve(folder, **env) as (url, proc):
+        stop = threading.Event()
+        watcher = threading.Thread(target=_watch_memory, args=(proc, stop), daemon=True)
+        watcher.start()
         try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > end:
-            proc.kill()
-            raise SystemExit(f"streamlit did not start:\n{(folder / 'streamlit.log').read_text()}")
-        time.sleep(0.3)
-    stop = threading.Event()
-    watcher = threading.Thread(target=_watch_memory, args=(proc, stop), daemon=True)
-    watcher.start()
-    try:
-        yield url
-    finally:
-        stop.set()
-        watcher.join(5)
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-def fill(page, values: dict) -> None:
-    for label, value in values.items():
-        box = page.get_by_label(label)
-        box.fill(str(value))
-        box.press("Enter")
-        page.wait_for_timeout(300)
+            yield url
+        finally:
+            stop.set()
+            watcher.join(5)
 
 
 def wait_for(page, test, timeout: float = 120.0, every: float = 0.02):
@@ -198,13 +156,10 @@ LANDING_CURVES = """Array.from(document.querySelectorAll('.js-plotly-plot'))
 
 
 def landing_case(runs: int) -> tuple[list[float], list[float]]:
-    from playwright.sync_api import sync_playwright
-
     first, whole = [], []
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as folder, server(Path(folder), METRICFLOW_AUTOSTART="1") as url:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+            with chromium() as browser:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 start = time.perf_counter()
                 page.goto(url)
@@ -213,7 +168,6 @@ def landing_case(runs: int) -> tuple[list[float], list[float]]:
                 wait_for(page, lambda: page.get_by_text("memory is each job's estimated peak").count() > 0, timeout=600, every=0.2)
                 whole.append(time.perf_counter() - start)
                 page.screenshot(path=str(Path(tempfile.gettempdir()) / "bench-landing.png"), full_page=True)
-                browser.close()
     return first, whole
 
 
@@ -231,14 +185,11 @@ def main() -> None:
     parser.add_argument("--cases", default="points,flow,growth,landing")
     args = parser.parse_args()
     cases = args.cases.split(",")
-    from playwright.sync_api import sync_playwright
-
     rows = _Rows()
     rows.append(f"load average before: {os.getloadavg()[0]:.2f}")
     if {"points", "flow", "growth"} & set(cases):
         with tempfile.TemporaryDirectory() as folder, server(Path(folder), METRICFLOW_AUTOSTART="0") as url:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+            with chromium() as browser:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 if "points" in cases:
                     t = points_case(page, url, args.runs)
@@ -252,7 +203,6 @@ def main() -> None:
                     n = growth_case(page, url, args.runs)
                     rows.append(f"| distinct σ-curve lengths drawn, flow 10,000 + 2,500, 200 steps | ≥ 5 | "
                                 f"{statistics.median(n):g} ({', '.join(map(str, n))}) |")
-                browser.close()
         rows.append(f"peak memory, server and its workers: {PEAKS[-1]:,.0f} MiB")
     if "landing" in cases:
         before = len(PEAKS)

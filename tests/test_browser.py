@@ -5,18 +5,12 @@ plotly figures, checks their traces and saves screenshots to test-artifacts/.
 """
 
 import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts"
+from chromium import ARTIFACTS, CHROMIUM, chromium, fill, serve
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists(CHROMIUM),
@@ -24,74 +18,25 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(folder: Path, **env):
-    """``streamlit run app.py`` on a free loopback port, its store in ``folder``/cache; yields
-    (url, process). Extra environment variables are passed to the server."""
-    port = free_port()
-    env = dict(os.environ, METRICFLOW_CACHE=str(folder / "cache"), METRICFLOW_AUTOSTART="0", **env)
-    log = open(folder / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port),
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    end = time.monotonic() + 60
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > end:
-            proc.kill()
-            pytest.fail(f"streamlit did not start:\n{(folder / 'streamlit.log').read_text()}")
-        time.sleep(0.3)
-    try:
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
 @pytest.fixture
 def server(tmp_path):
-    yield from start_server(tmp_path)
+    with serve(tmp_path, METRICFLOW_AUTOSTART="0") as (url, _):
+        yield url
 
 
 @pytest.fixture
 def one_worker_server(tmp_path):
     """A server whose local pool has one worker, so a job holds the only slot."""
-    yield from start_server(tmp_path, METRICFLOW_WORKERS="1")
+    with serve(tmp_path, METRICFLOW_AUTOSTART="0", METRICFLOW_WORKERS="1") as (url, _):
+        yield url
 
 
 @pytest.fixture
 def page():
     """A page of Debian's chromium, driven by Playwright (no browser download)."""
-    from playwright.sync_api import sync_playwright
-
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )
-        try:
-            yield browser.new_page(viewport={"width": 1400, "height": 1000})
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser.new_page(viewport={"width": 1400, "height": 1000})
 
 
 def test_points_page_in_chromium(server, page):
@@ -218,15 +163,6 @@ def test_methods_page_renders_in_chromium(server, page):
 
 
 # ---- live results, cancelling and a killed worker ------------------------------------------
-
-
-def fill(page, values: dict) -> None:
-    """Type each value into the number input labelled by its key, pressing Enter."""
-    for label, value in values.items():
-        box = page.get_by_label(label)
-        box.fill(str(value))
-        box.press("Enter")
-        page.wait_for_timeout(300)
 
 
 LONG_FLOW = {"Train points": 4000, "Test points": 1000, "Steps": 5000, "Learning rate Δt": "0.0001"}

@@ -7,23 +7,17 @@ the real thing on real ``streamlit run app.py`` servers.
 """
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from apptest import ROOT, TIMEOUT
+from chromium import ARTIFACTS, CHROMIUM, chromium, serve
 from dashboard import _BAD, HOME, PAGES, _parse, _text
 
 pytestmark = pytest.mark.usefixtures("cache_dir")
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = ROOT / "test-artifacts"
 needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is absent")
 
 
@@ -128,62 +122,21 @@ def test_a_page_link_carries_only_its_own_inputs():
 # ---- the real app in chromium ------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """One fresh ``streamlit run app.py`` for this module's browser tests (its store in a temporary
     cache folder): yields {"url", "cache", "served"}. The deep-link test runs first (file order)
     and needs it fresh; the others set "served"."""
     folder = tmp_path_factory.mktemp("links")
-    port, cache = free_port(), folder / "cache"
-    env = dict(os.environ, METRICFLOW_CACHE=str(cache), METRICFLOW_AUTOSTART="0")
-    with open(folder / "streamlit.log", "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.address", "127.0.0.1", "--server.port", str(port),
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        url, end = f"http://127.0.0.1:{port}", time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > end:
-                proc.kill()
-                pytest.fail(f"streamlit did not start:\n{(folder / 'streamlit.log').read_text()}")
-            time.sleep(0.3)
-        try:
-            yield {"url": url, "cache": cache, "served": False}
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(3)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with serve(folder, METRICFLOW_AUTOSTART="0") as (url, _):
+        yield {"url": url, "cache": folder / "cache", "served": False}
 
 
 @pytest.fixture
 def browser():
-    from playwright.sync_api import sync_playwright
-
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync"])
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def new_page(browser):
