@@ -8,19 +8,27 @@ import math
 import time
 from dataclasses import dataclass
 
+import pandas  # noqa: F401  (whole before any session draws: plotly reads a half-imported one as broken)
 import streamlit as st
+from streamlit.runtime import Runtime
 from streamlit.runtime.pages_manager import PagesManager
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from metricflow.errors import MetricflowError, StoreError, available_memory_bytes
 from metricflow.figures.partial import partial_figures
-from metricflow.jobs import ACTIVE, DONE, FAILED, JobStore, cache_directory, job_key, scheduler_address
+from metricflow.jobs import (
+    ACTIVE, DONE, FAILED, QUEUED, RUNNING, FairQueue, JobStore, cache_directory, default_executor, job_key,
+    scheduler_address,
+)
 from metricflow.jobs import estimate as job_estimate
 
-__all__ = ["PageInfo", "HOME", "PAGES", "scheduler_sidebar", "job_store", "job_progress", "show_job", "show_jobs",
-           "job_section", "bounded_input", "count_input", "run_button", "app_pages", "enter_page", "linked",
+__all__ = ["PageInfo", "HOME", "PAGES", "scheduler_sidebar", "job_store", "submit_jobs", "job_progress", "show_job",
+           "show_jobs", "job_section", "bounded_input", "count_input", "run_button", "app_pages", "enter_page", "linked",
            "keep_address"]
 
-POLL_SECONDS = 0.3
+POLL_SECONDS = 0.3  # a running job's progress and partial results
+WAIT_POLL_SECONDS = 2.0  # a job waiting in the queue: its place and expected start
+SHARED_POLL_SECONDS = 1.0  # a running job that several sessions wait for (a class's shared link)
 SETTLE_SECONDS = 1.2  # after Run, a job estimated at most SETTLE_BELOW s is waited for this long (``settle``)
 SETTLE_BELOW = 4.0
 
@@ -71,6 +79,9 @@ PAGES = [
              "Fig. 4: a finite network trained on the metric, its metric-NTK spectrum moving, the trained kernel."),
     PageInfo("pages/8_Donaldson.py", "Donaldson", "Classical", "Donaldson",
              "Balanced metrics of degree k (T-operator) and σ-optimised ones; σ_k against k and along ψ."),
+    PageInfo("pages/10_Classical_flows.py", "Classical flows", "Classical", "Classical_flows",
+             "Kähler–Ricci, Calabi and the two-derivative flow (appendix B) in a space of Kähler potentials; "
+             "σ and the functional per step."),
 ]
 
 
@@ -96,16 +107,28 @@ def scheduler_sidebar() -> None:
 # ---- the job store -----------------------------------------------------------------------
 
 
+def _session() -> str:
+    """This browser session's id: the owner of the jobs it asks for."""
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else ""
+
+
+def _session_alive(session: str) -> bool:
+    """Whether a session still has its browser tab connected (True where no runtime can tell)."""
+    if not Runtime.exists():
+        return True
+    return Runtime.instance().is_active_session(session)
+
+
 @st.cache_resource
 def _open_store(directory: str) -> JobStore:
-    store = JobStore(directory)  # $METRICFLOW_SCHEDULER, else the local pool of warm workers
     try:
-        warm = getattr(store.executor, "warm", None)
+        executor = default_executor()  # $METRICFLOW_SCHEDULER, else the local pool of warm workers
     except MetricflowError:
-        return store  # a scheduler that cannot be reached: each Run says so
-    if warm is not None:
-        warm()  # the local pool's workers import JAX now, before the first Run
-    return store
+        return JobStore(directory)  # a scheduler that cannot be reached: each Run says so
+    queue = FairQueue(executor, alive=_session_alive)  # the sessions take turns (docs/SERVING.md)
+    queue.warm()  # the local pool's workers import JAX now, before the first Run
+    return JobStore(directory, executor=queue)
 
 
 def job_store() -> JobStore:
@@ -124,6 +147,41 @@ def job_store() -> JobStore:
         _open_store.clear()
         st.error(f"The result store cannot be used. {str(err)[0].upper()}{str(err)[1:]}.")
         st.stop()
+
+
+_LEFT = "_jobs_left"  # session_state: keys of jobs this session stopped waiting for, which others still want
+
+
+def _queue(store: JobStore) -> FairQueue | None:
+    return store._executor if isinstance(store._executor, FairQueue) else None
+
+
+def submit_jobs(store: JobStore, configs: list) -> list[str]:
+    """Submit ``configs`` as this session's jobs; their keys, in order.
+
+    Raises QueueFull (a MetricflowError that says when a slot frees) if the session would
+    have more jobs waiting than one session may. A config another session already asked for
+    is not computed again: this session joins its job.
+    """
+    queue, owner = _queue(store), _session()
+    if queue is not None:
+        queue.admit(configs, owner)
+    keys = [store.submit(c, owner=owner) for c in configs]
+    for key in keys:
+        if queue is not None:
+            queue.join(key, owner)
+        st.session_state.setdefault(_LEFT, set()).discard(key)
+    return keys
+
+
+def _leave(store: JobStore, key: str) -> None:
+    """Cancel: this session stops waiting for ``key``; the job itself is cancelled unless
+    other sessions still wait for it."""
+    queue = _queue(store)
+    if queue is None or queue.release(key, _session()):
+        store.cancel(key)
+    else:
+        st.session_state.setdefault(_LEFT, set()).add(key)
 
 
 # ---- inputs that cannot diverge from the config ------------------------------------------
@@ -176,25 +234,69 @@ def run_button(label: str = "Run", key: str | None = None, disabled: bool = Fals
     return st.button(label, type="primary", disabled=disabled or bool(bad), key=key)
 
 
+def _progress(key: str, cancel_key: str, waiting: bool) -> None:
+    """The body of ``job_progress`` and ``_waiting_progress``."""
+    store = job_store()
+    status = store.status(key)
+    if status is None or status.state not in ACTIVE or (waiting and status.state == RUNNING):
+        st.rerun()  # ended: show it; started: poll at the running rate
+    place = _queue(store).place(key) if _queue(store) is not None else None
+    if status.state == QUEUED and place is not None and place.position:
+        text = (f"queued: number {place.position} of {place.waiting} waiting, expected to start in about "
+                f"{_duration(place.start_in)}")
+    elif status.state == QUEUED and place is not None:
+        text = "starting"  # handed to a worker, which has not taken it yet
+    else:
+        text = f"{status.state}: {status.message}"
+        if status.total:
+            text += f" (step {status.step} of {status.total})"
+    if status.state == RUNNING:
+        text += f", {status.seconds:.0f} s"
+    st.progress(status.fraction, text=text)
+    if place is not None:
+        notes = [f"{place.owners} sessions wait for this job: it is computed once, for all of them"] * (place.owners > 1)
+        notes += [place.reason] * bool(place.reason)
+        if notes:
+            st.caption(". ".join(n[0].upper() + n[1:] for n in notes) + ".")
+    if st.button("Cancel", key=cancel_key):
+        _leave(store, key)
+        st.rerun()
+    show_partial(store.partial(key), status, cancel_key)
+
+
 @st.fragment(run_every=POLL_SECONDS)
 def job_progress(key: str, cancel_key: str) -> None:
-    """Progress bar and Cancel button of a queued or running job, polled every POLL_SECONDS.
+    """Progress bar, Cancel button and partial results of a running job, polled every
+    POLL_SECONDS (a queued one: its place in the queue, every WAIT_POLL_SECONDS).
 
     Once the job has finished, the whole page reruns (which shows the result and, since
     the page no longer calls this fragment, stops the polling).
     """
-    store = job_store()
-    status = store.status(key)
-    if status is None or status.state not in ACTIVE:
-        st.rerun()
-    text = f"{status.state}: {status.message}"
-    if status.total:
-        text += f" (step {status.step} of {status.total})"
-    st.progress(status.fraction, text=f"{text}, {status.seconds:.0f} s")
-    if st.button("Cancel", key=cancel_key):
-        store.cancel(key)
-        st.rerun()
-    show_partial(store.partial(key), status, cancel_key)
+    _progress(key, cancel_key, waiting=False)
+
+
+@st.fragment(run_every=WAIT_POLL_SECONDS)
+def _waiting_progress(key: str, cancel_key: str) -> None:
+    _progress(key, cancel_key, waiting=True)
+
+
+@st.fragment(run_every=SHARED_POLL_SECONDS)
+def _shared_progress(key: str, cancel_key: str) -> None:
+    _progress(key, cancel_key, waiting=False)
+
+
+def _progress_fragment(store: JobStore, key: str, status):
+    """The polling fragment for a job: slow while it waits, or while many sessions watch it."""
+    queue = _queue(store)
+    if queue is None:
+        return job_progress
+    if status.state == QUEUED:
+        return _waiting_progress
+    return _shared_progress if len(queue.owners(key)) > 1 else job_progress
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def show_partial(partial: dict | None, status, name: str) -> None:
@@ -238,12 +340,17 @@ def show_jobs(keys: list[str], configs: list | None, show_results, name: str) ->
     statuses = [store.status(k) for k in keys]
     if any(s is None for s in statuses):
         return False
+    left = [k for k, s in zip(keys, statuses) if s.state in ACTIVE and k in st.session_state.get(_LEFT, ())]
+    if left:
+        st.info("You stopped waiting for this job. It goes on for the other sessions that wait for it; "
+                "Run shows it again, or its result once it is stored.")
+        return False
     many = len(keys) > 1
     for i, (key, status) in enumerate(zip(keys, statuses)):
         if status.state in ACTIVE:
             if many:
                 st.caption(f"{status.kind} {key[:12]}")
-            job_progress(key, f"{name}_cancel_{i}" if many else f"{name}_cancel")
+            _progress_fragment(store, key, status)(key, f"{name}_cancel_{i}" if many else f"{name}_cancel")
     bad = [(k, s) for k, s in zip(keys, statuses) if s.state not in ACTIVE and s.state != DONE]
     for key, status in bad:
         what = f"{status.kind} job" if many else "Job"
@@ -254,8 +361,11 @@ def show_jobs(keys: list[str], configs: list | None, show_results, name: str) ->
                 st.code(trace)
     if bad:
         if configs is not None and st.button("Retry", key=f"{name}_retry"):
-            for config in configs:
-                store.submit(config)  # a finished one is not recomputed
+            try:
+                submit_jobs(store, configs)  # a finished one is not recomputed
+            except MetricflowError as err:
+                st.error(str(err))
+                return False
             st.rerun()
         return False
     if any(s.state in ACTIVE for s in statuses):
@@ -263,8 +373,7 @@ def show_jobs(keys: list[str], configs: list | None, show_results, name: str) ->
     results = [store.result(k) for k in keys]
     if any(r is None for r in results):  # unreadable: the store has reset it, so compute it again
         if configs is not None:
-            for config in configs:
-                store.submit(config)
+            submit_jobs(store, configs)
         st.rerun()
     show_results(results)
     return True
@@ -313,7 +422,7 @@ def job_section(name: str, config, show_result, hint: str = "", cost_text: str =
     keys = [job_key(c) for c in configs]
     if run_button(key=f"{name}_run", disabled=too_big):
         try:
-            submitted = [store.submit(c) for c in configs]
+            submitted = submit_jobs(store, configs)
             st.session_state[job] = submitted if many else submitted[0]
             st.session_state[kept] = config
             settle(store, submitted, SETTLE_SECONDS if seconds <= SETTLE_BELOW else 0.0)

@@ -24,14 +24,16 @@ import re
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/device.py, however the script is started
+from device import print_device  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from chromium import chromium, fill, serve  # noqa: E402  (the chromium tests' server and browser)
+from chromium import chromium, fill, peak_memory, serve  # noqa: E402  (the chromium tests' server and browser)
 
 # A signature of the figures on the page: every plot's title and its first trace's first values.
 FIGURES = """Array.from(document.querySelectorAll('.js-plotly-plot')).map(d => {
@@ -46,39 +48,17 @@ FIGURES = """Array.from(document.querySelectorAll('.js-plotly-plot')).map(d => {
 PEAKS: list[float] = []  # peak resident memory (MiB) of each server with its workers
 
 
-def _watch_memory(proc, stop: threading.Event) -> None:
-    """Append the peak summed RSS of ``proc`` and its descendants to PEAKS when ``stop`` is set."""
-    import psutil
-
-    peak, root = 0.0, psutil.Process(proc.pid)
-    while not stop.wait(0.25):
-        try:
-            tree = [root, *root.children(recursive=True)]
-            total = 0
-            for q in tree:
-                try:
-                    total += q.memory_info().rss
-                except psutil.Error:
-                    pass
-            peak = max(peak, total / 2**20)
-        except psutil.Error:
-            break
-    PEAKS.append(peak)
-
-
 @contextmanager
 def server(folder: Path, **env):
     """A dashboard server on ``folder``/cache (``chromium.serve``); yields its URL. Its peak
     memory, with its workers', goes to PEAKS when it stops."""
     with serve(folder, **env) as (url, proc):
-        stop = threading.Event()
-        watcher = threading.Thread(target=_watch_memory, args=(proc, stop), daemon=True)
-        watcher.start()
+        peaks = {"total": 0.0}
         try:
-            yield url
+            with peak_memory(proc) as peaks:
+                yield url
         finally:
-            stop.set()
-            watcher.join(5)
+            PEAKS.append(peaks["total"])
 
 
 def wait_for(page, test, timeout: float = 120.0, every: float = 0.02):
@@ -184,6 +164,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--cases", default="points,flow,growth,landing")
     args = parser.parse_args()
+    print_device()
     cases = args.cases.split(",")
     rows = _Rows()
     rows.append(f"load average before: {os.getloadavg()[0]:.2f}")

@@ -17,7 +17,9 @@ import os
 
 import streamlit as st
 
-from dashboard import count_input, enter_page, job_section, job_store, keep_address, linked, scheduler_sidebar
+from dashboard import (
+    count_input, enter_page, job_section, job_store, keep_address, linked, scheduler_sidebar, submit_jobs,
+)
 from metricflow.errors import MetricflowError
 from metricflow.figures import figures_html
 from metricflow.figures.methods import methods_figures, methods_sentences, methods_table_rows, running_curve
@@ -28,7 +30,7 @@ from metricflow.studies.methods import PRESETS, MethodsConfig, methods_so_far
 
 AUTOSTART = "METRICFLOW_AUTOSTART"  # environment: 0 / false / no / off turns the autostart off
 STARTED = "methods_autostart_done"  # session_state: this session's first visit has been handled
-LIVE_SECONDS = 0.5  # how often the partial view of a running comparison is redrawn
+LIVE_SECONDS = 1.0  # how often the partial view of a running comparison is redrawn
 
 enter_page()  # a deep link on a fresh server: hands over to app.py's navigation
 scheduler_sidebar()  # the sidebar of every page, also when this file runs on its own
@@ -90,7 +92,7 @@ def autostart() -> None:
     """On this session's first visit: submit the quick comparison unless it is stored or
     running (then show it: a running one, someone else's too, becomes this session's job).
 
-    It is the Run button's path (``store.submit``, the job keys in session_state); its config
+    It is the Run button's path (``submit_jobs``, the job keys in session_state); its config
     is the preset's, never the widgets' (which the address bar may set), so only opening the
     page starts it. A failed or cancelled one is not retried here: the page shows why.
     """
@@ -103,11 +105,10 @@ def autostart() -> None:
     status = store.status(key)
     if status is not None and status.state == DONE:
         return  # stored: job_section shows it for the default settings
+    if status is not None and status.state not in ACTIVE:
+        return
     try:
-        if status is None:
-            key = store.submit(config)
-        elif status.state not in ACTIVE:
-            return
+        key = submit_jobs(store, [config])[0]  # or joins the one running, someone else's too
     except MetricflowError as err:
         st.error(f"The quick comparison could not start by itself: {err}")
         return
@@ -151,24 +152,32 @@ def show_result(result) -> None:
                          key="methods_download_html")
 
 
-LIVE_RESULTS = "methods_live_results"  # session_state: {piece key: its result}, read once while polling
+def _live_signature(store, pieces) -> tuple:
+    """What the live view draws from: each piece's (key, state, partial series as JSON)."""
+    signature = []
+    for piece in pieces:
+        key = job_key(piece)
+        status = store.status(key)
+        state = status.state if status is not None else ""
+        partial = store.partial(key) if state in ACTIVE else None
+        signature.append((key, state, json.dumps(partial, sort_keys=True) if partial else ""))
+    return tuple(signature)
 
 
-def _piece_state(store, piece):
-    """(result or None, running piece's curve or None, status) of one piece of the comparison."""
-    key = job_key(piece)
-    kept = st.session_state.setdefault(LIVE_RESULTS, {})
-    if key in kept:
-        return kept[key], None, None
-    status = store.status(key)
-    if status is not None and status.state == DONE:
-        result = store.result(key)
-        if result is not None:
-            kept[key] = result
-        return result, None, status
-    if status is not None and status.state in ACTIVE:
-        return None, running_curve(piece, store.partial(key)), status
-    return None, None, status
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _live_drawing(_store, _config: MethodsConfig, config_key: str, signature: tuple):
+    """(comparison so far or None, running curves, methods finished, figures or None) for one
+    state of a running comparison: built once per state for every session that watches it."""
+    results, running = [], []
+    for piece, (key, state, partial) in zip(_config.configs(), signature):
+        results.append(_store.result(key) if state == DONE else None)
+        if state in ACTIVE:
+            curve = running_curve(piece, json.loads(partial) if partial else None)
+            if curve is not None:
+                running.append(curve)
+    so_far = methods_so_far(_config, results)
+    figs = methods_figures(so_far, running) if so_far is not None else None
+    return so_far, running, sum(r is not None for r in results), figs
 
 
 @st.fragment(run_every=LIVE_SECONDS)
@@ -181,10 +190,7 @@ def live_view(config: MethodsConfig) -> None:
     if status is None or status.state not in ACTIVE:
         return
     pieces = config.configs()
-    states = [_piece_state(store, p) for p in pieces]
-    so_far = methods_so_far(config, [r for r, _, _ in states])
-    running = [c for _, c, _ in states if c is not None]
-    done = sum(r is not None for r, _, _ in states)
+    so_far, running, done, figs = _live_drawing(store, config, job_key(config), _live_signature(store, pieces))
     st.caption(f"Partial results: {done} of {len(pieces)} methods finished, still computing. The figures grow as "
                "each method ends; the final result replaces them (and only it is stored)."
                + (" Dotted curves: running methods, on the points axis only (their seconds are not known yet)."
@@ -195,7 +201,6 @@ def live_view(config: MethodsConfig) -> None:
     for sentence in methods_sentences(so_far, provisional=True):
         st.markdown(sentence)
     _metric_cells(so_far, provisional=True)
-    figs = methods_figures(so_far, running)
     left, right = st.columns(2)
     left.plotly_chart(figs["time"], key="fig_methods_live_time")
     right.plotly_chart(figs["points"], key="fig_methods_live_points")
@@ -230,8 +235,6 @@ def main() -> None:
     running = None if shown else live_config()
     if running is not None:
         live_view(running)
-    else:
-        st.session_state.pop(LIVE_RESULTS, None)
 
 
 main()

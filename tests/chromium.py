@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -79,3 +80,37 @@ def fill(page, values: dict) -> None:
         box.fill(str(value))
         box.press("Enter")
         page.wait_for_timeout(300)
+
+
+@contextmanager
+def peak_memory(proc, every: float = 0.25):
+    """Watch the resident memory of ``proc`` (a server) and its descendants (its workers) while
+    the block runs; yields a dict that holds, once it ends, the peaks in MiB: "server" (the
+    process alone) and "total" (with its descendants)."""
+    import psutil
+
+    peaks, stop = {"server": 0.0, "total": 0.0}, threading.Event()
+
+    def watch():
+        root = psutil.Process(proc.pid)
+        while not stop.wait(every):
+            try:
+                tree = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                return
+            sizes = []
+            for q in tree:
+                try:
+                    sizes.append(q.memory_info().rss / 2**20)
+                except psutil.Error:
+                    sizes.append(0.0)
+            peaks["server"] = max(peaks["server"], sizes[0])
+            peaks["total"] = max(peaks["total"], sum(sizes))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield peaks
+    finally:
+        stop.set()
+        watcher.join(5)

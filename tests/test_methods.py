@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from metricflow.errors import MetricflowError
+from metricflow.flows.classical import ClassicalFlowConfig, ClassicalFlowResult
 from metricflow.flows.donaldson import DonaldsonConfig, run_donaldson
 from metricflow.flows.flow import FlowConfig, run_flow
 from metricflow.geometry.manifolds import Manifold
@@ -20,7 +21,8 @@ from metricflow.studies.methods import (
     MethodsConfig, estimate_methods, methods_so_far, run_method, run_methods, run_order,
 )
 
-# Small enough for CI; every method and both Donaldson series are in it.
+# Small enough for CI; every method and both Donaldson series are in it, and the quick preset's
+# classical flow (Kahler-Ricci in the algebraic family at k = 3: the page's widgets do not set it).
 TINY = dict(n_test=2000, k_max=2, donaldson_points=20_000, opt_steps=20, flow_train=100, flow_steps=6,
             network_points=2500, epochs=3, phi_points=2100, phi_epochs=2, trained_kernel_points=20)
 
@@ -44,11 +46,12 @@ def test_every_method_goes_through_one_map_configs_call(tiny):
     config, result, calls, _ = tiny
     # In RUN_ORDER: the delta flow first (the first curve), the trained kernel (the longest) next.
     assert calls == [["FlowConfig", "TrainedKernelConfig", "FlowConfig", "TrainConfig", "DonaldsonConfig", "FlowConfig",
-                      "TrainConfig"]]
-    assert run_order(config.configs()) == [1, 6, 2, 4, 0, 3, 5]
+                      "TrainConfig", "ClassicalFlowConfig"]]
+    assert run_order(config.configs()) == [1, 6, 2, 4, 0, 3, 5, 7]
     assert [s.name for s in result.series] == [
         "Donaldson balanced", "Donaldson σ-optimised", "delta flow", "Gaussian flow (cutoff)", "ReLU-NTK flow",
-        "metric network", "phi network", "trained kernel"]
+        "metric network", "phi network", "trained kernel", "Kähler–Ricci flow (degree 3)"]
+    assert [s.family for s in result.series][-2:] == ["kernel", "classical"] and config.n_series == 9
     assert result.kappa == pytest.approx(Manifold().exact_kappa()) and result.kappa_exact
     for s in result.series:
         assert s.sigma.shape == s.seconds.shape == s.points.shape == s.sigma_se.shape == s.step.shape
@@ -58,7 +61,7 @@ def test_every_method_goes_through_one_map_configs_call(tiny):
     assert [r["method"] for r in rows] == [s.name for s in result.series]
     assert all(r["best_sigma"] == pytest.approx(min(s.sigma)) for r, s in zip(rows, result.series))
     summary = result.summary()
-    assert summary["table"] == rows and len(summary["series"]) == 8 and summary["test_points"] == 2000
+    assert summary["table"] == rows and len(summary["series"]) == 9 and summary["test_points"] == 2000
 
 
 def test_series_agree_with_the_pieces_run_directly(tiny):
@@ -98,14 +101,40 @@ def test_every_method_measures_on_the_one_shared_set_of_points(tiny):
     assert result.sigma_fs == expected.sigma and result.sigma_fs_se == expected.sigma_se
     for c in config.configs():
         assert c.test == SampleConfig(Manifold(), 2000, stream_seed(0, 7, 0))
-    donaldson, delta, gauss, relu, metric, phi, trained = pieces
+    donaldson, delta, gauss, relu, metric, phi, trained, classical = pieces
     assert donaldson.sigma_fs == metric.sigma_fs == phi.sigma_fs == expected.sigma
     assert delta.test_sigma[0] == gauss.test_sigma[0] == relu.test_sigma[0] == expected.sigma
+    assert classical.sigma[0] == expected.sigma and classical.sigma_se[0] == expected.sigma_se
     assert trained.initial_test_sigma[0] == pytest.approx(expected.sigma, rel=1e-12)
     # None of the methods trains on them: no train point of a flow or network is a test point.
     train_pts = sample_points(SampleConfig(Manifold(), 100, stream_seed(0, 0, 0)))
     assert np.min(np.abs(train_pts.z[:, None, :] - pts.z[None, :, :]).sum(-1)) > 1e-6
+    flow_pts = sample_points(config.configs()[7].sample_configs()[0])  # the classical flow's own points
+    assert np.min(np.abs(flow_pts.z[:, None, :] - pts.z[None, :, :]).sum(-1)) > 1e-6
 
+
+def test_the_classical_series_is_sigma_on_the_shared_points(tiny):
+    """The classical flow's last sigma, recomputed here: Donaldson's closed-form metric g_k of
+    H = sum c_a B_a (``donaldson.metric``, not the flow's) on the shared points, measured against
+    the manifold's reference kappa, the one of every other series."""
+    from metricflow.flows.donaldson import metric
+
+    config, result, _, pieces = tiny
+    r = pieces[7]
+    assert isinstance(r, ClassicalFlowResult) and r.config == config.configs()[7]
+    assert r.config.flow == "ricci" and r.config.space == "algebraic" and r.config.k == 3 and r.stopped_reason is None
+    series = result.by_name("Kähler–Ricci flow (degree 3)")
+    pts = sample_points(SampleConfig(Manifold(), 2000, stream_seed(0, 7, 0)))
+    kappa = reference_kappa(Manifold())
+    assert r.kappa == result.kappa == kappa.value
+    g = metric(pts, np.tensordot(r.params, r.basis, axes=1), 3)
+    again = measure_sigma(g, pts.omega_sq, pts.weights, kappa)
+    assert again.sigma == pytest.approx(series.sigma[-1], rel=1e-9)
+    assert again.sigma_se == pytest.approx(series.sigma_se[-1], rel=1e-9)
+    np.testing.assert_array_equal(series.step, np.arange(1, r.config.n_steps + 1))
+    np.testing.assert_array_equal(series.points, r.n_points * series.step)
+    assert series.parameters == r.n_params == 3 and series.test_points == 2000
+    assert series.sigma[-1] < 0.5 * result.sigma_fs  # it learns: well below g_FS after its steps
 
 def test_a_method_measured_elsewhere_is_refused(tiny):
     config, _, _, pieces = tiny
@@ -151,8 +180,15 @@ def test_donaldson_at_k1_is_the_fs_sigma(tiny):
 def test_configs_are_ordinary_configs_and_validated():
     c = MethodsConfig.preset("quick")
     kinds = [type(x) for x in c.configs()]
-    assert kinds == [DonaldsonConfig, FlowConfig, FlowConfig, FlowConfig, TrainConfig, TrainConfig, TrainedKernelConfig]
-    donaldson, delta, gauss, relu, metric, phi, tk = c.configs()
+    assert kinds == [DonaldsonConfig, FlowConfig, FlowConfig, FlowConfig, TrainConfig, TrainConfig, TrainedKernelConfig,
+                     ClassicalFlowConfig]
+    donaldson, delta, gauss, relu, metric, phi, tk, classical = c.configs()
+    assert (classical.flow, classical.space, classical.k, classical.symmetry) == ("ricci", "algebraic", 3, "invariant")
+    assert classical.test == delta.test and classical.n_test == c.n_test and classical.seed == c.seed
+    full = MethodsConfig.preset("full").configs()[7:]
+    assert [(x.flow, x.space, x.k) for x in full] == [
+        (f, "algebraic", k) for k in (2, 3, 4) for f in ("ricci", "two-derivative", "calabi")] + [("ricci", "basis", 4)]
+    assert all(x.test == MethodsConfig.preset("full").configs()[1].test for x in full)
     assert donaldson.ks == (1, 2, 3, 4) and donaldson.n_test == c.n_test and donaldson.optimise
     assert [f.kernel.name for f in (delta, gauss, relu)] == ["delta", "gaussian", "relu-ntk"]
     assert gauss.kernel.radius == c.gaussian_radius and all(f.n_test == c.n_test for f in (delta, gauss, relu))
@@ -173,6 +209,10 @@ def test_configs_are_ordinary_configs_and_validated():
         MethodsConfig(optimise="yes")
     with pytest.raises(MetricflowError, match="no method runs"):
         run_method(TINY)
+    with pytest.raises(MetricflowError, match="unknown classical flow 'heat'"):
+        MethodsConfig(classical_flows=("heat",), classical_ks=(2,))
+    with pytest.raises(MetricflowError, match="needs k < d"):
+        MethodsConfig(classical_flows=("ricci",), classical_ks=(5,))
 
 
 def test_figures_and_sentences_come_from_the_result(tiny):
@@ -189,9 +229,16 @@ def test_figures_and_sentences_come_from_the_result(tiny):
     rows = methods_table_rows(result)
     assert [r["method"] for r in rows] == names[:-1]
     sentences = methods_sentences(result)
-    assert len(sentences) == 2
+    assert len(sentences) == 3
     v = result.verdict()
     assert f"{v['networks']['sigma']:.4f}" in sentences[1] and f"{v['fixed_kernels']['sigma']:.4f}" in sentences[0]
+    best, nets = v["classical"], v["networks"]
+    assert best["method"] == "Kähler–Ricci flow (degree 3)" and v["fixed_basis"] is None
+    ratio = best["sigma"] / nets["sigma"]
+    times = f"{1 / ratio:.1f} times below" if ratio < 1 else f"{ratio:.1f} times above"
+    assert f"σ = {best['sigma']:.4f} ± {best['sigma_se']:.4f}, {times} the {nets['method']}" in sentences[2]
+    trace = figs["time"].data[names.index("Kähler–Ricci flow (degree 3)")]
+    assert trace.line.color == "#2ca02c"
 
 
 def test_sentences_follow_the_numbers(tiny):
@@ -209,7 +256,7 @@ def test_sentences_follow_the_numbers(tiny):
     curves = {"delta flow": [0.3, 0.3, 0.3], "Gaussian flow (cutoff)": [0.3, 0.2, 0.6], "ReLU-NTK flow": [0.4, 0.4, 0.4],
               "metric network": [0.2, 0.1, 0.05], "phi network": [0.3, 0.2, 0.1]}
     series = tuple(with_sigma(s, curves[s.name]) if s.name in curves else s for s in result.series)
-    fixed, nets = methods_sentences(replace(result, series=series))
+    fixed, nets, _ = methods_sentences(replace(result, series=series))
     assert "none of the delta, Gaussian and ReLU-NTK flows lowered σ" in fixed
     assert "the Gaussian flow (cutoff)'s σ rose 3.0-fold" in fixed and "0.2000 ± 0.0010, by the Gaussian flow" in fixed
     assert nets.startswith("The networks keep learning") and "fell by 50.0 %" in nets and "4.0 times below" in nets
@@ -274,10 +321,10 @@ def test_the_comparison_so_far_holds_the_finished_pieces(tiny):
     from metricflow.figures.methods import methods_figures, methods_sentences
 
     config, result, _, pieces = tiny
-    assert methods_so_far(config, [None] * 7) is None
-    with pytest.raises(MetricflowError, match="expected 7 results"):
+    assert methods_so_far(config, [None] * 8) is None
+    with pytest.raises(MetricflowError, match="expected 8 results"):
         methods_so_far(config, pieces[:3])
-    delta_only = methods_so_far(config, [None, pieces[1]] + [None] * 5)
+    delta_only = methods_so_far(config, [None, pieces[1]] + [None] * 6)
     assert [s.name for s in delta_only.series] == ["delta flow"]
     assert delta_only.sigma_fs == result.sigma_fs and delta_only.kappa == result.kappa
     np.testing.assert_array_equal(delta_only.series[0].sigma, result.by_name("delta flow").sigma)
@@ -285,11 +332,14 @@ def test_the_comparison_so_far_holds_the_finished_pieces(tiny):
     figs = methods_figures(delta_only)
     assert [t.name for t in figs["time"].data] == ["delta flow", "g_FS"]
     # Donaldson, the flows and the metric network in: provisional sentences.
-    some = methods_so_far(config, list(pieces[:5]) + [None, None])
+    some = methods_so_far(config, list(pieces[:5]) + [None, None, None])
     assert [s.name for s in some.series] == [s.name for s in result.series][:6]
     assert some.sigma_fs_se == result.sigma_fs_se and some.kappa_exact
     sentences = methods_sentences(some, provisional=True)
-    assert len(sentences) == 2 and all(s.startswith("So far (provisional, 6 of 8 series in): the ") for s in sentences)
+    assert len(sentences) == 2 and all(s.startswith("So far (provisional, 6 of 9 series in): the ") for s in sentences)
+    classical_only = methods_so_far(config, [None] * 7 + [pieces[7]])  # it records kappa: a view of its own
+    assert [s.name for s in classical_only.series] == ["Kähler–Ricci flow (degree 3)"]
+    assert classical_only.sigma_fs == result.sigma_fs and classical_only.kappa == result.kappa
     whole = methods_so_far(config, list(pieces))
     assert [s.name for s in whole.series] == [s.name for s in result.series]
     assert whole.table() == result.table() and whole.sigma_fs == result.sigma_fs
@@ -311,7 +361,13 @@ def test_running_pieces_draw_their_partial_series(tiny):
     assert curve["name"] == "metric network" and curve["points"] == [500.0, 1000.0]
     assert curve["sigma"] == t.val_sigma[1:3].tolist()
     assert running_curve(metric, None) is None and running_curve(config.configs()[0], {"panels": []}) is None
-    figs = methods_figures(methods_so_far(config, [pieces[0]] + [None] * 6), [curve])
+    c = pieces[7]
+    from metricflow.progress import panel
+
+    curve_c = running_curve(config.configs()[7], {"panels": [panel("σ per step", "step", "σ", {"test": (range(3), c.sigma[:3])})]})
+    assert curve_c["name"] == "Kähler–Ricci flow (degree 3)" and curve_c["family"] == "classical"
+    assert curve_c["points"] == [3000.0, 6000.0] and curve_c["sigma"] == c.sigma[1:3].tolist()
+    figs = methods_figures(methods_so_far(config, [pieces[0]] + [None] * 7), [curve])
     names = [t.name for t in figs["points"].data]
     assert "metric network (running)" in names and "metric network (running)" not in [t.name for t in figs["time"].data]
 
@@ -350,7 +406,7 @@ def test_methods_page_draws_the_finished_methods_while_the_comparison_runs(tiny,
     at.button(key="methods_run").click().run()  # the job is running: Run just follows it
     assert not at.exception and not at.error, [e.value for e in at.error]
     captions = " ".join(c.value for c in at.caption)
-    assert "Partial results: 5 of 7 methods finished, still computing" in captions
+    assert "Partial results: 5 of 8 methods finished, still computing" in captions
     charts = at.get("plotly_chart")
     assert len(charts) == 2
     import json
@@ -358,7 +414,7 @@ def test_methods_page_draws_the_finished_methods_while_the_comparison_runs(tiny,
     names = [t["name"] for t in json.loads(charts[0].proto.spec)["data"]]
     assert names == [s.name for s in result.series][:6] + ["g_FS"]
     text = " ".join(m.value for m in at.markdown)
-    assert "So far (provisional, 6 of 8 series in)" in text
+    assert "So far (provisional, 6 of 9 series in)" in text
 
 
 def test_the_page_starts_the_quick_comparison_once_per_session(cache_dir, monkeypatch):
@@ -369,8 +425,10 @@ def test_the_page_starts_the_quick_comparison_once_per_session(cache_dir, monkey
 
     submitted = []
 
-    def fake_submit(self, config):
-        submitted.append(config)
+    def fake_submit(self, config, owner=""):  # records the jobs it would start, as JobStore.submit would
+        status = self.status(job_key(config))
+        if status is None or status.state not in ("queued", "running"):
+            submitted.append(config)
         return job_key(config)
 
     monkeypatch.setattr(JobStore, "submit", fake_submit)
@@ -384,7 +442,7 @@ def test_the_page_starts_the_quick_comparison_once_per_session(cache_dir, monkey
     at.number_input(key="methods_seed").set_value(3).run()
     assert not at.exception and submitted == [MethodsConfig.preset("quick")]  # once per session
 
-    # A second visitor while it runs: sees the running job, starts nothing.
+    # A second visitor while it runs: joins the running job, starts nothing.
     quick = MethodsConfig.preset("quick")
     store = JobStore(cache_dir)
     assert store.claim(job_key(quick), quick, METHODS_SCHEMA)
@@ -393,4 +451,4 @@ def test_the_page_starts_the_quick_comparison_once_per_session(cache_dir, monkey
     assert len(submitted) == 1
     assert at.session_state["methods_job"] == job_key(quick)
     captions = " ".join(c.value for c in at.caption)
-    assert "Partial results: 0 of 7 methods finished" in captions
+    assert "Partial results: 0 of 8 methods finished" in captions

@@ -8,6 +8,7 @@
   execute  what a worker runs, ``run_here``, ``run_many`` and ``StoreMap``
   local    the local executor: a pool of warm worker processes (JAX imported, kept between jobs)
   dask     the Dask executor, and the choice of the default one
+  queue    ``FairQueue``: a served dashboard's sessions take turns, within slots and memory
   runner   ``run_job``: one job here and now (the CLI, the API)
 """
 
@@ -21,12 +22,13 @@ from metricflow.jobs.store import DEFAULT_CACHE, JobStore, StoreError, cache_dir
 from metricflow.jobs.execute import StoreMap, execute, run_many
 from metricflow.jobs.local import LocalProcessExecutor, worker_main
 from metricflow.jobs.dask import DaskExecutor, default_executor, executor_for, scheduler_address, stderr_progress
+from metricflow.jobs.queue import FairQueue, Place, QueueFull
 from metricflow.jobs.runner import run_job
 from metricflow.estimates import Estimate
 
 __all__ = [
     "ACTIVE", "CANCELLED", "DEFAULT_CACHE", "DONE", "FAILED", "QUEUED", "RUNNING",
-    "DaskExecutor", "Estimate", "Executor", "JobCancelled", "JobKind", "JobStatus", "JobStore",
+    "DaskExecutor", "Estimate", "Executor", "FairQueue", "Place", "QueueFull", "JobCancelled", "JobKind", "JobStatus", "JobStore",
     "LocalProcessExecutor", "NoExecutor", "StoreError", "StoreMap", "Task",
     "cache_directory", "canonical_json", "check_estimate", "decode_result", "default_executor",
     "encode_result", "estimate", "execute", "executor_for", "job_key", "job_kind", "kinds",

@@ -238,6 +238,13 @@ class DaskExecutor:
     def cancel(self, key: str, pid: int, pid_start: int) -> None:
         self._drop(key)
 
+    def slots(self) -> int:
+        """The cluster's worker threads: how many jobs it runs at once."""
+        try:
+            return max(1, sum(self.client.nthreads().values()))
+        except Exception:  # noqa: BLE001  (a scheduler gone quiet: one slot until it answers)
+            return 1
+
     def close(self) -> None:
         self.closed = True
         if self._own_client:

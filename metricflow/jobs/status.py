@@ -101,7 +101,8 @@ class JobCancelled(Exception):
 
 @dataclass(frozen=True)
 class Task:
-    """Everything a worker needs, picklable: run ``function(config, progress)`` for ``key``."""
+    """Everything a worker needs, picklable: run ``function(config, progress)`` for ``key``.
+    ``owner`` is the session that submitted it ("" for none), for a ``FairQueue``."""
 
     directory: str
     key: str
@@ -109,12 +110,14 @@ class Task:
     config: Any
     schema_version: int
     fan_out: bool = False
+    owner: str = ""
 
 
 def one_line(err: BaseException) -> str:
     """``TypeName: first line of the message``, for status records and the CLI."""
     text = str(err).strip().splitlines()
     return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
+
 
 class Executor(Protocol):
     """Starts tasks in the background. ``submit`` returns at once; the worker calls

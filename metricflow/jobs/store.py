@@ -27,8 +27,6 @@ Example:
 
 from __future__ import annotations
 
-from __future__ import annotations
-
 import dataclasses
 import functools
 import json
@@ -213,6 +211,11 @@ class JobStore:
             ))
 
     @_store_errors
+    def runs(self, key: str) -> int:
+        """How many times the job ``key`` has been started (by a worker, inline or on Dask)."""
+        return int(self._cache.get(f"runs/{key}", 0))
+
+    @_store_errors
     def traceback(self, key: str) -> str:
         """The full traceback of a failed job, or ""."""
         return self._cache.get(f"traceback/{key}", "")
@@ -226,10 +229,11 @@ class JobStore:
     # -- writing --
 
     @_store_errors
-    def submit(self, config) -> str:
+    def submit(self, config, owner: str = "") -> str:
         """Start the job for ``config`` unless it is done or in progress; return its key.
 
-        A failed or cancelled job is started again (a retry). A done job whose result cannot
+        ``owner`` names the session that asks (the dashboard's, for a ``FairQueue``); it goes
+        to the executor with the task. A failed or cancelled job is started again (a retry). A done job whose result cannot
         be read back is recomputed. Raises MetricflowError if the memory estimate exceeds the
         free memory, or if the executor cannot start it (the job is then marked failed with
         that reason, never left queued).
@@ -255,7 +259,7 @@ class JobStore:
             ))
             self._cache.delete(f"traceback/{key}")
         try:
-            executor.submit(Task(str(self.directory), key, kind.function, config, kind.schema_version, kind.fan_out))
+            executor.submit(Task(str(self.directory), key, kind.function, config, kind.schema_version, kind.fan_out, owner))
         except BaseException as err:
             reason = f"the executor could not start it: {one_line(err)}"
             self._finish(key, FAILED, error=reason, only_pid=os.getpid())
@@ -286,6 +290,7 @@ class JobStore:
                 submitted=now, started=now, runner="inline",
             ))
             self._cache.delete(f"traceback/{key}")
+            self._cache.incr(f"runs/{key}")
         return True
 
     def wait(self, key: str, poll: float = 0.2) -> JobStatus | None:
@@ -307,13 +312,15 @@ class JobStore:
             return False
         if record.state == RUNNING and record.pid != os.getpid() and record.runner == "worker":
             self.executor.cancel(key, record.pid, record.pid_start)
+        elif record.state == QUEUED and self._executor is not None:
+            self._executor.cancel(key, 0, 0)  # a queue that holds it lets it go at once
         return True
 
     @_store_errors
     def forget(self, key: str) -> None:
         """Delete the job and its result (an active job is cancelled first)."""
         self.cancel(key)
-        for slot in ("job", "result", "traceback", "partial"):
+        for slot in ("job", "result", "traceback", "partial", "runs"):
             self._cache.delete(f"{slot}/{key}")
 
     @_store_errors
@@ -338,6 +345,7 @@ class JobStore:
                 record, state=RUNNING, message="started", pid=me,
                 pid_start=_process_start(me) or 0, started=time.time(),
             ))
+            self._cache.incr(f"runs/{key}")
         return True
 
     @_store_errors
