@@ -13,6 +13,10 @@ import argparse
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/device.py, however the script is started
+from device import print_device  # noqa: E402
 
 CHILD = """
 import json, resource, sys, time
@@ -46,6 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
+    print_device()
     n = 20_000 if args.quick else 100_000
     # the paper: M = 10^4 points a batch, about 5000 points a cluster (C = N / 5000)
     clusters, batches = max(2, n // 5000), max(1, n // 10_000)

@@ -17,6 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/device.py, however the script is started
+from device import print_device  # noqa: E402
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere, as a script
 
 
@@ -26,6 +29,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=50)
     args = parser.parse_args()
+    print_device()
 
     t = time.perf_counter()
     from distributed import Client, LocalCluster

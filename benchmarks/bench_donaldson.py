@@ -13,6 +13,10 @@ import argparse
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/device.py, however the script is started
+from device import print_device  # noqa: E402
 
 RUNNER = """
 import json, resource, time
@@ -46,6 +50,7 @@ def main():
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--ks", default="1,2,3,4,5,6")
     args = parser.parse_args()
+    print_device()
     print(f"{args.points:,} points, {args.iterations} iterations per k")
     print("| k | N_k | sections (s) | s per iteration | GMAC/s | metric on 10^4 points (s) | peak RSS (MiB) | after sampling (MiB) |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

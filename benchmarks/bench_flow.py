@@ -18,6 +18,10 @@ import argparse
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/device.py, however the script is started
+from device import print_device  # noqa: E402
 
 # (kernel, n_train, n_test, options): dense kernels stop at 10^4 points (a 10^5 x 10^5
 # float64 matrix is 75 GiB); the local kernels run at 10^5.
@@ -70,6 +74,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--update", default="covariant", choices=["covariant", "euclidean"])
     args = parser.parse_args()
+    print_device()
     print(f"{args.update} update")
     print("| kernel | options | train | test | total 50 steps (s) | kernel (s) | per step (ms) | peak RSS (MiB) | drawn |")
     print("|---|---|---|---|---|---|---|---|---|")

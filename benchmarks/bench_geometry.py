@@ -7,6 +7,10 @@ Run from the repository root: ``python benchmarks/bench_geometry.py``.
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/device.py, however the script is started
+from device import print_device  # noqa: E402
 
 CASES = {
     "sample 10^5 quintic points (z, Omega, pullback, g_FS, weights)": """
@@ -41,6 +45,7 @@ print(json.dumps({{"seconds": seconds, "peak_mib": resource.getrusage(resource.R
 
 
 def main():
+    print_device()
     print("| case | seconds | peak RSS (MiB) |\n| --- | ---: | ---: |")
     for name, body in CASES.items():
         out = subprocess.run([sys.executable, "-c", RUNNER.format(body=body)], capture_output=True, text=True, check=True)

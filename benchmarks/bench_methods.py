@@ -23,6 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/device.py, however the script is started
+from device import print_device  # noqa: E402
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from metricflow.progress import serial_map  # noqa: E402
@@ -45,6 +48,7 @@ def main():
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=INT",
                         help="change a size of the preset, e.g. --set n_test=5000 (repeatable)")
     args = parser.parse_args()
+    print_device()
     changes = {k: int(v) for k, v in (item.split("=", 1) for item in args.set)}
     config = MethodsConfig.preset(args.preset, **changes)
     cost = estimate_methods(config)

@@ -20,13 +20,25 @@ Cases:
   ntk200    time for the (9 * 200)^2 metric-NTK and its spectrum, both models, at init.
   width     the default width sweep (NTK parameterisation, gradient descent).
   trained   the default trained-kernel experiment (eq. 3.5 with a frozen metric-NTK).
+
+Worker start (``--startup``): a fresh interpreter imports what a warm worker imports
+(``metricflow.jobs.local.WARM_MODULES``), then trains a small metric network (3 x 64 ReLU,
+2000 points, 2 epochs, seed 0), once without and once with metric-NTK snapshots (10 probe
+points, every epoch). Prints the seconds from process start to the end of the first epoch,
+the peak RSS, and whether neural_tangents or tensorflow were imported:
+
+  python benchmarks/bench_networks.py --startup [--repeat 3] [--path DIR]
+
+``--path DIR`` puts DIR first on the child's PYTHONPATH (to time another copy of the package).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 
 # The phi model's recipe (docs/NETWORKS.md): the only change from the defaults is batch 100
 # and more epochs.
@@ -118,8 +130,61 @@ def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
+STARTUP_CODE = """
+import importlib, json, resource, sys, time
+from metricflow.jobs.local import WARM_MODULES
+for name in WARM_MODULES:
+    importlib.import_module(name)
+warm = time.time()
+from metricflow.networks.models import TrainConfig, train
+marks = {{}}
+def progress(step, total, message=""):
+    if step == 1 and "epoch1" not in marks:
+        marks["epoch1"] = time.time()
+        marks["rss1"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+train(TrainConfig(model="metric", n_points=2000, epochs=2, ntk_probe={probe}, ntk_every={every}, seed=0), progress)
+print("RESULT " + json.dumps({{
+    "warm": warm, "epoch1": marks["epoch1"], "peak_rss_at_epoch1_mib": marks["rss1"],
+    "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "tensorflow": "tensorflow" in sys.modules, "neural_tangents": "neural_tangents" in sys.modules,
+    "devices": [repr(d) for d in __import__("jax").devices()],
+}}))
+"""
+
+# (NTK probe points, snapshot every) of the two worker-start jobs.
+STARTUP_CASES = {"train": (0, 0), "train_ntk": (10, 1)}
+
+
+def run_startup(name: str, path: str | None = None) -> dict:
+    """One fresh worker-like interpreter: seconds from its start to the end of epoch 1."""
+    probe, every = STARTUP_CASES[name]
+    env = dict(os.environ)
+    if path:
+        env["PYTHONPATH"] = os.pathsep.join([path] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    t0 = time.time()
+    proc = subprocess.run([sys.executable, "-c", STARTUP_CODE.format(probe=probe, every=every)],
+                          capture_output=True, text=True, env=env)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            r = json.loads(line[7:])
+            return {"case": name, "warm_s": r.pop("warm") - t0, "first_epoch_s": r.pop("epoch1") - t0, **r,
+                    "load": os.getloadavg()}
+    return {"case": name, "error": proc.stderr[-2000:]}
+
+
 def main(argv=None) -> None:
-    names = (argv if argv is not None else sys.argv[1:]) or list(CASE_CODE)
+    argv = list(argv if argv is not None else sys.argv[1:])
+    if "--startup" in argv:
+        argv.remove("--startup")
+        repeat = int(argv[argv.index("--repeat") + 1]) if "--repeat" in argv else 1
+        path = argv[argv.index("--path") + 1] if "--path" in argv else None
+        print(json.dumps({"load_before": uptime(), "path": path}), flush=True)
+        for _ in range(repeat):
+            for name in STARTUP_CASES:
+                print(json.dumps(run_startup(name, path)), flush=True)
+        print(json.dumps({"load_after": uptime()}), flush=True)
+        return
+    names = argv or list(CASE_CODE)
     for name in names:
         print(json.dumps({"load_before": uptime()}), flush=True)
         print(json.dumps(run_case(name)), flush=True)

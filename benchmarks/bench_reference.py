@@ -7,6 +7,10 @@ Run from the repository root: ``python benchmarks/bench_reference.py``.
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/device.py, however the script is started
+from device import print_device  # noqa: E402
 
 CASES = {
     "reference kappa, quintic psi = 0.5, 10^6 points": "0.5",
@@ -27,6 +31,7 @@ print(json.dumps({{"seconds": seconds, "peak_mib": resource.getrusage(resource.R
 
 
 def main() -> None:
+    print_device()
     print("| case | kappa | seconds | peak RSS (MiB) |")
     print("| --- | ---: | ---: | ---: |")
     for name, psi in CASES.items():

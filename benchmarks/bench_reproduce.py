@@ -16,10 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/device.py, however the script is started
+from device import print_device  # noqa: E402
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere, as a script
 
 
 def main() -> None:
+    print_device()
     from distributed import Client, LocalCluster
 
     from metricflow.jobs import DaskExecutor

@@ -40,11 +40,13 @@ from metricflow.kernels import (
     kernel_spec,
     relu_ntk,
 )
+from metricflow.flows.classical import ClassicalFlowConfig, ClassicalFlowResult, run_classical_flow
 from metricflow.flows.donaldson import DonaldsonConfig, DonaldsonResult, run_donaldson
 from metricflow.flows.flow import SCHEMA_VERSION as FLOW_SCHEMA_VERSION
 from metricflow.flows.flow import TABLE1, FlowConfig, FlowResult, flow_from_options, run_flow, sample_in_chart
 from metricflow.flows.losses import LOSSES, loss_gradient, loss_values, total_loss
 from metricflow.networks.family import FamilyResult, FamilyTrainConfig, train_family
+from metricflow.networks.invariant import RECORD_PRESET
 from metricflow.networks.models import TrainConfig, TrainResult, train
 from metricflow.networks.saved import TrainedModel, evaluate_model, load_model, save_model
 from metricflow.studies.methods import MethodsConfig, MethodsResult, run_methods
@@ -66,8 +68,10 @@ __all__ = [
     "FLOW_SCHEMA_VERSION", "LOSSES", "TABLE1", "FlowConfig", "FlowResult", "flow_from_options", "run_flow",
     "sample_in_chart", "loss_gradient", "loss_values", "total_loss",
     "DonaldsonConfig", "DonaldsonResult", "run_donaldson",
+    "ClassicalFlowConfig", "ClassicalFlowResult", "run_classical_flow",
     # networks
     "TrainConfig", "TrainResult", "train", "FamilyTrainConfig", "FamilyResult", "train_family", "TrainedModel", "evaluate_model", "load_model", "save_model",
+    "RECORD_PRESET",
     # studies
     "DonaldsonSweepConfig", "run_donaldson_sweep", "MethodsConfig", "MethodsResult", "run_methods",
 ]

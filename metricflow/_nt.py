@@ -1,7 +1,12 @@
 """The only module that imports neural_tangents (section 3.2.1).
 
-neural_tangents pulls in TensorFlow on import (about 8 s), so it is imported inside the
-functions, never at module level, and ``import metricflow`` stays fast.
+neural_tangents pulls in TensorFlow on import (2 to 8 s, about 530 MiB more per process,
+1.9 GB on disk), so it is imported inside the functions, never at module level, and only
+for infinite-width kernels: the ReLU NTK of the kernel flow (``relu_ntk``, its Monte-Carlo
+check) and the analytic ``kernel_fn`` of a finite network's description. Finite networks
+are trained, evaluated, saved and their metric-NTK computed without it
+(``metricflow.networks.mlp``, ``metricflow.networks.metric_ntk``); ``mlp`` and
+``empirical_ntk`` here are stax's own versions, which the tests compare those with.
 """
 
 from __future__ import annotations
@@ -86,17 +91,20 @@ def relu_ntk_monte_carlo(
 
 # ---- finite metric networks (section 3.3) ----------------------------------------------
 
-# stax activations by name; relu for the metric model, gelu (smooth) for the phi model.
+# stax activations by name; relu for the metric model, gelu (smooth) for the phi model
+# (the same names as metricflow.networks.mlp.ACTIVATIONS).
 ACTIVATIONS = ("relu", "gelu", "erf")
 
 
 def mlp(depth: int, width: int, out_dim: int, activation: str, parameterization: str,
         readout_std: float, w_std: float = 2.0**0.5, b_std: float = 0.05):
-    """One description of a finite metric network: (init_fn, apply_fn, kernel_fn) from stax.
+    """The stax description of a finite metric network: (init_fn, apply_fn, kernel_fn).
 
     ``depth`` hidden Dense(width) + activation layers, then a Dense(out_dim) readout with
     W_std = readout_std and no bias. parameterization is "standard" (training, section 3.3)
-    or "ntk" (the width sweep: Theta has a finite limit as width -> infinity).
+    or "ntk" (the width sweep: Theta has a finite limit as width -> infinity). The networks
+    that are trained are ``metricflow.networks.mlp.mlp``, the same network in plain JAX;
+    this one gives their analytic kernel_fn and is the reference the tests compare with.
     """
     from neural_tangents import stax
 
@@ -111,7 +119,9 @@ def mlp(depth: int, width: int, out_dim: int, activation: str, parameterization:
 def empirical_ntk(f, params, x1, x2, implementation: int = 1):
     """Empirical NTK of f(params, x) -> (N, K) with every output axis kept (eq. 2.7).
 
-    Uses neural_tangents.empirical_ntk_fn with trace_axes=() and JACOBIAN_CONTRACTION (1) or
+    neural-tangents' version of ``metricflow.networks.metric_ntk.metric_ntk`` (which does not
+    import it), kept as the reference the tests compare with. Uses
+    neural_tangents.empirical_ntk_fn with trace_axes=() and JACOBIAN_CONTRACTION (1) or
     NTK_VECTOR_PRODUCTS (2); STRUCTURED_DERIVATIVES (3) is refused: it gives wrong kernels
     for these functions on the installed versions.
 

@@ -1,4 +1,6 @@
-"""NTK evolution: train finite metric networks and watch the metric-NTK move (section 3.3, fig. 4)."""
+"""NTK evolution: train finite metric networks and watch the metric-NTK move (section 3.3, fig. 4);
+beside them, the kernel of a classical flow of appendix B (fixed for a fixed basis, moving with H
+in Donaldson's algebraic family)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import streamlit as st
 
 from dashboard import bounded_input, count_input, enter_page, job_section, keep_address, linked, scheduler_sidebar
 from metricflow.errors import MetricflowError
+from metricflow.figures.classical import classical_kernel_movement_figure, classical_kernel_spectrum_figure
 from metricflow.figures import (
     figures_html,
     ntk_spectrum_figure,
@@ -16,6 +19,8 @@ from metricflow.figures import (
     training_sigma_figure,
     width_sweep_figure,
 )
+from metricflow.flows.classical import FLOW_LABELS, FLOWS, KERNEL_PROBE, ClassicalFlowConfig
+from metricflow.flows.classical_spaces import SPACES
 from metricflow.studies.feature_learning import TrainedKernelConfig, WidthSweepConfig
 from metricflow.networks.models import ACTIVATIONS, MODELS, TrainConfig
 from metricflow.networks.saved import model_bytes
@@ -67,6 +72,39 @@ def kernel_controls(train: TrainConfig) -> TrainedKernelConfig:
     m = count_input(c[1], "Flow test points", min_value=5, max_value=1000, step=50, key=linked("ntk_kernel_test", 300))
     steps = count_input(c[2], "Flow steps", min_value=1, max_value=500, key=linked("ntk_kernel_steps", 50))
     return TrainedKernelConfig(train=train, n_train=int(n), n_test=int(m), steps=int(steps))
+
+
+# The classical flow's sizes here: small, so that its kernel is drawn within seconds.
+CLASSICAL_SIZES = dict(n_points=2000, n_test=2000, n_steps=10, seed=0)
+
+
+def classical_controls() -> ClassicalFlowConfig:
+    """The classical flow whose kernel is drawn: flow, space and degree (invariant matrices,
+    the Fermat quintic, CLASSICAL_SIZES)."""
+    c = st.columns(3)
+    flow = c[0].selectbox("Classical flow", list(FLOWS), format_func=FLOW_LABELS.get,
+                          key=linked("ntk_classical_flow", "ricci", FLOWS))
+    space = c[1].selectbox("Space", list(SPACES), key=linked("ntk_classical_space", "algebraic", SPACES),
+                           help="algebraic: (1/k) log s†Hs, the kernel moves with H; basis: s†Cs / |z|^2k, a fixed basis")
+    k = count_input(c[2], "Degree k", min_value=1, max_value=4, key=linked("ntk_classical_k", 3))
+    return ClassicalFlowConfig(space=space, k=int(k), flow=flow, **CLASSICAL_SIZES)
+
+
+def show_classical_kernel(result) -> None:
+    r = result
+    last = r.steps_done
+    c = st.columns(3)
+    c[0].metric("σ, step 0 → last", f"{r.sigma[0]:.4f} → {r.sigma[last]:.4f}",
+                help=f"± {r.sigma_se[last]:.4f} on {r.n_test:,} fresh test points, reference κ")
+    c[1].metric("W1 of the spectrum to step 0", f"{r.kernel_wasserstein[last]:.3g}",
+                help=f"log10 eigenvalues: {r.kernel_wasserstein_log[last]:.3g}")
+    c[2].metric("sin ∠ of its range to step 0", f"{r.kernel_range_sine[last]:.2g}",
+                help="0 for the fixed basis: f never moves, K changes only through A (the volume form)")
+    if r.stopped_reason:
+        st.warning(r.stopped_reason)
+    left, right = st.columns(2)
+    left.plotly_chart(classical_kernel_spectrum_figure(r), key="ntk_fig_classical_spectrum")
+    right.plotly_chart(classical_kernel_movement_figure(r), key="ntk_fig_classical_movement")
 
 
 def show_training(result) -> None:
@@ -144,6 +182,17 @@ def main() -> None:
     st.caption("Uses the network configured under Training.")
     try:
         job_section("ntk_kernel", kernel_controls(train), show_kernel)
+    except MetricflowError as err:
+        st.error(str(err))
+    st.header("The kernel of a classical flow (appendix B)")
+    st.caption(
+        f"A classical flow projected on a space of potentials is a kernel flow (2.8) with "
+        f"K(x, x′) = f(x) A⁺ f(x′), f = ∂φ/∂c and A the Gram matrix of the flow's metric (docs/FLOWS.md). "
+        f"Its eigenvalues on the first {KERNEL_PROBE} flow points at the first and last step, beside the "
+        "metric-NTK's: in a fixed basis only the volume form in A moves it; in the algebraic family f moves with H."
+    )
+    try:
+        job_section("ntk_classical", classical_controls(), show_classical_kernel)
     except MetricflowError as err:
         st.error(str(err))
 

@@ -185,3 +185,18 @@ def percentile(values, q: float) -> float:
     k = (len(values) - 1) * q / 100
     lo, hi = int(k), min(int(k) + 1, len(values) - 1)
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+def server_errors(log: str) -> list[str]:
+    """The tracebacks in a server's log, by their last line, less the websocket ones that a
+    browser context closing in the middle of a message leaves (Streamlit's server, not ours)."""
+    import re
+
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", log)
+    errors = []
+    for block in plain.split("Traceback (most recent call last)")[1:]:
+        lines = [ln.strip() for ln in block.splitlines() if re.match(r"\s*[\w.]+(Error|Exception|Disconnected)\b", ln)]
+        last = lines[-1] if lines else block.strip().splitlines()[-1]
+        if "WebSocketDisconnected" not in block:
+            errors.append(last)
+    return errors

@@ -307,6 +307,7 @@ def small_configs() -> list:
     from metricflow.studies.theory import TheoryConfig
     from metricflow.studies.methods import MethodsConfig
     from metricflow.studies.tuning import TuneConfig
+    from metricflow.flows.classical import ClassicalFlowConfig
 
     flow = FlowConfig(kernel="delta", n_train=100, n_test=100, steps=3, lr=0.05)
     return [
@@ -329,6 +330,7 @@ def small_configs() -> list:
         DonaldsonSweepConfig(psis=(0, 0.5), k=2, n_points=300, n_test=200, phi_epochs=1, phi_points=100, family=True),
         MethodsConfig.preset("quick", n_test=100, k_max=1, donaldson_points=300, optimise=False, flow_train=40,
                              flow_steps=2, network_points=200, epochs=1, phi=False, trained_kernel=False),
+        ClassicalFlowConfig(manifold("quintic"), k=2, n_points=300, n_test=200, n_steps=2),
     ]
 
 

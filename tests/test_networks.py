@@ -315,3 +315,22 @@ def test_cli_train_json_keys_save_and_bad_input(capsys, tmp_path):
     with pytest.raises(SystemExit) as err:
         main(["train", "--epochs", "x"])
     assert err.value.code == 2
+
+
+def test_the_split_modules_keep_the_stored_names_and_job_keys():
+    """TrainConfig and TrainResult live in networks.config and networks.results, but job keys
+    and stored results name them as networks.models did: the keys below were computed
+    before the split, so stored training results are still found."""
+    from metricflow.hashing import config_key
+    from metricflow.networks import models
+    from metricflow.networks.models import TRAIN_SCHEMA, TrainResult
+    from metricflow.studies.feature_learning import TRAINED_KERNEL_SCHEMA, TrainedKernelConfig
+
+    assert TrainConfig.__module__ == TrainResult.__module__ == "metricflow.networks.models"
+    assert models.TrainConfig is TrainConfig and models.TrainResult is TrainResult
+    assert config_key(TrainConfig(), TRAIN_SCHEMA) == "f646685347230b532c80570d64657c746bfa462bb2d659998e37fa85dbec022d"
+    assert config_key(TrainConfig(model="phi", n_points=1000, epochs=3, seed=5), TRAIN_SCHEMA) == (
+        "0e38d6d48d29bf603a599b925d80b8d0a243f16c5404ed2e1d1d771cac95aad3")
+    assert config_key(TrainedKernelConfig(), TRAINED_KERNEL_SCHEMA) == "5e5bd92fff1e3673c38c8d7cfcb3347566b961fa610b29915e7cce545d66ede5"
+    for name in models.__all__:
+        assert hasattr(models, name), name

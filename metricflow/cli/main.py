@@ -14,14 +14,14 @@ import json
 import os
 import sys
 
-from metricflow.cli import cluster, donaldson, flow, methods, noise, reproduce, sample, train, tune
+from metricflow.cli import classical_flow, cluster, donaldson, flow, methods, noise, reproduce, sample, train, tune
 from metricflow.cli.options import int_arg
 from metricflow.errors import MetricflowError
 
 __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 
 # The subcommand modules, in the order --help lists them.
-SUBCOMMANDS = (sample, flow, noise, cluster, train, tune, reproduce, donaldson, methods)
+SUBCOMMANDS = (sample, flow, noise, cluster, train, tune, reproduce, donaldson, methods, classical_flow)
 
 
 class _OneLineParser(argparse.ArgumentParser):

@@ -7,6 +7,7 @@ re-exported here, so ``from metricflow.figures import flow_figures`` works. The 
 import studies and lower layers only (never the jobs, reproduce or cli layers), and never Streamlit.
 """
 
+from metricflow.figures.classical import classical_figures, classical_functional_figure, classical_label, classical_sigma_figure
 from metricflow.figures.clustering import (
     HEATMAP_TITLES,
     cluster_figures,
@@ -53,6 +54,8 @@ from metricflow.figures.theory import (
 from metricflow.figures.tuning import tuning_convergence_figure, tuning_figures, tuning_params_figure
 
 __all__ = [
+    # classical flows
+    "classical_figures", "classical_functional_figure", "classical_label", "classical_sigma_figure",
     # common
     "COLOURS",
     "BINS",

@@ -6,13 +6,16 @@ as still computing."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 
 from metricflow.figures.common import readable_log_axes
+from metricflow.flows.classical import ClassicalFlowConfig
 from metricflow.flows.flow import FlowConfig
 from metricflow.networks.models import TrainConfig
-from metricflow.studies.methods import FLOW_NAMES, MethodsResult
+from metricflow.studies.methods import FLOW_NAMES, MethodsResult, classical_name
 
 __all__ = [
     "methods_time_figure",
@@ -25,7 +28,8 @@ __all__ = [
 ]
 
 # One colour per family, a dash per series within it.
-COLOURS = {"donaldson": "#1f77b4", "kernel": "#7f7f7f", "network": "#d62728"}
+COLOURS = {"donaldson": "#1f77b4", "kernel": "#7f7f7f", "network": "#d62728", "classical": "#2ca02c",
+           "fixed basis": "#8c564b"}
 DASHES = ("solid", "dash", "dot", "dashdot")
 TABLE_COLUMNS = ("method", "best σ", "± se", "at", "seconds", "points", "train points", "parameters", "memory (MiB)")
 
@@ -44,7 +48,8 @@ def running_curve(piece, partial: dict | None) -> dict | None:
     """The curve of a running piece from its own partial series (``metricflow.progress``).
 
     Args:
-      piece: the piece's config (a FlowConfig or TrainConfig of ``MethodsConfig.configs()``).
+      piece: the piece's config (a FlowConfig, TrainConfig or ClassicalFlowConfig of
+        ``MethodsConfig.configs()``).
       partial: the piece's partial series as the job store keeps it, or None.
 
     Returns:
@@ -52,9 +57,9 @@ def running_curve(piece, partial: dict | None) -> dict | None:
       epoch so far, against the training-point visits, as ``Series.points`` counts them), or
       None when the piece publishes no test-point curve. Its seconds are not known per step.
     """
-    if not partial or not isinstance(piece, (FlowConfig, TrainConfig)):
+    if not partial or not isinstance(piece, (FlowConfig, TrainConfig, ClassicalFlowConfig)):
         return None
-    wanted = "test" if isinstance(piece, FlowConfig) else "validation"
+    wanted = "validation" if isinstance(piece, TrainConfig) else "test"
     for panel in partial.get("panels", []):
         curve = panel.get("series", {}).get(wanted)
         if curve is None:
@@ -65,6 +70,9 @@ def running_curve(piece, partial: dict | None) -> dict | None:
         keep = (steps[:n] >= 1) & np.isfinite(sigma[:n])
         if isinstance(piece, FlowConfig):
             name, family, per = FLOW_NAMES.get(piece.kernel.name, f"{piece.kernel.name} flow"), "kernel", piece.n_train
+        elif isinstance(piece, ClassicalFlowConfig):
+            family = "fixed basis" if piece.space == "basis" else "classical"
+            name, per = classical_name(piece), piece.n_points
         else:
             name, family, per = f"{piece.model} network", "network", piece.n_points - piece.n_val
         return {"name": name, "family": family, "points": (steps[:n][keep] * per).tolist(),
@@ -143,20 +151,21 @@ def _pct(ratio: float) -> str:
 
 def methods_sentences(result: MethodsResult, provisional: bool = False) -> list[str]:
     """Two sentences with the measured numbers: how much the fixed kernels and the networks
-    still improved over the second half of their runs, and their best sigma.
+    still improved over the second half of their runs, and their best sigma; with classical
+    flows, a third: the best classical flow (and the best in a fixed basis) against the best
+    network, on the same test points.
 
     Built from ``MethodsResult.verdict``; the wording follows the numbers (a fixed kernel
     that was still improving, or a network that stopped, is said so). With ``provisional``
     (``result`` is ``methods_so_far`` of a running comparison) they are written only once
     Donaldson, a fixed kernel flow and a network are in (else []), and each starts with
-    "So far (provisional, ...)".
+    "So far (provisional, ...)"; the third only once a classical flow is in.
     """
     v = result.verdict()
     if provisional:
         if v["donaldson"] is None or v["kernel_late_change"] is None or v["network_late_change"] is None:
             return []
-        c = result.config
-        total = 5 + int(c.optimise) + int(c.phi) + int(c.trained_kernel)  # balanced, 3 flows, metric network
+        total = result.config.n_series
         return [f"So far (provisional, {len(result.series)} of {total} series in): {s[0].lower()}{s[1:]}"
                 for s in methods_sentences(result)]
     out = []
@@ -189,7 +198,38 @@ def methods_sentences(result: MethodsResult, provisional: bool = False) -> list[
             f"The networks {verb}: over the second half of their epochs σ fell by {span}, and the "
             f"{nets['method']} reaches σ = {nets['sigma']:.4f} ± {nets['sigma_se']:.4f}{compare}."
         )
+    classical = _classical_sentence(v)
+    if classical:
+        out.append(classical)
     return out
+
+
+def _pm(sigma: float, se: float) -> str:
+    """'sigma ± se' with at least 4 decimals and enough that se shows a digit (the full
+    preset's errors are a few 10^-5)."""
+    digits = 4 if not se > 0 else max(4, -math.floor(math.log10(se)))
+    return f"{sigma:.{digits}f} ± {se:.{digits}f}"
+
+
+def _times(a: dict, b: dict) -> str:
+    """'n times below' / 'n times above' of a's sigma against b's."""
+    ratio = a["sigma"] / b["sigma"]
+    return f"{1 / ratio:.1f} times below" if ratio < 1 else f"{ratio:.1f} times above"
+
+
+def _classical_sentence(v: dict) -> str:
+    """The paper's claim as a measured row: the classical flows (Kahler-Ricci, Calabi, the
+    two-derivative flow) against the best network, on the same test points."""
+    nets = v["networks"]
+    found = [(v[key], what) for key, what in (("classical", "in Donaldson's algebraic family (a kernel that moves "
+                                                "with H)"), ("fixed_basis", "in a fixed basis (a fixed kernel)"))
+             if v[key] is not None and v[key]["sigma"] is not None]
+    if not found or nets is None or nets["sigma"] is None:
+        return ""
+    parts = [f"{what} the {best['method']} reaches σ = {_pm(best['sigma'], best['sigma_se'])}, "
+             f"{_times(best, nets)} the {nets['method']}" for best, what in found]
+    return (f"The classical flows of appendix B, projected on degree-k potentials: {'; '.join(parts)} "
+            f"({_pm(nets['sigma'], nets['sigma_se'])}, on the same test points with the same κ).")
 
 
 def methods_figures(result: MethodsResult, running=()) -> dict[str, go.Figure]:

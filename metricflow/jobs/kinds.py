@@ -106,6 +106,7 @@ def check_estimate(config) -> Estimate:
 
 # ---- the built-in kinds ------------------------------------------------------------------
 
+from metricflow.flows.classical import CLASSICAL_SCHEMA, ClassicalFlowConfig, estimate_classical_flow, run_classical_flow  # noqa: E402
 from metricflow.flows.donaldson import DONALDSON_SCHEMA, DonaldsonConfig, estimate_donaldson, run_donaldson  # noqa: E402
 from metricflow.flows.flow import SCHEMA_VERSION as FLOW_SCHEMA, FlowConfig, estimate_flow, run_flow  # noqa: E402
 from metricflow.geometry.points import SampleConfig  # noqa: E402
@@ -134,3 +135,4 @@ register(DonaldsonConfig, run_donaldson, DONALDSON_SCHEMA, estimate_donaldson)
 register(moduli.DonaldsonSweepConfig, moduli.run_donaldson_sweep, moduli.DONALDSON_SWEEP_SCHEMA,
          moduli.estimate_donaldson_sweep, fan_out=True)
 register(MethodsConfig, run_methods, METHODS_SCHEMA, estimate_methods, fan_out=True)
+register(ClassicalFlowConfig, run_classical_flow, CLASSICAL_SCHEMA, estimate_classical_flow)

@@ -55,6 +55,7 @@ from metricflow.geometry.points import Points
 from metricflow.geometry.reference import reference_kappa
 from metricflow.networks.models import (
     SECONDS_PER_POINT_EPOCH,
+    WORKER_BYTES,
     TrainConfig,
     all_finite,
     evaluate_in_chunks,
@@ -64,6 +65,7 @@ from metricflow.networks.models import (
     stream_key,
     to_numpy,
 )
+from metricflow.networks.mlp import Network, mlp
 from metricflow.networks.outputs import ddbar, invariant_features, take
 from metricflow.progress import Progress, panel, publish
 
@@ -247,11 +249,10 @@ def family_batch(points: list[Points], kappas, normalise: bool = True) -> Family
     return FamilyBatch(*(np.concatenate(arrays) for arrays in zip(*parts)))
 
 
-def make_family_model(config: FamilyTrainConfig):
-    """The stax (init_fn, apply_fn, kernel_fn): d^2 + 2 inputs (u(z), e(psi)) -> 1 output."""
-    from metricflow import _nt
-
-    return _nt.mlp(config.depth, config.width, 1, config.activation, "standard", config.readout_std)
+def make_family_model(config: FamilyTrainConfig) -> Network:
+    """(init_fn, apply_fn, kernel_fn) of ``mlp`` (stax's semantics, plain JAX): d^2 + 2
+    inputs (u(z), e(psi)) -> 1 output."""
+    return mlp(config.depth, config.width, 1, config.activation, "standard", config.readout_std)
 
 
 def init_family_params(config: FamilyTrainConfig, key):
@@ -321,7 +322,7 @@ class FamilyResult:
       epoch_seconds: (E,) float64, wall time of each epoch's steps.
       steps: optimizer steps taken (E * floor(P * train points per psi / batch)).
       n_params: number of parameters.
-      params_initial, params_final: the stax parameters (pytrees of ndarrays).
+      params_initial, params_final: the parameters (pytrees of ndarrays, laid out as stax's).
       seconds: everything (sampling, kappas, training, validation).
       load_average: (start, end) 1-minute load average of the machine.
       schema_version: FAMILY_SCHEMA.
@@ -496,11 +497,11 @@ def estimate_family(config: FamilyTrainConfig) -> Estimate:
     or metric-NTK: ~10 s start, ~1e-5 s per point sampled, SECONDS_PER_POINT_EPOCH["phi"] per
     point-epoch scaled by depth * width^2 / (3 * 64^2) (at least 0.3). The reference kappa of
     a psi other than 0 is its own job (about 10 s once, then stored). Memory: the worker
-    (~1.6 GB), ~3 kB per point of chart data, batch activations.
+    (WORKER_BYTES), ~3 kB per point of chart data, batch activations.
     """
     c = config
     total = len(c.psis) * c.n_points
     scale = max(0.3, c.depth * c.width**2 / (3 * 64**2))
     seconds = 10.0 + 1e-5 * total + SECONDS_PER_POINT_EPOCH["phi"] * scale * total * c.epochs
-    memory = 1600 * 2**20 + 3000 * total + 8 * 20 * c.batch_size * c.width * c.depth
+    memory = WORKER_BYTES + 3000 * total + 8 * 20 * c.batch_size * c.width * c.depth
     return Estimate(float(seconds), int(memory))

@@ -3,8 +3,9 @@
 Theta_ijkl(x, x') = sum_I dg_ij(x)/dtheta_I dg_kl(x')/dtheta_I (eq. 2.7) for the K = n^2 real
 metric components g_r (``networks.outputs.components``) of a metric network, on P probe points,
 arranged as a (K P) x (K P) matrix (row index x * K + r). It is symmetric and positive
-semi-definite (a Gram matrix of parameter gradients). Computed with neural-tangents'
-``empirical_ntk_fn`` (``trace_axes=()``, implementation 1 or 2; ``metricflow._nt``).
+semi-definite (a Gram matrix of parameter gradients). Computed in JAX from the parameter
+jacobians, a bounded number of points at a time (``metric_jacobian``); neural-tangents is
+not imported.
 
 The evolving kernel (fig. 4): spectra at chosen epochs, and the Wasserstein distance of each
 to the epoch-0 spectrum (``TrainResult.ntk_*``, recorded by ``networks.models.train``), and
@@ -22,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -33,6 +35,7 @@ from metricflow.networks.outputs import ModelInput, components, hermitian, take
 
 __all__ = [
     "metric_ntk",
+    "metric_jacobian",
     "spectrum",
     "wasserstein_to_first",
     "component_gradient",
@@ -54,24 +57,134 @@ LOG_FLOOR = 1e-12
 def metric_ntk(f, params, x1: ModelInput, x2: ModelInput, implementation: int = 1) -> np.ndarray:
     """Empirical metric-NTK Theta_rs(x, x') of f(params, x) -> (N, K) components (eq. 2.7).
 
+    Theta_rs(x, x') = sum_I df_r(x)/dtheta_I df_s(x')/dtheta_I, computed in JAX, JAC_CHUNK
+    points at a time (``metric_jacobian``): implementation 1 contracts the parameter
+    jacobians, J(x1) J(x2)^T (J(x1) is held whole, J(x2) one chunk at a time, and once only
+    when x2 is x1); implementation 2 forms each column as a jacobian-vector product of a
+    vector-jacobian product, never holding a jacobian of x1. They agree to rounding.
+
     Args:
       f: components function, e.g. ``networks.components_fn(config, n, d)``.
-      params: network parameters (stax pytree).
+      params: network parameters (a pytree of float64 arrays).
       x1: ModelInput of N1 points; x2: of N2 points.
-      implementation: neural-tangents NtkImplementation 1 (jacobian contraction) or 2
-        (NTK-vector products); 3 is refused (broken on the installed versions).
+      implementation: 1 (jacobian contraction) or 2 (NTK-vector products). 3, neural-tangents'
+        STRUCTURED_DERIVATIVES, is refused: it is broken for these functions.
 
     Returns:
       (K N1, K N2) float64 with entry [x K + r, x' K + s] = Theta_rs(x, x').
     """
-    from metricflow import _nt
-
+    if int(implementation) not in (1, 2):
+        raise ValueError(f"implementation must be 1 or 2 (3, STRUCTURED_DERIVATIVES, is broken here), got {implementation}")
     n1, n2 = len(x1.features), len(x2.features)
-    k = int(np.asarray(f(params, take(x1, slice(0, 1)))).shape[-1])
-    n_params = sum(np.size(a) for a in jax.tree_util.tree_leaves(params))
-    check_memory(8.0 * k * (n1 + n2) * n_params * 2 + 24.0 * k * k * n1 * n2, f"the metric-NTK on {n1:,} x {n2:,} points")
-    theta = _nt.empirical_ntk(f, params, x1, x2, implementation)  # (N1, N2, K, K)
-    return np.ascontiguousarray(np.transpose(theta, (0, 2, 1, 3)).reshape(k * n1, k * n2))
+    k, n_params = _sizes(f, params, x1)
+    size = _chunk_size(max(n1, n2), k, n_params)  # one compile serves both sets
+    check_memory(16.0 * k * (n1 + size) * n_params + 16.0 * k * k * n1 * n2, f"the metric-NTK on {n1:,} x {n2:,} points")
+    if int(implementation) == 2:
+        return _ntk_vector_products(f, params, x1, x2, size)
+    j1 = metric_jacobian(f, params, x1, size)
+    if x2 is x1:
+        return j1 @ j1.T
+    out = np.empty((k * n1, k * n2))
+    for a in range(0, n2, size):
+        b = min(a + size, n2)
+        out[:, k * a : k * b] = j1 @ metric_jacobian(f, params, take(x2, slice(a, b)), size).T
+    return out
+
+
+def _sizes(f, params, x) -> tuple[int, int]:
+    """(K outputs per point, P parameters), from shapes only (nothing is computed)."""
+    k = int(jax.eval_shape(f, params, take(x, slice(0, 1))).shape[-1])
+    return k, int(sum(np.size(a) for a in jax.tree_util.tree_leaves(params)))
+
+
+# Points whose parameter jacobian is computed in one call (K * JAC_CHUNK rows of it).
+JAC_CHUNK = 64
+# Bytes one chunk of the jacobian may take; fewer points per chunk for large networks.
+JAC_CHUNK_BYTES = 128 * 2**20
+
+
+def _chunk_size(n: int, k: int, n_params: int) -> int:
+    """Points per chunk: at most JAC_CHUNK and JAC_CHUNK_BYTES, the n points split into equal
+    chunks (the last one padded), so a probe set of n points compiles once."""
+    top = max(1, min(JAC_CHUNK, JAC_CHUNK_BYTES // max(1, 8 * k * n_params)))
+    chunks = math.ceil(n / top)
+    return max(1, math.ceil(n / chunks))
+
+
+def metric_jacobian(f, params, x: ModelInput, chunk: int | None = None) -> np.ndarray:
+    """J[x K + r, I] = df_r(x)/dtheta_I, the parameter jacobian of f at N points.
+
+    Per point (``jax.vmap`` of ``jax.jacrev``), ``chunk`` points per jitted call; the last
+    chunk is padded with copies of its last point, whose rows are dropped.
+
+    Args:
+      f: f(params, x) -> (N, K) float64; params: a pytree with P entries in all.
+      x: ModelInput (or any NamedTuple of arrays leading with N) of N points.
+      chunk: points per call; None = ``_chunk_size`` (at most JAC_CHUNK and JAC_CHUNK_BYTES).
+
+    Returns:
+      (K N, P) float64, the parameters in ``jax.tree_util.tree_leaves`` order, each leaf
+      flattened row-major.
+    """
+    n = len(x.features)
+    k, n_params = _sizes(f, params, x)
+    size = chunk or _chunk_size(n, k, n_params)
+    fn = _jacobian_fn(f)
+    parts = []
+    for a in range(0, n, size):
+        idx = np.minimum(np.arange(a, a + size), n - 1)
+        parts.append(np.asarray(fn(params, take(x, idx)))[: k * (min(a + size, n) - a)])
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+@functools.lru_cache(maxsize=16)
+def _jacobian_fn(f):
+    """Jitted (params, x of c points) -> (K c, P) jacobian, compiled once per f and c."""
+
+    def one(params, xi):
+        return f(params, jax.tree_util.tree_map(lambda a: a[None], xi))[0]
+
+    @jax.jit
+    def rows(params, x):
+        jac = jax.vmap(jax.jacrev(one), in_axes=(None, 0))(params, x)  # leaves (c, K, *shape)
+        leaves = jax.tree_util.tree_leaves(jac)
+        c, k = leaves[0].shape[:2]
+        return jnp.concatenate([a.reshape(c * k, -1) for a in leaves], axis=1)
+
+    return rows
+
+
+def _ntk_vector_products(f, params, x1: ModelInput, x2: ModelInput, size: int) -> np.ndarray:
+    """Theta (K N1, K N2) block by block of ``size`` x ``size`` points: for each chunk of x2
+    the vjp of every basis cotangent (a parameter vector per column), then its jvp at a chunk
+    of x1. Chunks are padded as in ``metric_jacobian``."""
+    n1, n2 = len(x1.features), len(x2.features)
+    k = _sizes(f, params, x1)[0]
+    fn = _ntk_vp_fn(f)
+    out = np.empty((k * n1, k * n2))
+    for b in range(0, n2, size):
+        xb = take(x2, np.minimum(np.arange(b, b + size), n2 - 1))
+        m2 = min(b + size, n2) - b
+        for a in range(0, n1, size):
+            xa = take(x1, np.minimum(np.arange(a, a + size), n1 - 1))
+            m1 = min(a + size, n1) - a
+            out[k * a : k * (a + m1), k * b : k * (b + m2)] = np.asarray(fn(params, xa, xb))[: k * m1, : k * m2]
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _ntk_vp_fn(f):
+    """Jitted (params, xa, xb) -> (K ca, K cb) block of Theta by vjp then jvp."""
+
+    @jax.jit
+    def block(params, xa, xb):
+        out_b, vjp_b = jax.vjp(lambda p: f(p, xb), params)
+        basis = jnp.eye(out_b.size, dtype=out_b.dtype).reshape((out_b.size,) + out_b.shape)
+        vectors = jax.vmap(lambda e: vjp_b(e)[0])(basis)
+        cols = jax.vmap(lambda v: jax.jvp(lambda p: f(p, xa), (params,), (v,))[1])(vectors)  # (K cb, ca, K)
+        return cols.reshape(out_b.size, -1).T
+
+    return block
 
 
 def spectrum(theta: np.ndarray) -> np.ndarray:

@@ -9,9 +9,14 @@ The file is a NumPy ``.npz`` archive (a zip of ``.npy`` arrays), read with
 ``config``          the TrainConfig as a JSON string (``TrainConfig.to_dict``)
 ``summary``         the training summary as a JSON string (``TrainResult.summary`` without
                     the config), or ``{}``
-``params/<i>/<j>``  float64 arrays, the stax parameters by their position in the pytree
+``params/<i>/<j>``  float64 arrays, the parameters by their position in the pytree
                     (layer i, array j: 0 = weights W, 1 = bias b)
 ==================  =====================================================================
+
+Version 2 (written only for the phi model with symmetric features; every other model is
+still written as version 1, so older readers keep reading it): the parameters are a dict
+(``networks.invariant``), stored as ``params/net/<i>/<j>`` (the network, as above),
+``params/shift``, ``params/scale`` and, with a base potential, ``params/base``.
 
 Why .npz: any NumPy (or any zip + .npy reader, in any language) opens it, it stores float64
 exactly, it is one file, and unlike a pickle it cannot execute code when loaded. The
@@ -70,7 +75,7 @@ __all__ = [
 ]
 
 FORMAT = "metricflow.trained_model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 # Largest |p(z)| / (sum of |monomials|) accepted for a point given to a model: loose enough
 # for coordinates written out and read back, tight enough to catch points off X.
@@ -94,7 +99,8 @@ class LocalMetric(NamedTuple):
 
 @dataclass(frozen=True, eq=False)
 class TrainedModel:
-    """A trained metric network: its TrainConfig and parameters (a stax pytree of float64).
+    """A trained metric network: its TrainConfig and parameters (a pytree of float64, laid
+    out as stax lays them out: ``networks.building.init_params``).
 
     Attributes:
       config: the TrainConfig it was trained with (model, architecture, manifold).
@@ -200,12 +206,17 @@ def _jitted(config: TrainConfig, kind: str):
 
 
 def _param_entries(params) -> dict:
-    """{"params/<i>/<j>": ndarray} for the stax pytree (None leaves are absent)."""
+    """{"params/<i>/<j>": ndarray} for the parameter pytree (None leaves are absent)."""
     out = {}
     for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
         key = "params/" + "/".join(str(getattr(k, "idx", getattr(k, "key", k))) for k in path)
         out[key] = np.asarray(leaf, dtype=np.float64)
     return out
+
+
+def _version_of(config: TrainConfig) -> int:
+    """The oldest format version that holds this config's model (2: symmetric features)."""
+    return 2 if config.features == "symmetric" else 1
 
 
 def model_from_result(result) -> TrainedModel:
@@ -221,7 +232,7 @@ def model_bytes(model) -> bytes:
         model = model_from_result(model)
     arrays = {
         "format": np.array(FORMAT),
-        "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+        "format_version": np.array(_version_of(model.config), dtype=np.int64),
         "config": np.array(json.dumps(model.config.to_dict())),
         "summary": np.array(json.dumps(model.summary)),
         **_param_entries(model.params),

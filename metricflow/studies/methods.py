@@ -14,7 +14,11 @@ training points used:
 * the trained kernel (``TrainedKernelConfig``): the flow with the network's metric-NTK frozen
   after training, per step (``trained_test_sigma``);
 * the metric and phi networks (``TrainConfig``): one point per epoch, on the points that are
-  their validation set (``TrainResult.val_sigma``), never trained on.
+  their validation set (``TrainResult.val_sigma``), never trained on;
+* the classical flows of appendix B (``ClassicalFlowConfig``): Kahler-Ricci, Calabi and the
+  two-derivative flow projected on Donaldson's algebraic family (family "classical": its
+  kernel moves with H) or on a fixed basis (family "fixed basis": a fixed kernel), one point
+  per step (``ClassicalFlowResult.sigma``).
 
 The pieces are handed to ``map_configs`` in ``RUN_ORDER`` (the fastest first, so that a curve
 is in within seconds; then the longest, so that it starts at once on the second worker) and
@@ -45,6 +49,7 @@ from typing import Optional
 import numpy as np
 
 from metricflow.errors import MetricflowError
+from metricflow.flows.classical import FLOW_LABELS, ClassicalFlowConfig, ClassicalFlowResult
 from metricflow.flows.donaldson import DonaldsonResult
 from metricflow.flows.flow import FlowResult
 from metricflow.geometry.measures import measure_sigma
@@ -74,6 +79,7 @@ __all__ = [
     "estimate_methods",
     "FAMILIES",
     "FLOW_NAMES",
+    "classical_name",
     "TRAINED",
     "TEST_STREAM",
     "shared_test",
@@ -82,7 +88,8 @@ __all__ = [
 # Bump when MethodsResult's fields or their meaning change: cached results are recomputed.
 # 2: every method measures on one shared set of test points. (The config's move to
 # methods_config changed its type name, so its job keys: nothing stored is read as its result.)
-METHODS_SCHEMA = 2
+# 3: the classical flows of appendix B are series (families "classical" and "fixed basis").
+METHODS_SCHEMA = 3
 
 # The config, its presets and pieces are in methods_config (re-exported here).
 
@@ -95,7 +102,8 @@ class Series:
 
     Attributes:
       name: the label ("Donaldson balanced", "delta flow", "metric network", ...).
-      family: "donaldson", "kernel" (fixed and trained kernels) or "network".
+      family: "donaldson", "kernel" (fixed and trained kernels), "network", "classical" (a
+        classical flow in the algebraic family) or "fixed basis" (one in a fixed basis).
       step: (P,) int64, what each measurement follows: k (Donaldson), the flow step, the epoch.
       seconds: (P,) float64, wall time spent on the method up to the measurement (see
         ``run_methods`` for what each result records).
@@ -106,7 +114,7 @@ class Series:
       train_points: distinct training points the method used.
       parameters: what the method adjusts: real entries of H (N_k^2 at the best k), one scalar
         per train point (covariant kernel flows), 9 per train point (the trained kernel's
-        component-mixing flow), the network's parameters.
+        component-mixing flow), the network's parameters, the classical space's P.
       memory_bytes: peak memory: the job's estimate (no result records its peak).
       memory_estimated: True: memory_bytes is an estimate, not a measurement.
       test_points: the shared test points sigma was measured on.
@@ -148,7 +156,7 @@ class MethodsResult:
     Attributes:
       config: the MethodsConfig.
       series: the Series, in the order Donaldson balanced, (optimised), delta, Gaussian,
-        ReLU NTK, metric network, (phi network), (trained kernel).
+        ReLU NTK, metric network, (phi network), (trained kernel), (classical flows).
       kappa, kappa_se, kappa_exact: the reference kappa every method measured against.
       sigma_fs, sigma_fs_se: sigma of g_FS on the shared test points (every series starts
         there: Donaldson k = 1, a flow's step 0, a network's epoch 0 up to its init).
@@ -196,7 +204,8 @@ class MethodsResult:
         ``kernel_late_change`` and ``network_late_change``: over the fixed kernel flows (delta,
         Gaussian, ReLU NTK) and the networks, the smallest and largest ``Series.late_change``
         (sigma last / sigma half-way) and the series they belong to; the best sigma of each
-        family with its series.
+        family with its series (``classical``: the algebraic family, ``fixed_basis``: the
+        classical flows in a fixed basis; None without such series).
         """
         fixed = [s for s in self.series if s.family == "kernel" and s.name != TRAINED]
         nets = [s for s in self.series if s.family == "network"]
@@ -215,7 +224,9 @@ class MethodsResult:
 
         return {"fixed_kernels": best(fixed), "networks": best(nets), "kernel_late_change": changes(fixed),
                 "network_late_change": changes(nets),
-                "donaldson": best([s for s in self.series if s.family == "donaldson"])}
+                "donaldson": best([s for s in self.series if s.family == "donaldson"]),
+                "classical": best([s for s in self.series if s.family == "classical"]),
+                "fixed_basis": best([s for s in self.series if s.family == "fixed basis"])}
 
     def summary(self) -> dict:
         """JSON-ready: the config's sizes, kappa, sigma_FS, the table, the verdict and the
@@ -322,6 +333,30 @@ def _trained_kernel_series(r: TrainedKernelResult, memory: int) -> Series:
     )
 
 
+def classical_name(config: ClassicalFlowConfig) -> str:
+    """The series name of a classical flow: "Kähler–Ricci flow (degree 3)" in the algebraic
+    family, "Kähler–Ricci flow, fixed basis (degree 4)" in the fixed basis."""
+    where = ", fixed basis" if config.space == "basis" else ""
+    return f"{FLOW_LABELS[config.flow]}{where} (degree {config.k})"
+
+
+def _classical_series(r: ClassicalFlowResult, memory: int) -> Series:
+    """Per step s = 1 ... steps_done: sigma on the test points (``ClassicalFlowResult.sigma``);
+    seconds = the flow's own time up to the step (sampling, sections and steps; its test
+    measurements excluded, as Donaldson's); points = s x flow points (each step integrates E,
+    its gradient and the Gram matrix over them); parameters = the space's P."""
+    c = r.config
+    done = int(r.steps_done)
+    steps = np.arange(1, done + 1, dtype=np.int64)
+    return Series(
+        classical_name(c), "fixed basis" if c.space == "basis" else "classical", step=steps,
+        seconds=r.seconds[1 : done + 1].astype(float), points=steps * int(r.n_points),
+        sigma=r.sigma[1 : done + 1], sigma_se=r.sigma_se[1 : done + 1], sigma_self=r.sigma_self[1 : done + 1],
+        train_points=int(r.n_points), parameters=int(r.n_params), memory_bytes=memory, memory_estimated=True,
+        test_points=int(r.n_test),
+    )
+
+
 def _job_seconds(r) -> float:
     return float(getattr(r, "total_seconds", None) or r.seconds)
 
@@ -332,6 +367,8 @@ def _start_sigma(r) -> float:
         return float(r.test_sigma[0])
     if isinstance(r, TrainedKernelResult):
         return float(r.initial_test_sigma[0])
+    if isinstance(r, ClassicalFlowResult):
+        return float(r.sigma[0])
     return float(r.sigma_fs)  # DonaldsonResult, TrainResult
 
 
@@ -359,6 +396,8 @@ def _series_of(r, memory: int) -> list[Series]:
         return [_network_series(r, memory)]
     if isinstance(r, TrainedKernelResult):
         return [_trained_kernel_series(r, memory)]
+    if isinstance(r, ClassicalFlowResult):
+        return [_classical_series(r, memory)]
     raise MetricflowError(f"unexpected result {type(r).__name__} among the methods")
 
 
@@ -373,6 +412,8 @@ def _reference(r) -> Optional[tuple]:
     if isinstance(r, FlowResult):
         se = float(r.kappa_ref_se)
         return float(r.kappa_ref), se, se == 0.0, float(r.test_sigma[0]), float(r.test_sigma_se[0])
+    if isinstance(r, ClassicalFlowResult):
+        return float(r.kappa), float(r.kappa_se), bool(r.kappa_exact), float(r.sigma[0]), float(r.sigma_se[0])
     return None
 
 
@@ -421,6 +462,8 @@ def run_methods(config: MethodsConfig, progress: Optional[Progress] = None,
       seconds: ``train_seconds``; points: epochs x train points.
     * trained kernel: per step, ``TrainedKernelResult.trained_test_sigma``; seconds: the
       whole job; points: the network's point visits plus steps x flow train points.
+    * classical flows: per step, ``ClassicalFlowResult.sigma``; seconds: the flow's own time
+      (its test measurements excluded); points: steps x flow points.
 
     Args:
       config: the MethodsConfig.

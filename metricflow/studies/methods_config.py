@@ -11,6 +11,8 @@ from typing import ClassVar
 from metricflow.constraints import SEED, Count, Flag, Points, Positive, validate
 from metricflow.errors import ConfigTypeError, MetricflowError
 from metricflow.estimates import Estimate
+from metricflow.flows.classical import FLOWS as CLASSICAL_FLOWS
+from metricflow.flows.classical import ClassicalFlowConfig, estimate_classical_flow, run_classical_flow
 from metricflow.flows.donaldson import MAX_K, DonaldsonConfig, estimate_donaldson, run_donaldson
 from metricflow.flows.flow import FlowConfig, estimate_flow, flow_from_options, run_flow
 from metricflow.geometry.manifolds import Manifold
@@ -19,30 +21,42 @@ from metricflow.kernels.base import stream_seed
 from metricflow.networks.models import TrainConfig, estimate_train, train
 from metricflow.studies.feature_learning import TrainedKernelConfig, estimate_trained_kernel, run_trained_kernel
 
-__all__ = ["FAMILIES", "PRESETS", "RUN_ORDER", "TEST_STREAM", "WORKERS", "MethodsConfig", "estimate_methods",
-           "method_configs", "run_method", "run_order", "shared_test"]
+__all__ = ["CLASSICAL_ORDER", "FAMILIES", "PRESETS", "RUN_ORDER", "TEST_STREAM", "WORKERS", "MethodsConfig",
+           "classical_configs", "estimate_methods", "method_configs", "run_method", "run_order", "shared_test"]
 
 # The seed stream (``stream_seed``) of the shared test points: no method samples from it.
 TEST_STREAM = 7
 
-# The kinds of series: fixed kernels (frozen-NTK flows), networks, Donaldson's balanced metrics.
-FAMILIES = ("donaldson", "kernel", "network")
+# The kinds of series: fixed kernels (frozen-NTK flows), networks, Donaldson's balanced metrics,
+# the classical flows of appendix B in Donaldson's algebraic family (their kernel moves with H)
+# and in a fixed basis (a fixed kernel).
+FAMILIES = ("donaldson", "kernel", "network", "classical", "fixed basis")
+
+# The classical flows in the order they run (Calabi, fourth order, takes the most steps).
+CLASSICAL_ORDER = ("ricci", "two-derivative", "calabi")
 
 # Sizes of the presets. "quick" is the dashboard's landing page: under a minute on 2 idle
 # cores with 2 warm workers (benchmarks/bench_methods.py --jobs; docs/METHODS.md). Its 2000
 # shared test points bound the trained kernel's cost (its test rows are 2 x n_test / 250
 # metric-NTK chunks); every method keeps the train points it had with 5000 test points.
-# "full" is the size of the docs' table (tens of minutes).
+# Its classical flow is the cheapest informative one: Kahler-Ricci in the invariant algebraic
+# family at k = 3 (3 parameters), a few steps on a few thousand points (docs/METHODS.md).
+# "full" is the size of the docs' table (tens of minutes): every classical flow in the
+# algebraic family at k = 2 ... min(k_max, d - 1), and Kahler-Ricci in the fixed basis.
 PRESETS = {
     "quick": dict(
         n_test=2000, k_max=4, donaldson_points=10_000, opt_steps=100, opt_points=2000,
         flow_train=1000, flow_steps=50, network_points=17_000, epochs=20, phi_points=3000, phi_epochs=10,
         trained_kernel=True, trained_kernel_points=200,
+        classical_flows=("ricci",), classical_ks=(3,), classical_basis_ks=(), classical_points=3000,
+        classical_steps=8, calabi_steps=80,
     ),
     "full": dict(
         n_test=20_000, k_max=5, donaldson_points=50_000, opt_steps=300, opt_points=5000,
         flow_train=2500, flow_steps=100, network_points=100_000, epochs=50, phi_points=40_000, phi_epochs=30,
         trained_kernel=True, trained_kernel_points=300,
+        classical_flows=CLASSICAL_ORDER, classical_ks=(2, 3, 4), classical_basis_ks=(4,), classical_points=10_000,
+        classical_steps=20, calabi_steps=120,
     ),
 }
 
@@ -81,6 +95,15 @@ class MethodsConfig:
       trained_kernel: include the flow with the metric network's metric-NTK frozen after
         training (TrainedKernelConfig), on trained_kernel_points train points (its kernel
         is dense 9N x 9N) and the shared test points.
+      classical_flows, classical_ks: the classical flows of appendix B ("ricci", "calabi",
+        "two-derivative"; ``ClassicalFlowConfig``) run in Donaldson's algebraic family with
+        invariant matrices, one piece per flow and degree k (k < d); () for none.
+      classical_basis_ks: degrees of the Kahler-Ricci flow in the fixed basis (a fixed
+        kernel), one piece each; () for none.
+      classical_points: the flow points of each classical piece (its own seed stream).
+      classical_steps, calabi_steps: steps of Kahler-Ricci and the two-derivative flow, and of
+        Calabi (a fourth-order flow: its stable step is ~pi lam times smaller), each at its
+        default step ``default_dt``.
     """
 
     manifold: Manifold = field(default_factory=Manifold)
@@ -102,6 +125,12 @@ class MethodsConfig:
     phi_epochs: int = 10
     trained_kernel: bool = True
     trained_kernel_points: int = 200
+    classical_flows: tuple = ()
+    classical_ks: tuple = ()
+    classical_basis_ks: tuple = ()
+    classical_points: int = 3000
+    classical_steps: int = 8
+    calabi_steps: int = 80
 
     constraints: ClassVar[dict] = {
         "n_test": Points("test points"),
@@ -122,12 +151,28 @@ class MethodsConfig:
         "phi_epochs": Count("phi epochs", maximum=10_000),
         "trained_kernel": Flag("trained_kernel"),
         "trained_kernel_points": Points("trained kernel points", maximum=3000),
+        "classical_points": Points("classical flow points"),
+        "classical_steps": Count("classical flow steps", maximum=100_000),
+        "calabi_steps": Count("Calabi flow steps", maximum=100_000),
     }
 
     def __post_init__(self):
         if not isinstance(self.manifold, Manifold):
             raise ConfigTypeError(f"manifold must be a Manifold, got {type(self.manifold).__name__}")
         validate(self)
+        for name in ("classical_flows", "classical_ks", "classical_basis_ks"):
+            value = getattr(self, name)
+            if not isinstance(value, (tuple, list)):
+                raise ConfigTypeError(f"{name} must be a tuple, got {type(value).__name__}")
+            object.__setattr__(self, name, tuple(value))
+        unknown = [f for f in self.classical_flows if f not in CLASSICAL_FLOWS]
+        if unknown:
+            raise MetricflowError(
+                f"unknown classical flow {unknown[0]!r}; expected some of {', '.join(CLASSICAL_FLOWS)}")
+        for name in ("classical_ks", "classical_basis_ks"):
+            if len(set(getattr(self, name))) != len(getattr(self, name)):
+                raise MetricflowError(
+                    f"{name.replace('_', ' ')} {getattr(self, name)} repeats a degree; give each once")
         for name in ("network_points",) + (("phi_points",) if self.phi else ()):
             if getattr(self, name) <= self.n_test + 10:
                 raise MetricflowError(
@@ -146,8 +191,13 @@ class MethodsConfig:
     def configs(self) -> list:
         """The ordinary configs of every series, in the order of ``MethodsResult.series``'s
         sources: Donaldson, the flows (delta, Gaussian with cutoff, ReLU NTK), the networks
-        (metric, phi), the trained kernel."""
+        (metric, phi), the trained kernel, the classical flows (algebraic, then fixed basis)."""
         return method_configs(self)
+
+    @property
+    def n_series(self) -> int:
+        """How many series the result holds (Donaldson gives two with ``optimise``)."""
+        return len(self.configs()) + int(self.optimise)
 
 
 def shared_test(config: MethodsConfig) -> SampleConfig:
@@ -175,6 +225,19 @@ def method_configs(config: MethodsConfig) -> list:
     if c.trained_kernel:
         out.append(TrainedKernelConfig(train=_network(c, "metric", test), n_train=c.trained_kernel_points,
                                        n_test=c.n_test, steps=c.flow_steps, seed=c.seed + 1, test=test))
+    return out + classical_configs(c, test)
+
+
+def classical_configs(c: MethodsConfig, test: SampleConfig) -> list:
+    """The ClassicalFlowConfigs of ``c``: per degree (ascending) its algebraic flows in
+    CLASSICAL_ORDER, then the fixed-basis Kahler-Ricci flows; each measures on ``test`` and
+    samples its flow points from the comparison's seed."""
+    sizes = dict(n_points=c.classical_points, n_test=c.n_test, seed=c.seed, symmetry="invariant", test=test)
+    out = [ClassicalFlowConfig(c.manifold, space="algebraic", k=k, flow=flow,
+                               n_steps=c.calabi_steps if flow == "calabi" else c.classical_steps, **sizes)
+           for k in sorted(c.classical_ks) for flow in CLASSICAL_ORDER if flow in c.classical_flows]
+    out += [ClassicalFlowConfig(c.manifold, space="basis", k=k, flow="ricci", n_steps=c.classical_steps, **sizes)
+            for k in sorted(c.classical_basis_ks)]
     return out
 
 
@@ -184,8 +247,10 @@ WORKERS = 2
 # The order the pieces are handed to map_configs (a worker pool takes them in this order):
 # the delta flow first (about a second: the first curve), then the trained kernel (the
 # longest: it starts at once on the second worker and ends last), then the others, the
-# cheap ones first, so that Donaldson, a kernel flow and a network are in early.
-RUN_ORDER = ("delta", "trained kernel", "gaussian", "metric", "donaldson", "relu-ntk", "phi")
+# cheap ones first, so that Donaldson, a kernel flow and a network are in early; the
+# classical flows last (a few seconds in the quick preset, where the free worker takes it;
+# minutes each in the full one, cheapest degree first).
+RUN_ORDER = ("delta", "trained kernel", "gaussian", "metric", "donaldson", "relu-ntk", "phi", "classical")
 
 
 def _order_name(config) -> str:
@@ -195,6 +260,8 @@ def _order_name(config) -> str:
         return config.kernel.name
     if isinstance(config, TrainConfig):
         return config.model
+    if isinstance(config, ClassicalFlowConfig):
+        return "classical"
     return "trained kernel"
 
 
@@ -221,6 +288,8 @@ def run_method(config):
         return train(config)
     if isinstance(config, TrainedKernelConfig):
         return run_trained_kernel(config)
+    if isinstance(config, ClassicalFlowConfig):
+        return run_classical_flow(config)
     raise MetricflowError(f"no method runs a {type(config).__name__}")
 
 
@@ -231,6 +300,8 @@ def _estimate_one(config) -> Estimate:
         return estimate_flow(config)
     if isinstance(config, TrainConfig):
         return estimate_train(config)
+    if isinstance(config, ClassicalFlowConfig):
+        return estimate_classical_flow(config)
     return estimate_trained_kernel(config)
 
 
