@@ -35,11 +35,9 @@ HANDOVER_SECONDS = 0.3
 GRACE_SECONDS = 5.0
 # A worker checks this often whether its parent process is still there (``_exit_with_parent``).
 PARENT_POLL_SECONDS = 1.0
-# Workers run at least this nice, so that a busy machine still answers its dashboard's pages;
-# the workers of a fan-out job's pieces (a nested pool) at NESTED_NICE, so that a long sweep
-# or comparison yields the cores to the single jobs that sessions wait for.
+# Workers (and the workers of a fan-out's pieces) run at least this nice, so that a busy
+# machine still answers its dashboard's pages first.
 WORKER_NICE = 5
-NESTED_NICE = 10
 # Modules a worker imports before its first job (never neural_tangents: ``metricflow._nt``
 # loads it, and TensorFlow, only for the jobs that need it).
 WARM_MODULES = ("metricflow._jax", "metricflow.jobs", "optax", "scipy.stats", "sklearn.cluster", "sklearn.metrics")
@@ -148,8 +146,7 @@ class _Worker:
     """One worker process and its count of jobs."""
 
     def __init__(self):
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
-                   METRICFLOW_WORKER_NICE=str(NESTED_NICE if _IN_WORKER[0] else WORKER_NICE))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         self.process = subprocess.Popen([sys.executable, "-c", _WORKER_CODE],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         self.pid = self.process.pid
@@ -378,7 +375,7 @@ def worker_main() -> None:
     os.close(null)
     os.dup2(2, 1)
     _IN_WORKER[0] = True
-    os.nice(max(0, int(os.environ.get("METRICFLOW_WORKER_NICE", WORKER_NICE)) - os.nice(0)))
+    os.nice(max(0, WORKER_NICE - os.nice(0)))
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     for name in WARM_MODULES:
         importlib.import_module(name)
