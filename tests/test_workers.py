@@ -40,23 +40,9 @@ def probe_job(config: ProbeConfig, progress) -> dict:
         time.sleep(config.sleep)
     with open(config.log, "a") as f:
         f.write(f"{os.getpid()}\n")
-    return {"pid": os.getpid(), "neural_tangents": "neural_tangents" in sys.modules, "nice": os.nice(0)}
+    return {"pid": os.getpid(), "neural_tangents": "neural_tangents" in sys.modules}
 
 
-@dataclass(frozen=True)
-class ProbesConfig:
-    """A fan-out test job: its probes as pieces."""
-
-    log: str
-    n: int = 2
-
-
-def probes_job(config: ProbesConfig, progress, map_configs) -> dict:
-    results = map_configs(probe_job, [ProbeConfig(config.log, seed=i) for i in range(config.n)])
-    return {"pieces": results, "nice": os.nice(0)}
-
-
-register(ProbeConfig, probe_job, 1)  # also in the workers that import this module for a fan-out's pieces
 
 
 @pytest.fixture
@@ -125,17 +111,6 @@ def test_jobs_in_a_row_share_a_warm_worker_without_neural_tangents(tmp_path, mak
     assert second["pid"] == first["pid"] and executor.workers() == [first["pid"]]
     assert warm < 1.5, (cold, warm)
     assert not first["neural_tangents"] and not second["neural_tangents"]
-    assert first["nice"] == max(os.nice(0), 5)  # below the server, which answers pages first
-
-
-def test_the_pieces_of_a_fan_out_run_at_the_workers_nice(tmp_path, make):
-    register(ProbesConfig, probes_job, 1, fan_out=True)
-    store, executor = make(max_workers=1, max_jobs=41)
-    result, _ = run(store, ProbesConfig(str(tmp_path / "log"), n=3))
-    assert result["nice"] == max(os.nice(0), 5)
-    pieces = result["pieces"]
-    assert pieces[0]["nice"] == result["nice"]  # the first piece runs in the fan-out's own worker
-    assert {p["nice"] for p in pieces[1:]} == {result["nice"]}  # the rest in its nested pool
 
 
 def test_a_killed_worker_fails_its_job_and_is_replaced(tmp_path, make):

@@ -35,9 +35,6 @@ HANDOVER_SECONDS = 0.3
 GRACE_SECONDS = 5.0
 # A worker checks this often whether its parent process is still there (``_exit_with_parent``).
 PARENT_POLL_SECONDS = 1.0
-# Workers (and the workers of a fan-out's pieces) run at least this nice, so that a busy
-# machine still answers its dashboard's pages first.
-WORKER_NICE = 5
 # Modules a worker imports before its first job (never neural_tangents: ``metricflow._nt``
 # loads it, and TensorFlow, only for the jobs that need it).
 WARM_MODULES = ("metricflow._jax", "metricflow.jobs", "optax", "scipy.stats", "sklearn.cluster", "sklearn.metrics")
@@ -375,7 +372,6 @@ def worker_main() -> None:
     os.close(null)
     os.dup2(2, 1)
     _IN_WORKER[0] = True
-    os.nice(max(0, WORKER_NICE - os.nice(0)))
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     for name in WARM_MODULES:
         importlib.import_module(name)
