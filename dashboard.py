@@ -240,7 +240,8 @@ def _progress(key: str, cancel_key: str, waiting: bool) -> None:
     status = store.status(key)
     if status is None or status.state not in ACTIVE or (waiting and status.state == RUNNING):
         st.rerun()  # ended: show it; started: poll at the running rate
-    place = _queue(store).place(key) if _queue(store) is not None else None
+    queue = _queue(store)
+    place = queue.place(key) if queue is not None else None
     if status.state == QUEUED and place is not None and place.position:
         text = (f"queued: number {place.position} of {place.waiting} waiting, expected to start in about "
                 f"{_duration(place.start_in)}")

@@ -16,7 +16,7 @@ import traceback
 
 from metricflow.errors import MetricflowError
 from metricflow.jobs.execute import execute
-from metricflow.jobs.status import QUEUED, NoExecutor, Task, _alive, one_line
+from metricflow.jobs.status import QUEUED, NoExecutor, Task, _alive, one_line, resident_bytes
 from metricflow.jobs.store import JobStore
 
 __all__ = ["LocalProcessExecutor", "worker_main"]
@@ -175,14 +175,8 @@ class _Worker:
 
     def rss_mb(self) -> float | None:
         """Resident memory (VmRSS) in MiB, or None where /proc cannot tell."""
-        try:
-            with open(f"/proc/{self.pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1]) / 1024
-        except (OSError, ValueError, IndexError):
-            pass
-        return None
+        held = resident_bytes(self.pid)
+        return None if held is None else held / 2**20
 
     def retire(self) -> None:
         """Close stdin: the worker exits once it has finished its job."""

@@ -44,7 +44,7 @@ from typing import Callable
 from metricflow.errors import MetricflowError, available_memory_bytes
 from metricflow.jobs.keys import job_key
 from metricflow.jobs.kinds import estimate
-from metricflow.jobs.status import ACTIVE, QUEUED, NoExecutor, Task, one_line
+from metricflow.jobs.status import ACTIVE, QUEUED, NoExecutor, Task, one_line, resident_bytes
 from metricflow.jobs.store import JobStore
 
 __all__ = ["FairQueue", "Place", "QueueFull", "MAX_WAITING"]
@@ -119,7 +119,7 @@ class FairQueue:
         if memory is None and not getattr(inner, "runs_elsewhere", False):
             memory = available_memory_bytes
         self.memory, self.alive = memory, alive
-        self.resident = resident or _resident_bytes
+        self.resident = resident or resident_bytes
         self._lock = threading.Condition()
         self._entries: dict[str, _Entry] = {}  # waiting and running, in submission order
         self._turns: list[str] = []  # owners in the order they first submitted
@@ -383,18 +383,6 @@ class FairQueue:
             except Exception as err:  # noqa: BLE001  (the job fails with the reason; the queue goes on)
                 self._store(entry.task.directory).store_failure(key, f"the executor could not start it: {one_line(err)}", "")
                 del self._entries[key]
-
-
-def _resident_bytes(pid: int) -> int | None:
-    """The resident memory (VmRSS) of process ``pid`` in bytes, or None."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 def _seconds(seconds: float) -> str:

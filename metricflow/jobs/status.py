@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 __all__ = ["ACTIVE", "CANCELLED", "DONE", "FAILED", "QUEUED", "RUNNING", "Executor", "JobCancelled",
-           "JobStatus", "NoExecutor", "Task", "one_line", "set_default_executor"]
+           "JobStatus", "NoExecutor", "Task", "one_line", "resident_bytes", "set_default_executor"]
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 ACTIVE = (QUEUED, RUNNING)
@@ -84,6 +84,18 @@ def _process_start(pid: int) -> int | None:
     if fields[0] in ("Z", "X"):
         return None
     return int(fields[19])
+
+
+def resident_bytes(pid: int) -> int | None:
+    """The resident memory (VmRSS) of process ``pid`` in bytes, or None where /proc cannot tell."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _alive(pid: int, pid_start: int) -> bool:
