@@ -555,12 +555,36 @@ def linked(key: str, default, options=None) -> str:
     Example:
       >>> n = count_input(st, "Points N", 10, 10**7, step=1000, key=linked("points_n", 10_000))
     """
-    st.session_state.setdefault(_LINKED, []).append(key)
+    seen = st.session_state.setdefault(_LINKED, [])
     if key not in st.session_state:
         text = st.query_params.get(key)
         value = _BAD if text is None else _parse(text, default, options)
         st.session_state[key] = default if value is _BAD else value
+    elif key not in seen and not _browser_holds(key):
+        st.session_state[key] = st.session_state[key]  # sends the value with the widget
+    seen.append(key)
     return key
+
+
+def _browser_holds(key: str) -> bool:
+    """Whether the browser sent a value for the widget ``key`` with this run.
+
+    A widget whose value came from session_state reaches the browser with that value only in
+    the run that set it. If that run was stopped for a rerun (a user typing elsewhere) after
+    the value was set but before the widget was sent, the next run sends the widget without
+    its value, and the browser takes the widget's own default (unchecked, the minimum, an
+    empty list) and sends that back on the next Run: the config would differ from the
+    session's. Setting the value again in such a run makes Streamlit send it with the widget.
+    Reads Streamlit's session state (pinned in requirements.txt), and says True if it cannot.
+    """
+    try:
+        from streamlit.runtime.state.session_state_proxy import get_session_state
+
+        state = get_session_state()._state
+        widget = state._key_id_mapper.get_id_from_key(key)
+        return widget is not None and widget in state._new_widget_state.states
+    except (AttributeError, RuntimeError):
+        return True
 
 
 def keep_address() -> None:

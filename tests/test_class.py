@@ -69,7 +69,7 @@ def test_cancel_and_closing_the_tab_free_the_slot(tmp_path):
         for name in "AB":
             page = pages[name]
             page.goto(f"{url}/Kernel_flow")
-            page.get_by_label("Train points").wait_for(timeout=60_000)
+            page.get_by_role("button", name="Run", exact=True).wait_for(timeout=60_000)  # the whole form drawn
             fill(page, LONG)
             page.wait_for_timeout(500)
             page.get_by_role("button", name="Run", exact=True).click()

@@ -76,6 +76,34 @@ def test_bad_query_values_fall_back_or_show_the_typed_error():
     assert any("psi must be a complex number" in e.value for e in at.error)
 
 
+def _linked_widgets():
+    import streamlit as st
+
+    from dashboard import count_input, enter_page, linked
+
+    enter_page()
+    st.checkbox("Box", key=linked("box", True))
+    count_input(st, "N", 10, 10**6, key=linked("n", 5000))
+
+
+def test_a_widget_the_browser_never_got_reaches_it_with_its_value():
+    """A run stopped for a rerun after registering a widget but before sending it leaves the
+    browser without it; the next run sends the widget, and the browser, holding no value for
+    it, takes the element's default (unchecked, 0) unless the element carries the session's
+    value. AppTest sending no widget states is that browser."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetStates
+
+    at = AppTest.from_function(_linked_widgets, default_timeout=TIMEOUT)
+    at.run()
+    at._run(WidgetStates())  # the browser holds no widget
+    box, n = at.checkbox[0].proto, at.number_input[0].proto
+    assert (box.value, box.set_value, box.default) == (True, True, False)  # default: Streamlit's own
+    assert (n.value, n.set_value, n.default) == (5000, True, 0)
+    at.checkbox[0].uncheck().run()  # the browser holds the values: its change stands, none is pushed
+    assert at.checkbox[0].value is False and not at.checkbox[0].proto.set_value
+    assert at.number_input[0].value == 5000 and not at.number_input[0].proto.set_value
+
+
 @pytest.fixture
 def layouts(monkeypatch) -> list:
     """The layouts st.set_page_config is called with (app.py calls it; a page never does)."""
