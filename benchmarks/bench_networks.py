@@ -27,9 +27,12 @@ Worker start (``--startup``): a fresh interpreter imports what a warm worker imp
 points, every epoch). Prints the seconds from process start to the end of the first epoch,
 the peak RSS, and whether neural_tangents or tensorflow were imported:
 
-  python benchmarks/bench_networks.py --startup [--repeat 3] [--path DIR]
+  python benchmarks/bench_networks.py --startup [--repeat 3] [--path DIR] [--cache]
 
 ``--path DIR`` puts DIR first on the child's PYTHONPATH (to time another copy of the package).
+``--cache`` gives the interpreter a store whose compiled programs it keeps, as a pool worker
+does (``metricflow._jax.use_compile_cache``): each case runs on a new store ("cold"), then
+again on the same one ("warm").
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 # The phi model's recipe (docs/NETWORKS.md): the only change from the defaults is batch 100
@@ -135,6 +139,8 @@ import importlib, json, resource, sys, time
 from metricflow.jobs.local import WARM_MODULES
 for name in WARM_MODULES:
     importlib.import_module(name)
+if {cache!r}:
+    importlib.import_module("metricflow._jax").use_compile_cache({cache!r})  # as a worker does
 warm = time.time()
 from metricflow.networks.models import TrainConfig, train
 marks = {{}}
@@ -155,14 +161,14 @@ print("RESULT " + json.dumps({{
 STARTUP_CASES = {"train": (0, 0), "train_ntk": (10, 1)}
 
 
-def run_startup(name: str, path: str | None = None) -> dict:
+def run_startup(name: str, path: str | None = None, cache: str = "") -> dict:
     """One fresh worker-like interpreter: seconds from its start to the end of epoch 1."""
     probe, every = STARTUP_CASES[name]
     env = dict(os.environ)
     if path:
         env["PYTHONPATH"] = os.pathsep.join([path] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     t0 = time.time()
-    proc = subprocess.run([sys.executable, "-c", STARTUP_CODE.format(probe=probe, every=every)],
+    proc = subprocess.run([sys.executable, "-c", STARTUP_CODE.format(probe=probe, every=every, cache=cache)],
                           capture_output=True, text=True, env=env)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -181,7 +187,12 @@ def main(argv=None) -> None:
         print(json.dumps({"load_before": uptime(), "path": path}), flush=True)
         for _ in range(repeat):
             for name in STARTUP_CASES:
-                print(json.dumps(run_startup(name, path)), flush=True)
+                if "--cache" in argv:  # a worker's compiled programs kept in its store: a new store, then again
+                    with tempfile.TemporaryDirectory() as store:
+                        for state in ("cold", "warm"):
+                            print(json.dumps({**run_startup(name, path, store), "compile_cache": state}), flush=True)
+                else:
+                    print(json.dumps(run_startup(name, path)), flush=True)
         print(json.dumps({"load_after": uptime()}), flush=True)
         return
     names = argv or list(CASE_CODE)

@@ -369,6 +369,7 @@ def worker_main() -> None:
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     for name in WARM_MODULES:
         importlib.import_module(name)
+    compile_cache = importlib.import_module("metricflow._jax").use_compile_cache
     if not _say(acks, _READY):
         return
     while (frame := _read_frame(tasks)) is not None:
@@ -376,6 +377,7 @@ def worker_main() -> None:
         sys.path.extend(p for p in paths if p not in sys.path)
         os.environ.clear()
         os.environ.update(environ)
+        compile_cache(directory)  # the first job's store keeps this worker's programs
         try:
             task = pickle.loads(blob)
         except Exception as err:  # noqa: BLE001  (a function this interpreter cannot import)
