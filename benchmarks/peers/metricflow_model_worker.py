@@ -57,7 +57,7 @@ def main(argv: list[str]) -> None:
         network_points,
         stream_key,
     )
-    from metricflow.networks.outputs import take
+    from metricflow.networks.training import epoch_runner, on_device
 
     c = TrainConfig(model=kind, activation="gelu", width=64, depth=3, n_points=n_points, epochs=epochs, seed=seed,
                     ricci=False)
@@ -76,14 +76,14 @@ def main(argv: list[str]) -> None:
     opt = optax.adam(rate)
     opt_state = opt.init(params)
 
-    @jax.jit
     def step(p, s, x, omega_sq, w):
         value, grads = jax.value_and_grad(lambda q: sigma_of(f(q, x), omega_sq, w, k_loss))(p)
         updates, s = opt.update(grads, s, p)
         return optax.apply_updates(p, updates), s, value
 
+    run_epoch = epoch_runner(step, c.batch_size)  # as train() runs its epochs
     rng = np.random.default_rng([seed, 3])
-    omega_tr, w_tr = np.asarray(tr.omega_sq), np.asarray(tr.weights)
+    data = on_device(x_tr), jnp.asarray(tr.omega_sq), jnp.asarray(tr.weights)
 
     def evaluate(path: str) -> None:
         g = evaluate_in_chunks(f_jit, params, x_va)
@@ -101,13 +101,8 @@ def main(argv: list[str]) -> None:
             reply({"saved": cmd[1]})
         elif cmd[0] == "epoch":
             t, cpu = time.perf_counter(), cpu_seconds()
-            perm = rng.permutation(len(tr))
-            values = []
-            for b in range(n_batches):
-                idx = perm[b * c.batch_size : (b + 1) * c.batch_size]
-                params, opt_state, value = step(params, opt_state, take(x_tr, idx), omega_tr[idx], w_tr[idx])
-                values.append(value)
-            loss = float(np.mean(np.asarray(jnp.stack(values))))
+            params, opt_state, values = run_epoch(params, opt_state, *data, rng.permutation(len(tr)))
+            loss = float(np.mean(np.asarray(values)))
             reply({"seconds": time.perf_counter() - t, "cpu_seconds": cpu_seconds() - cpu, "train_loss": loss})
         elif cmd[0] == "quit":
             reply({"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})

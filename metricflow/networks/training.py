@@ -133,11 +133,12 @@ def train(config: TrainConfig, progress: Optional[Progress] = None) -> TrainResu
     def loss(p, x, omega_sq, w):
         return sigma_of(f(p, x), omega_sq, w, k_loss)
 
-    @jax.jit
     def step(p, s, x, omega_sq, w):
         value, grads = jax.value_and_grad(loss)(p, x, omega_sq, w)
         updates, s = opt.update(grads, s, p)
         return optax.apply_updates(p, updates), s, value
+
+    run_epoch = epoch_runner(step, c.batch_size)
 
     def validate(p) -> tuple[SigmaReport, float]:
         g = evaluate_in_chunks(f_jit, p, x_va)
@@ -174,19 +175,12 @@ def train(config: TrainConfig, progress: Optional[Progress] = None) -> TrainResu
 
     rng = np.random.default_rng([c.seed, 3])
     n_tr = len(tr)
-    n_batches = n_tr // c.batch_size
-    omega_tr, w_tr = np.asarray(tr.omega_sq), np.asarray(tr.weights)
+    data = on_device(x_tr), jnp.asarray(tr.omega_sq), jnp.asarray(tr.weights)
     elapsed = prepare_seconds
     for epoch in range(1, c.epochs + 1):
         t0 = time.perf_counter()
-        perm = rng.permutation(n_tr)
-        values = []
-        for b in range(n_batches):
-            idx = perm[b * c.batch_size : (b + 1) * c.batch_size]
-            xb = take(x_tr, idx)
-            params, opt_state, value = step(params, opt_state, xb, omega_tr[idx], w_tr[idx])
-            values.append(value)
-        train_loss[epoch - 1] = float(np.mean(np.asarray(jnp.stack(values))))
+        params, opt_state, values = run_epoch(params, opt_state, *data, rng.permutation(n_tr))
+        train_loss[epoch - 1] = float(np.mean(np.asarray(values)))
         if not all_finite(params):
             raise MetricflowError(f"the parameters became NaN/inf in epoch {epoch}; lower the learning rate {c.lr:g}")
         epoch_seconds[epoch - 1] = time.perf_counter() - t0
@@ -255,6 +249,43 @@ def train(config: TrainConfig, progress: Optional[Progress] = None) -> TrainResu
         seconds=time.perf_counter() - start,
         load_average=(load_start, os.getloadavg()[0]),
     )
+
+
+def epoch_runner(step, batch_size: int):
+    """One epoch of ``step`` as one compiled call (a ``lax.scan`` over the batches).
+
+    Args:
+      step: step(params, opt_state, x, omega_sq, w) -> (params, opt_state, loss), on one batch
+        (x a ModelInput of batch_size points); traced, not called, here.
+      batch_size: points per step.
+
+    Returns:
+      run(params, opt_state, x, omega_sq, w, perm) -> (params, opt_state, losses): x, omega_sq
+      (N,) and w (N,) the train set on the device; perm (N,) int, the order, whose first
+      (N // batch_size) * batch_size entries make the batches (the rest is left out); losses
+      (N // batch_size,) float64. The same steps, in the same order, as calling ``step``
+      batch by batch, at one dispatch per epoch instead of one per batch.
+    """
+
+    @jax.jit
+    def run_batches(p, s, x, omega_sq, w, batches):
+        def body(carry, idx):
+            p, s, value = step(*carry, take(x, idx), omega_sq[idx], w[idx])
+            return (p, s), value
+
+        (p, s), values = jax.lax.scan(body, (p, s), batches)
+        return p, s, values
+
+    def run(p, s, x, omega_sq, w, perm):
+        n = len(perm) // batch_size * batch_size
+        return run_batches(p, s, x, omega_sq, w, jnp.asarray(perm[:n]).reshape(-1, batch_size))
+
+    return run
+
+
+def on_device(x):
+    """``x`` (a NamedTuple of arrays, as ModelInput) with its arrays on JAX's default device."""
+    return type(x)(*(jnp.asarray(a) for a in x))
 
 
 def train_partial(val_sigma, train_loss: np.ndarray) -> dict:
