@@ -74,6 +74,8 @@ async def _attend(browser, url: str, student: Student, timeout: float) -> Outcom
             run = page.get_by_role("button", name="Run", exact=True)
             await run.wait_for(timeout=timeout * 1000)
             while not await run.is_enabled():
+                if time.perf_counter() - start > timeout:
+                    raise TimeoutError(f"Run stayed disabled for {timeout:.0f} s")
                 await page.wait_for_timeout(100)
             await page.wait_for_timeout(300)  # the address has set the widgets
             await run.click()
@@ -92,6 +94,10 @@ async def _attend(browser, url: str, student: Student, timeout: float) -> Outcom
         outcome.errors = await page.evaluate(ERRORS)
     except Exception as err:  # noqa: BLE001  (a page that did not load counts as a failure)
         outcome.failure = f"{type(err).__name__}: {str(err).splitlines()[0]}"
+        try:
+            outcome.errors = await page.evaluate(ERRORS)
+        except Exception:  # noqa: BLE001
+            pass
     finally:
         await context.close()
     return outcome

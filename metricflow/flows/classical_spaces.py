@@ -29,6 +29,7 @@ own volume form.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import NamedTuple
 
@@ -335,8 +336,9 @@ def invariant_count(degree: int, k: int) -> int:
     return len(hermitian_basis(degree, k, "invariant", 0j))
 
 
+@functools.lru_cache(maxsize=256)
 def parameter_count(degree: int, k: int, symmetry: str, psi: complex = 0j) -> int:
-    """P, the number of real parameters of a space."""
+    """P, the number of real parameters of a space (kept: the dashboard asks on every run)."""
     if symmetry == "full":
         n_k = len(monomial_exponents(degree, k))
         return n_k * n_k
