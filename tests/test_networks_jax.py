@@ -155,7 +155,7 @@ def test_an_epoch_in_one_call_takes_the_same_steps_as_batch_by_batch(model):
     from metricflow.geometry.measures import sigma as sigma_of
     from metricflow.networks.models import metric_fn
     from metricflow.networks.outputs import take
-    from metricflow.networks.training import epoch_runner, on_device
+    from metricflow.networks.training import epoch_runner
 
     c = TrainConfig(model=model, width=16, depth=2, n_points=650, batch_size=100, seed=4)
     m = c.manifold
@@ -176,7 +176,7 @@ def test_an_epoch_in_one_call_takes_the_same_steps_as_batch_by_batch(model):
         idx = perm[b * 100:(b + 1) * 100]
         p, s, value = one(p, s, take(x, idx), omega[idx], w[idx])
         losses.append(float(value))
-    q, r, values = epoch_runner(step, 100)(p0, opt.init(p0), on_device(x), jnp.asarray(omega), jnp.asarray(w), perm)
+    q, r, values = epoch_runner(step, 100)(p0, opt.init(p0), jax.device_put((x, omega, w)), perm)
     assert values.shape == (6,) and np.allclose(np.asarray(values), losses, rtol=1e-12, atol=0)
     for a, b in zip(jax.tree_util.tree_leaves((p, s)), jax.tree_util.tree_leaves((q, r))):
         assert np.allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-14)

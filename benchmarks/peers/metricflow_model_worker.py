@@ -44,7 +44,7 @@ def main(argv: list[str]) -> None:
     import numpy as np
     import optax
 
-    from metricflow._jax import jax, jnp
+    from metricflow._jax import jax
     from metricflow.geometry.measures import sigma as sigma_of
     from metricflow.geometry.reference import reference_kappa
     from metricflow.networks.models import (
@@ -57,7 +57,7 @@ def main(argv: list[str]) -> None:
         network_points,
         stream_key,
     )
-    from metricflow.networks.training import epoch_runner, on_device
+    from metricflow.networks.training import epoch_runner
 
     c = TrainConfig(model=kind, activation="gelu", width=64, depth=3, n_points=n_points, epochs=epochs, seed=seed,
                     ricci=False)
@@ -83,7 +83,7 @@ def main(argv: list[str]) -> None:
 
     run_epoch = epoch_runner(step, c.batch_size)  # as train() runs its epochs
     rng = np.random.default_rng([seed, 3])
-    data = on_device(x_tr), jnp.asarray(tr.omega_sq), jnp.asarray(tr.weights)
+    data = jax.device_put((x_tr, tr.omega_sq, tr.weights))
 
     def evaluate(path: str) -> None:
         g = evaluate_in_chunks(f_jit, params, x_va)
@@ -101,7 +101,7 @@ def main(argv: list[str]) -> None:
             reply({"saved": cmd[1]})
         elif cmd[0] == "epoch":
             t, cpu = time.perf_counter(), cpu_seconds()
-            params, opt_state, values = run_epoch(params, opt_state, *data, rng.permutation(len(tr)))
+            params, opt_state, values = run_epoch(params, opt_state, data, rng.permutation(len(tr)))
             loss = float(np.mean(np.asarray(values)))
             reply({"seconds": time.perf_counter() - t, "cpu_seconds": cpu_seconds() - cpu, "train_loss": loss})
         elif cmd[0] == "quit":

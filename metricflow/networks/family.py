@@ -66,7 +66,8 @@ from metricflow.networks.models import (
     to_numpy,
 )
 from metricflow.networks.mlp import Network, mlp
-from metricflow.networks.outputs import ddbar, invariant_features, take
+from metricflow.networks.outputs import ddbar, invariant_features
+from metricflow.networks.training import epoch_runner
 from metricflow.progress import Progress, panel, publish
 
 __all__ = [
@@ -429,11 +430,12 @@ def train_family(config: FamilyTrainConfig, progress: Optional[Progress] = None)
     opt = optax.adam(rate)
     opt_state = opt.init(params)
 
-    @jax.jit
     def step(p, s, xb):
         value, grads = jax.value_and_grad(lambda q: family_loss(f, q, xb))(p)
         updates, s = opt.update(grads, s, p)
         return optax.apply_updates(p, updates), s, value
+
+    run_epoch, data = epoch_runner(step, c.batch_size), jax.device_put((x_tr,))
 
     def validate_all(p) -> list[tuple[SigmaReport, float]]:
         out = []
@@ -462,12 +464,8 @@ def train_family(config: FamilyTrainConfig, progress: Optional[Progress] = None)
     elapsed = 0.0
     for epoch in range(1, E + 1):
         t0 = time.perf_counter()
-        perm = rng.permutation(n_tr)
-        values = []
-        for b in range(n_batches):
-            params, opt_state, value = step(params, opt_state, take(x_tr, perm[b * c.batch_size : (b + 1) * c.batch_size]))
-            values.append(value)
-        train_loss[epoch - 1] = float(np.mean(np.asarray(jnp.stack(values))))
+        params, opt_state, values = run_epoch(params, opt_state, data, rng.permutation(n_tr))
+        train_loss[epoch - 1] = float(np.mean(np.asarray(values)))
         if not all_finite(params):
             raise MetricflowError(f"the parameters became NaN/inf in epoch {epoch}; lower the learning rate {c.lr:g}")
         epoch_seconds[epoch - 1] = time.perf_counter() - t0

@@ -175,11 +175,11 @@ def train(config: TrainConfig, progress: Optional[Progress] = None) -> TrainResu
 
     rng = np.random.default_rng([c.seed, 3])
     n_tr = len(tr)
-    data = on_device(x_tr), jnp.asarray(tr.omega_sq), jnp.asarray(tr.weights)
+    data = jax.device_put((x_tr, tr.omega_sq, tr.weights))
     elapsed = prepare_seconds
     for epoch in range(1, c.epochs + 1):
         t0 = time.perf_counter()
-        params, opt_state, values = run_epoch(params, opt_state, *data, rng.permutation(n_tr))
+        params, opt_state, values = run_epoch(params, opt_state, data, rng.permutation(n_tr))
         train_loss[epoch - 1] = float(np.mean(np.asarray(values)))
         if not all_finite(params):
             raise MetricflowError(f"the parameters became NaN/inf in epoch {epoch}; lower the learning rate {c.lr:g}")
@@ -255,37 +255,33 @@ def epoch_runner(step, batch_size: int):
     """One epoch of ``step`` as one compiled call (a ``lax.scan`` over the batches).
 
     Args:
-      step: step(params, opt_state, x, omega_sq, w) -> (params, opt_state, loss), on one batch
-        (x a ModelInput of batch_size points); traced, not called, here.
+      step: step(params, opt_state, *batch) -> (params, opt_state, loss), where ``batch`` is
+        ``data`` (below) restricted to batch_size points; traced, not called, here.
       batch_size: points per step.
 
     Returns:
-      run(params, opt_state, x, omega_sq, w, perm) -> (params, opt_state, losses): x, omega_sq
-      (N,) and w (N,) the train set on the device; perm (N,) int, the order, whose first
+      run(params, opt_state, data, perm) -> (params, opt_state, losses): data a tuple of the
+      train set's per-point arrays, or NamedTuples of them (a ModelInput), all leading with N,
+      on the device (``jax.device_put``); perm (N,) int, the order, whose first
       (N // batch_size) * batch_size entries make the batches (the rest is left out); losses
       (N // batch_size,) float64. The same steps, in the same order, as calling ``step``
       batch by batch, at one dispatch per epoch instead of one per batch.
     """
 
     @jax.jit
-    def run_batches(p, s, x, omega_sq, w, batches):
+    def run_batches(p, s, data, batches):
         def body(carry, idx):
-            p, s, value = step(*carry, take(x, idx), omega_sq[idx], w[idx])
+            p, s, value = step(*carry, *jax.tree_util.tree_map(lambda a: a[idx], data))
             return (p, s), value
 
         (p, s), values = jax.lax.scan(body, (p, s), batches)
         return p, s, values
 
-    def run(p, s, x, omega_sq, w, perm):
+    def run(p, s, data, perm):
         n = len(perm) // batch_size * batch_size
-        return run_batches(p, s, x, omega_sq, w, jnp.asarray(perm[:n]).reshape(-1, batch_size))
+        return run_batches(p, s, data, jnp.asarray(perm[:n]).reshape(-1, batch_size))
 
     return run
-
-
-def on_device(x):
-    """``x`` (a NamedTuple of arrays, as ModelInput) with its arrays on JAX's default device."""
-    return type(x)(*(jnp.asarray(a) for a in x))
 
 
 def train_partial(val_sigma, train_loss: np.ndarray) -> dict:
