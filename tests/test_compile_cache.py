@@ -1,5 +1,6 @@
 """Workers keep the programs XLA compiles in their store (metricflow._jax.use_compile_cache):
-a later process reuses them, with the same numbers, and the switch turns it off."""
+a later process reuses them, with the same numbers, and the switch turns it off (that a pool
+worker keeps them: tests/test_workers.py)."""
 
 import json
 import os
@@ -47,21 +48,3 @@ def test_a_later_process_reuses_the_compiled_programs_with_the_same_numbers(tmp_
     off = _train(tmp_path / "off", METRICFLOW_COMPILE_CACHE="0")
     assert off["folder"] is None and off["hits"] == off["misses"] == 0 and not (tmp_path / "off").exists()
     assert off["digest"] == first["digest"]
-
-
-def test_a_pool_worker_keeps_its_programs_in_the_store(tmp_path):
-    import time
-
-    from metricflow.jobs import ACTIVE, DONE, JobStore, LocalProcessExecutor
-    from metricflow.networks.models import TrainConfig
-
-    store = JobStore(tmp_path / "cache", executor=LocalProcessExecutor(max_workers=1, max_jobs=1))
-    try:
-        key, end = store.submit(TrainConfig(model="metric", n_points=300, epochs=1, batch_size=100, seed=3)), time.monotonic() + 120
-        while (status := store.status(key)).state in ACTIVE and time.monotonic() < end:
-            time.sleep(0.2)
-        assert status.state == DONE, status
-    finally:
-        store.close()
-    folders = list((tmp_path / "cache" / "compiled").iterdir())
-    assert len(folders) == 1 and any(folders[0].iterdir())

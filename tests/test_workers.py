@@ -43,8 +43,6 @@ def probe_job(config: ProbeConfig, progress) -> dict:
     return {"pid": os.getpid(), "neural_tangents": "neural_tangents" in sys.modules}
 
 
-
-
 @pytest.fixture
 def make(tmp_path):
     """``make(**settings)``: a store on the pool of ``settings``, closed after the test (but SHARED)."""
@@ -248,3 +246,15 @@ time.sleep(600)
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def test_a_worker_keeps_its_compiled_programs_in_its_store(tmp_path, make):
+    """A pool worker keeps what XLA compiles under <store>/compiled/<host>-jax<version>
+    (tests/test_compile_cache.py checks that another process reuses it)."""
+    from metricflow.networks.models import TrainConfig
+
+    store, _ = make(max_workers=1, max_jobs=1)
+    key = store.submit(TrainConfig(model="metric", n_points=300, epochs=1, batch_size=100, seed=3))
+    assert wait(store, key, timeout=120).state == DONE
+    folders = list((tmp_path / "cache" / "compiled").iterdir())
+    assert len(folders) == 1 and any(folders[0].iterdir())
