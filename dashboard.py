@@ -26,9 +26,14 @@ __all__ = ["PageInfo", "HOME", "PAGES", "scheduler_sidebar", "job_store", "submi
            "show_jobs", "job_section", "bounded_input", "count_input", "run_button", "app_pages", "enter_page", "linked",
            "keep_address"]
 
-POLL_SECONDS = 0.3  # a running job's progress and partial results
-WAIT_POLL_SECONDS = 2.0  # a job waiting in the queue: its place and expected start
-SHARED_POLL_SECONDS = 1.0  # a running job that several sessions wait for (a class's shared link)
+# How often a page polls a job it waits for (``poll_seconds``): the quickest period, and the
+# slowest that many watching sessions stretch it to.
+POLL_SECONDS = (0.3, 1.0)  # a running job of this session alone: progress and partial results
+WAIT_POLL_SECONDS = (2.0, 5.0)  # a job waiting in the queue: its place and expected start
+SHARED_POLL_SECONDS = (1.0, 5.0)  # a running job that several sessions wait for (a class's shared link)
+LIVE_POLL_SECONDS = (1.0, 5.0)  # a running job whose page draws a live view (``job_section``'s live)
+POLLS_PER_SECOND = 10.0  # the polls of all sessions together that a busy server aims at
+PERIODS = (0.3, 0.5, 1.0, 2.0, 3.0, 5.0)  # the periods a poll takes (one fragment each)
 SETTLE_SECONDS = 1.2  # after Run, a job estimated at most SETTLE_BELOW s is waited for this long (``settle``)
 SETTLE_BELOW = 4.0
 
@@ -234,8 +239,26 @@ def run_button(label: str = "Run", key: str | None = None, disabled: bool = Fals
     return st.button(label, type="primary", disabled=disabled or bool(bad), key=key)
 
 
-def _progress(key: str, cancel_key: str, waiting: bool) -> None:
-    """The body of ``job_progress`` and ``_waiting_progress``."""
+def poll_seconds(base: tuple[float, float], sessions: int) -> float:
+    """Seconds between a page's polls of a job, when ``sessions`` sessions poll the server.
+
+    Each session polls every base[0] s while few do; past POLLS_PER_SECOND polls a second in
+    all, every session's period stretches alike, up to base[1]. The period is rounded up to
+    one of PERIODS. Every poll is a fragment rerun, which costs the server a script run and
+    the browser a redraw: thirty sessions polling every second kept a 2-core server and its
+    browsers busy (benchmarks/README.md, a class on one server).
+
+    Args:
+      base: (quickest, slowest) period in seconds, such as POLL_SECONDS.
+      sessions: the sessions that wait for a job now (``FairQueue.sessions``), at least this one.
+    """
+    quick, slow = base
+    wanted = min(slow, max(quick, max(1, sessions) / POLLS_PER_SECOND))
+    return next((p for p in PERIODS if p >= wanted - 1e-9), PERIODS[-1])
+
+
+def _progress(key: str, cancel_key: str, waiting: bool, live) -> None:
+    """The body of every polling fragment (``_poll_fragment``)."""
     store = job_store()
     status = store.status(key)
     if status is None or status.state not in ACTIVE or (waiting and status.state == RUNNING):
@@ -262,38 +285,45 @@ def _progress(key: str, cancel_key: str, waiting: bool) -> None:
     if st.button("Cancel", key=cancel_key):
         _leave(store, key)
         st.rerun()
-    show_partial(store.partial(key), status, cancel_key)
+    if live is not None:
+        live(key)
+    else:
+        show_partial(store.partial(key), status, cancel_key)
 
 
-@st.fragment(run_every=POLL_SECONDS)
-def job_progress(key: str, cancel_key: str) -> None:
-    """Progress bar, Cancel button and partial results of a running job, polled every
-    POLL_SECONDS (a queued one: its place in the queue, every WAIT_POLL_SECONDS).
+# One fragment per period: a fragment's period is fixed when it is drawn, so a page picks the
+# one it needs in each full run (a job that starts or ends reruns the page).
+_POLLS = {period: st.fragment(_progress, run_every=period) for period in PERIODS}
 
-    Once the job has finished, the whole page reruns (which shows the result and, since
-    the page no longer calls this fragment, stops the polling).
+
+def job_progress(key: str, cancel_key: str, live=None) -> None:
+    """Progress bar, Cancel button and partial results of a queued or running job, polled
+    (as a fragment) every ``poll_seconds``: its place in the queue while it waits, its
+    progress and partial results while it runs.
+
+    Once the job has started or ended, the whole page reruns: it shows the result and, since
+    the page no longer calls this fragment, the polling stops.
+
+    Args:
+      key: the job's key.
+      cancel_key: the Cancel button's widget key.
+      live: draws the job's partial results instead of ``show_partial``, live(key); None for
+        the job's own partial series.
     """
-    _progress(key, cancel_key, waiting=False)
-
-
-@st.fragment(run_every=WAIT_POLL_SECONDS)
-def _waiting_progress(key: str, cancel_key: str) -> None:
-    _progress(key, cancel_key, waiting=True)
-
-
-@st.fragment(run_every=SHARED_POLL_SECONDS)
-def _shared_progress(key: str, cancel_key: str) -> None:
-    _progress(key, cancel_key, waiting=False)
-
-
-def _progress_fragment(store: JobStore, key: str, status):
-    """The polling fragment for a job: slow while it waits, or while many sessions watch it."""
+    store = job_store()
+    status = store.status(key)
     queue = _queue(store)
-    if queue is None:
-        return job_progress
-    if status.state == QUEUED:
-        return _waiting_progress
-    return _shared_progress if len(queue.owners(key)) > 1 else job_progress
+    sessions = queue.sessions() if queue is not None else 1
+    if status is not None and status.state == QUEUED:
+        base = WAIT_POLL_SECONDS
+    elif queue is not None and len(queue.owners(key)) > 1:
+        base = SHARED_POLL_SECONDS
+    elif live is not None:
+        base = LIVE_POLL_SECONDS
+    else:
+        base = POLL_SECONDS
+    waiting = status is not None and status.state == QUEUED
+    _POLLS[poll_seconds(base, sessions)](key, cancel_key, waiting, live)
 
 
 def _duration(seconds: float) -> str:
@@ -325,7 +355,7 @@ def settle(store: JobStore, keys: list[str], seconds: float) -> None:
         time.sleep(0.03)
 
 
-def show_jobs(keys: list[str], configs: list | None, show_results, name: str) -> bool:
+def show_jobs(keys: list[str], configs: list | None, show_results, name: str, live=None) -> bool:
     """Whatever there is to show for the jobs ``keys``: progress, errors, or all their results.
 
     Args:
@@ -333,6 +363,8 @@ def show_jobs(keys: list[str], configs: list | None, show_results, name: str) ->
       configs: their configs, in the same order, if known (to recompute or retry), else None.
       show_results: draws the finished results, show_results(list of results, in the order of keys).
       name: the page's prefix for widget keys.
+      live: draws a running job's partial results, live(key) (``job_progress``); None for
+        the job's own partial series.
 
     Returns:
       Whether the results were shown (every job done and readable).
@@ -351,7 +383,7 @@ def show_jobs(keys: list[str], configs: list | None, show_results, name: str) ->
         if status.state in ACTIVE:
             if many:
                 st.caption(f"{status.kind} {key[:12]}")
-            _progress_fragment(store, key, status)(key, f"{name}_cancel_{i}" if many else f"{name}_cancel")
+            job_progress(key, f"{name}_cancel_{i}" if many else f"{name}_cancel", live)
     bad = [(k, s) for k, s in zip(keys, statuses) if s.state not in ACTIVE and s.state != DONE]
     for key, status in bad:
         what = f"{status.kind} job" if many else "Job"
@@ -386,7 +418,7 @@ def show_job(key: str, config, show_result, name: str) -> bool:
 
 
 def job_section(name: str, config, show_result, hint: str = "", cost_text: str = "",
-                fix: str = "choose smaller sizes") -> bool:
+                fix: str = "choose smaller sizes", live=None) -> bool:
     """Estimate, Run button, then progress, result or error of the job (or jobs) for ``config``.
 
     A finished result for the current settings shows at once; otherwise the job this
@@ -402,6 +434,8 @@ def job_section(name: str, config, show_result, hint: str = "", cost_text: str =
       hint: shown before anything has run.
       cost_text: what the estimate covers (default: nothing more).
       fix: how to make a job that needs more memory than is free fit.
+      live: draws a running job's partial results in its polling fragment, live(key); None
+        for the job's own partial series (``show_partial``).
 
     Returns:
       Whether a finished result was shown.
@@ -447,7 +481,8 @@ def job_section(name: str, config, show_result, hint: str = "", cost_text: str =
         if shown != keys:
             st.caption(f"Showing the job{'s' if many else ''} launched with earlier settings.")
     st.caption(f"Job{'s' if many else ''} {', '.join(k[:12] for k in shown)}")
-    return show_jobs(shown, shown_configs, show_result if many else (lambda results: show_result(results[0])), name)
+    return show_jobs(shown, shown_configs, show_result if many else (lambda results: show_result(results[0])), name,
+                     live)
 
 
 # ---- the address -------------------------------------------------------------------------

@@ -30,7 +30,6 @@ from metricflow.studies.methods import PRESETS, MethodsConfig, methods_so_far
 
 AUTOSTART = "METRICFLOW_AUTOSTART"  # environment: 0 / false / no / off turns the autostart off
 STARTED = "methods_autostart_done"  # session_state: this session's first visit has been handled
-LIVE_SECONDS = 1.0  # how often the partial view of a running comparison is redrawn
 
 enter_page()  # a deep link on a fresh server: hands over to app.py's navigation
 scheduler_sidebar()  # the sidebar of every page, also when this file runs on its own
@@ -180,17 +179,17 @@ def _live_drawing(_store, _config: MethodsConfig, config_key: str, signature: tu
     return so_far, running, sum(r is not None for r in results), figs
 
 
-@st.fragment(run_every=LIVE_SECONDS)
-def live_view(config: MethodsConfig) -> None:
-    """The comparison so far while its job runs: the finished pieces' curves (read from the
-    store), the running pieces' partial curves, provisional sentences. Never stored; the
-    page reruns with the result when the job ends (``job_progress`` does that)."""
-    store = job_store()
-    status = store.status(job_key(config))
-    if status is None or status.state not in ACTIVE:
+def live_view(key: str) -> None:
+    """The comparison so far while its job ``key`` runs, drawn inside the job's polling
+    fragment (``job_section``'s live): the finished pieces' curves (read from the store), the
+    running pieces' partial curves, provisional sentences. Never stored; the page reruns with
+    the result when the job ends."""
+    config = st.session_state.get("methods_config")
+    if config is None or st.session_state.get("methods_job") != key:
         return
+    store = job_store()
     pieces = config.configs()
-    so_far, running, done, figs = _live_drawing(store, config, job_key(config), _live_signature(store, pieces))
+    so_far, running, done, figs = _live_drawing(store, config, key, _live_signature(store, pieces))
     st.caption(f"Partial results: {done} of {len(pieces)} methods finished, still computing. The figures grow as "
                "each method ends; the final result replaces them (and only it is stored)."
                + (" Dotted curves: running methods, on the points axis only (their seconds are not known yet)."
@@ -206,15 +205,6 @@ def live_view(config: MethodsConfig) -> None:
     right.plotly_chart(figs["points"], key="fig_methods_live_points")
 
 
-def live_config() -> MethodsConfig | None:
-    """The comparison this session shows, if its job is queued or running."""
-    kept = st.session_state.get("methods_config")
-    if kept is None or not st.session_state.get("methods_job"):
-        return None
-    status = job_store().status(st.session_state["methods_job"])
-    return kept if status is not None and status.state in ACTIVE else None
-
-
 def main() -> None:
     st.title("Methods compared")
     st.markdown(
@@ -227,14 +217,10 @@ def main() -> None:
     autostart()
     try:
         config = methods_controls()
-        shown = job_section("methods", config, show_result, hint="Choose a preset and press Run.",
-                            cost_text=f" for {len(config.configs())} jobs on 2 workers")
+        job_section("methods", config, show_result, hint="Choose a preset and press Run.",
+                    cost_text=f" for {len(config.configs())} jobs on 2 workers", live=live_view)
     except MetricflowError as err:
         st.error(str(err))
-        return
-    running = None if shown else live_config()
-    if running is not None:
-        live_view(running)
 
 
 main()

@@ -165,6 +165,42 @@ def test_a_shared_job_runs_once_and_for_whoever_waits(queued):
     assert store.status(key).state == CANCELLED
 
 
+def test_sessions_counts_whoever_waits_for_a_job(queued):
+    inner, queue, store = queued()
+    assert queue.sessions() == 0
+    running = store.submit(config(0), owner="A")
+    until(lambda: inner.started == [running])
+    store.submit(config(1), owner="B")
+    shared = store.submit(config(2), owner="C")
+    store.submit(config(2), owner="A")
+    queue.join(shared, "A")
+    store.submit(config(3))  # no owner (the CLI): no page polls it
+    assert queue.sessions() == 3  # A (running and shared), B, C
+    finish(store, running)
+    until(lambda: len(inner.started) == 2)
+    assert queue.sessions() == 3  # A still waits for the shared job
+
+
+def test_many_sessions_poll_more_slowly_within_the_servers_budget():
+    from dashboard import (
+        LIVE_POLL_SECONDS, PERIODS, POLL_SECONDS, POLLS_PER_SECOND, SHARED_POLL_SECONDS, WAIT_POLL_SECONDS, poll_seconds,
+    )
+
+    for base in (POLL_SECONDS, WAIT_POLL_SECONDS, SHARED_POLL_SECONDS, LIVE_POLL_SECONDS):
+        assert poll_seconds(base, 0) == poll_seconds(base, 1) == base[0]  # a quiet server: the quickest
+        periods = [poll_seconds(base, n) for n in range(1, 200)]
+        assert periods == sorted(periods) and set(periods) <= set(PERIODS)
+        assert periods[-1] == base[1]  # never slower than the slowest
+        for n, period in enumerate(periods, 1):
+            # n sessions at this period poll at most the budget a second, unless at a bound
+            assert n / period <= POLLS_PER_SECOND + 1e-9 or period in base
+            # and no slower than needed: the next quicker period would exceed the budget
+            quicker = [p for p in PERIODS if p < period]
+            assert period == base[0] or not quicker or n / quicker[-1] > POLLS_PER_SECOND
+    assert poll_seconds(WAIT_POLL_SECONDS, 30) == 3.0  # thirty sessions: 10 polls a second
+    assert poll_seconds(POLL_SECONDS, 30) == 1.0  # a job running for one session alone: at most 1 s
+
+
 def test_cancelling_a_waiting_job_frees_the_slot_in_line(queued):
     inner, queue, store = queued()
     first = store.submit(config(0), owner="A")

@@ -213,6 +213,11 @@ class FairQueue:
             entry = self._entries.get(key)
             return list(entry.owners) if entry else []
 
+    def sessions(self) -> int:
+        """How many sessions wait for a job here (waiting or running): the pages that poll."""
+        with self._lock:
+            return len({o for e in self._entries.values() for o in e.owners if o})
+
     def place(self, key: str) -> Place | None:
         """Where ``key`` stands, or None if the queue does not hold it."""
         with self._lock:
