@@ -14,6 +14,7 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from chromium import ARGS, CHROMIUM
 
@@ -78,7 +79,7 @@ async def _attend(browser, url: str, student: Student, timeout: float) -> Outcom
                     raise TimeoutError(f"Run stayed disabled for {timeout:.0f} s")
                 await page.wait_for_timeout(100)
             await page.wait_for_timeout(300)  # the address has set the widgets
-            await run.click()
+            await run.click(timeout=timeout * 1000)
             start = time.perf_counter()
         done = DONE[student.path]
         while not await _text(page, done):
@@ -103,12 +104,17 @@ async def _attend(browser, url: str, student: Student, timeout: float) -> Outcom
     return outcome
 
 
-async def _visit(browser, url: str, path: str, stop: asyncio.Event, every: float, times: list, timeout: float) -> None:
-    """Open ``path`` (a stored result) again and again until ``stop``; the seconds to each drawn result."""
+async def _visit(browser, url: str, path: str, stop: asyncio.Event, every: float, times: list, answers: list,
+                 timeout: float) -> None:
+    """Open ``path`` (a stored result) again and again until ``stop``: the seconds to each drawn
+    result go to ``times``, and to ``answers`` the seconds to the server's last message before
+    it was drawn (the server's part; the rest is the browser loading and drawing the page)."""
     done = DONE[path.split("?")[0]]
     while not stop.is_set():
         context = await browser.new_context(viewport={"width": 1400, "height": 1000})
         page = await context.new_page()
+        last = [float("nan")]
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda _: last.__setitem__(0, time.perf_counter())))
         try:
             start = time.perf_counter()
             await page.goto(f"{url}/{path}", timeout=timeout * 1000)
@@ -117,6 +123,7 @@ async def _visit(browser, url: str, path: str, stop: asyncio.Event, every: float
                     break
                 await page.wait_for_timeout(50)
             times.append(time.perf_counter() - start)
+            answers.append(last[0] - start)
         except Exception:  # noqa: BLE001
             times.append(float("inf"))
         finally:
@@ -127,21 +134,54 @@ async def _visit(browser, url: str, path: str, stop: asyncio.Event, every: float
             pass
 
 
-def _niced(nice: int, folder: str) -> str:
-    """A script that runs chromium at ``nice`` (a Playwright executable_path)."""
-    path = os.path.join(folder, "chromium-niced")
+def _cpu_group(weight: int) -> tuple[Path, str] | None:
+    """A new cgroup of CPU weight ``weight`` (cgroup v2's cpu.weight, 1-10000; 100 is the
+    default, which the machine's other processes share as one group or, with autogroup, one
+    group per terminal session): (its folder, the file a process joins it by). None where this
+    machine lets no one make one (not root, no cpu controller)."""
+    name = f"metricflow-class-{os.getpid()}"
+    v2 = Path("/sys/fs/cgroup/cgroup.controllers")
+    for root, knob, value in ((Path("/sys/fs/cgroup"), "cpu.weight", weight),
+                              (Path("/sys/fs/cgroup/cpu"), "cpu.shares", max(2, weight * 1024 // 100))):
+        if knob == "cpu.weight" and not (v2.exists() and "cpu" in v2.read_text().split()):
+            continue
+        folder = root / name
+        try:
+            folder.mkdir(exist_ok=True)
+            if not (folder / knob).exists():  # not a cgroup after all (a plain folder)
+                folder.rmdir()
+                continue
+            (folder / knob).write_text(str(value))
+            return folder, str(folder / "cgroup.procs")
+        except OSError:
+            continue
+    return None
+
+
+def _students_chromium(nice: int, weight: int, folder: str) -> tuple[str, Path | None]:
+    """A script that runs chromium at ``nice`` and, if ``weight``, in a cgroup of that CPU
+    weight (a Playwright executable_path); and the cgroup's folder, to remove afterwards.
+
+    Chromium raises its browser and GPU processes to nice -8 whatever nice starts it, so only a
+    cgroup really holds the students' browsers below the server."""
+    group = _cpu_group(weight) if weight else None
+    if weight and group is None:
+        raise RuntimeError("this machine lets no one make a cgroup with a CPU weight (root and a cpu controller are needed)")
+    join = f"echo $$ > {group[1]}\n" if group else ""
+    path = os.path.join(folder, "chromium-students")
     with open(path, "w") as f:
-        f.write(f'#!/bin/sh\nexec nice -n {int(nice)} {CHROMIUM} "$@"\n')
+        f.write(f'#!/bin/sh\n{join}exec nice -n {int(nice)} {CHROMIUM} "$@"\n')
     os.chmod(path, 0o755)
-    return path
+    return path, group[0] if group else None
 
 
-async def _class(url: str, roster: list[Student], visit: str | None, timeout: float, stagger: float, nice: int):
+async def _class(url: str, roster: list[Student], visit: str | None, timeout: float, stagger: float, nice: int,
+                 weight: int):
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
         with tempfile.TemporaryDirectory() as folder:
-            students_path = _niced(nice, folder) if nice else CHROMIUM
+            students_path, group = _students_chromium(nice, weight, folder) if nice or weight else (CHROMIUM, None)
             browser = await p.chromium.launch(executable_path=students_path, args=ARGS)
             own = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS) if visit else None
             try:
@@ -150,12 +190,19 @@ async def _class(url: str, roster: list[Student], visit: str | None, timeout: fl
                 await browser.close()
                 if own is not None:
                     await own.close()
+                if group is not None:
+                    for _ in range(50):  # its processes take a moment to leave
+                        try:
+                            group.rmdir()
+                            break
+                        except OSError:
+                            await asyncio.sleep(0.1)
 
 
 async def _lesson(browser, own, url, roster, visit, timeout, stagger):
     """The students in ``browser`` and the visitor in ``own``, at once."""
-    stop, opens = asyncio.Event(), []
-    visitor = asyncio.create_task(_visit(own, url, visit, stop, 2.0, opens, timeout)) if visit else None
+    stop, opens, answers = asyncio.Event(), [], []
+    visitor = asyncio.create_task(_visit(own, url, visit, stop, 2.0, opens, answers, timeout)) if visit else None
 
     async def late(i, s):
         await asyncio.sleep(i * stagger)
@@ -165,22 +212,24 @@ async def _lesson(browser, own, url, roster, visit, timeout, stagger):
     stop.set()
     if visitor is not None:
         await visitor
-    return outcomes, opens
+    return outcomes, opens, answers
 
 
 def run_class(url: str, roster: list[Student], visit: str | None = None, timeout: float = 600.0,
-              stagger: float = 0.1, nice: int = 0) -> tuple[list[Outcome], list[float]]:
+              stagger: float = 0.1, nice: int = 0, weight: int = 0) -> tuple[list[Outcome], list[float], list[float]]:
     """Every student of ``roster`` at once (one every ``stagger`` s), and a visitor opening
     ``visit`` (a path and query whose result is stored) every 2 s until the last is done.
 
-    The students share one chromium, run at ``nice`` if it is not 0 (their browsers stand for
-    the students' own machines, which a real class does not run on the server); the visitor
-    has a chromium of its own at normal priority.
+    The students share one chromium, run at ``nice`` if it is not 0, and in a cgroup of CPU
+    weight ``weight`` if it is not 0 (their browsers stand for the students' own machines,
+    which a real class does not run on the server); the visitor has a chromium of its own at
+    normal priority.
 
     Returns:
-      (each student's Outcome, the visitor's seconds from opening to the result drawn).
+      (each student's Outcome, the visitor's seconds from opening to the result drawn, and
+      to the server's last message before it).
     """
-    return asyncio.run(_class(url, roster, visit, timeout, stagger, nice))
+    return asyncio.run(_class(url, roster, visit, timeout, stagger, nice, weight))
 
 
 def percentile(values, q: float) -> float:

@@ -40,7 +40,7 @@ def test_six_sessions_one_shared_job(tmp_path):
     shared = Student("Kernel_flow", "flow_n_train_delta=500&flow_n_test_delta=500&flow_steps_delta=20&flow_seed_delta=7")
     roster = students(points=2, flows=1, theory=1, landing=0) + [shared, shared]
     with serve(tmp_path, METRICFLOW_AUTOSTART="0") as (url, _):
-        outcomes, opens = run_class(url, roster, visit=VISIT, timeout=100, stagger=0.2)
+        outcomes, opens, _ = run_class(url, roster, visit=VISIT, timeout=100, stagger=0.2)
     for o in outcomes:
         assert not o.failure, f"{o.student}: {o.failure}"
         assert math.isfinite(o.seconds) and o.errors == [], o
