@@ -258,7 +258,7 @@ def poll_seconds(base: tuple[float, float], sessions: int) -> float:
 
 
 def _progress(key: str, cancel_key: str, waiting: bool, live) -> None:
-    """The body of every polling fragment (``_poll_fragment``)."""
+    """The body of every polling fragment (``_POLLS``, drawn by ``job_progress``)."""
     store = job_store()
     status = store.status(key)
     if status is None or status.state not in ACTIVE or (waiting and status.state == RUNNING):
@@ -296,7 +296,7 @@ def _progress(key: str, cancel_key: str, waiting: bool, live) -> None:
 _POLLS = {period: st.fragment(_progress, run_every=period) for period in PERIODS}
 
 
-def job_progress(key: str, cancel_key: str, live=None) -> None:
+def job_progress(key: str, cancel_key: str, status, live=None) -> None:
     """Progress bar, Cancel button and partial results of a queued or running job, polled
     (as a fragment) every ``poll_seconds``: its place in the queue while it waits, its
     progress and partial results while it runs.
@@ -307,14 +307,14 @@ def job_progress(key: str, cancel_key: str, live=None) -> None:
     Args:
       key: the job's key.
       cancel_key: the Cancel button's widget key.
+      status: the job's status (queued or running), as this run of the page read it.
       live: draws the job's partial results instead of ``show_partial``, live(key); None for
         the job's own partial series.
     """
-    store = job_store()
-    status = store.status(key)
-    queue = _queue(store)
+    queue = _queue(job_store())
     sessions = queue.sessions() if queue is not None else 1
-    if status is not None and status.state == QUEUED:
+    waiting = status.state == QUEUED
+    if waiting:
         base = WAIT_POLL_SECONDS
     elif queue is not None and len(queue.owners(key)) > 1:
         base = SHARED_POLL_SECONDS
@@ -322,7 +322,6 @@ def job_progress(key: str, cancel_key: str, live=None) -> None:
         base = LIVE_POLL_SECONDS
     else:
         base = POLL_SECONDS
-    waiting = status is not None and status.state == QUEUED
     _POLLS[poll_seconds(base, sessions)](key, cancel_key, waiting, live)
 
 
@@ -383,7 +382,7 @@ def show_jobs(keys: list[str], configs: list | None, show_results, name: str, li
         if status.state in ACTIVE:
             if many:
                 st.caption(f"{status.kind} {key[:12]}")
-            job_progress(key, f"{name}_cancel_{i}" if many else f"{name}_cancel", live)
+            job_progress(key, f"{name}_cancel_{i}" if many else f"{name}_cancel", status, live)
     bad = [(k, s) for k, s in zip(keys, statuses) if s.state not in ACTIVE and s.state != DONE]
     for key, status in bad:
         what = f"{status.kind} job" if many else "Job"
